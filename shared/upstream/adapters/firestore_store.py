@@ -1,0 +1,136 @@
+"""Firestore repositories. Layout (DESIGN "Firestore"): everything a tenant owns lives under
+`customers/{customer_id}/…`; nothing here queries across tenants."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.cloud import firestore
+
+from upstream.domain.records import Authorization, ClaimLine, RecordKind
+from upstream.ports import UploadBusy, UploadClaim, UploadStatus
+
+CUSTOMERS = "customers"
+UPLOADS = "uploads"
+BATCHES = "batches"
+
+
+def tenant_collection(client: firestore.Client, customer_id: str,
+                      name: str) -> firestore.CollectionReference:
+    return client.collection(CUSTOMERS, customer_id, name)
+
+
+class FirestoreTenants:
+    def __init__(self, client: firestore.Client) -> None:
+        self._client = client
+
+    def get(self, customer_id: str) -> dict[str, Any] | None:
+        snap = self._client.collection(CUSTOMERS).document(customer_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def upsert(self, customer_id: str, fields: dict[str, Any]) -> None:
+        self._client.collection(CUSTOMERS).document(customer_id).set(
+            {"customer_id": customer_id, "status": "active", **fields}, merge=True)
+
+    def list_ids(self) -> list[str]:
+        return [doc.id for doc in self._client.collection(CUSTOMERS).list_documents()]
+
+
+class FirestoreUploads:
+    """Upload summaries, batch markers and the records themselves."""
+
+    def __init__(self, client: firestore.Client) -> None:
+        self._client = client
+
+    def _upload(self, customer_id: str, upload_id: str) -> firestore.DocumentReference:
+        return tenant_collection(self._client, customer_id, UPLOADS).document(upload_id)
+
+    def begin_upload(self, customer_id: str, upload_id: str, meta: dict[str, Any],
+                     owner: str, now: datetime, lease_seconds: int) -> UploadClaim:
+        ref = self._upload(customer_id, upload_id)
+        lease_until = now + timedelta(seconds=lease_seconds)
+
+        @firestore.transactional
+        def claim(transaction: firestore.Transaction) -> UploadClaim:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                transaction.set(ref, {**meta, "upload_id": upload_id, "customer_id": customer_id,
+                                      "status": UploadStatus.PROCESSING.value,
+                                      "started_at": now, "lease_owner": owner,
+                                      "lease_until": lease_until, "attempts": 1})
+                return UploadClaim(started_at=now)
+            data = snap.to_dict() or {}
+            if data.get("status") != UploadStatus.PROCESSING.value:
+                return UploadClaim(started_at=data["started_at"], finished=_plain(data))
+            if data["lease_until"] > now:
+                raise UploadBusy(f"upload {upload_id} is being ingested by another delivery")
+            transaction.update(ref, {"lease_owner": owner, "lease_until": lease_until,
+                                     "attempts": firestore.Increment(1)})
+            return UploadClaim(started_at=data["started_at"])
+
+        result = claim(self._client.transaction())
+        if result.finished is None and result.started_at != now:
+            done = ref.collection(BATCHES).where(
+                filter=firestore.FieldFilter("published", "==", True)).select([]).stream()
+            result.published_batches = {int(doc.id) for doc in done}
+        return result
+
+    def write_batch(self, customer_id: str, upload_id: str, kind: RecordKind, batch: int,
+                    records: Sequence[ClaimLine | Authorization]) -> None:
+        """Records and the batch marker in one atomic commit (≤ 500 writes)."""
+        write = self._client.batch()
+        target = tenant_collection(self._client, customer_id, kind.value)
+        for record in records:
+            doc = record.to_document()
+            doc["content_hash"] = record.content_hash()
+            doc["upload_id"] = upload_id
+            write.set(target.document(record.doc_id), doc)
+        marker = self._upload(customer_id, upload_id).collection(BATCHES).document(str(batch))
+        write.set(marker, {"records": len(records), "published": False})
+        write.commit()
+
+    def mark_published(self, customer_id: str, upload_id: str, batch: int) -> None:
+        self._upload(customer_id, upload_id).collection(BATCHES).document(str(batch)).update(
+            {"published": True})
+
+    def finish_upload(self, customer_id: str, upload_id: str, summary: dict[str, Any]) -> None:
+        self._upload(customer_id, upload_id).set(
+            {**summary, "lease_owner": None, "lease_until": None}, merge=True)
+
+    def note_duplicate(self, customer_id: str, upload_id: str, object_name: str) -> None:
+        self._upload(customer_id, upload_id).update(
+            {"duplicate_objects": firestore.ArrayUnion([object_name])})
+
+    def get_upload(self, customer_id: str, upload_id: str) -> dict[str, Any] | None:
+        snap = self._upload(customer_id, upload_id).get()
+        return _plain(snap.to_dict()) if snap.exists else None
+
+    def list_uploads(self, customer_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        query = tenant_collection(self._client, customer_id, UPLOADS).order_by(
+            "started_at", direction=firestore.Query.DESCENDING).limit(limit)
+        return [_plain(doc.to_dict()) for doc in query.stream()]
+
+
+class FirestoreRecords:
+    """Read access to a tenant's stored claim lines and authorizations."""
+
+    def __init__(self, client: firestore.Client) -> None:
+        self._client = client
+
+    def list(self, customer_id: str, kind: RecordKind, *, payer: str | None = None,
+             limit: int = 100) -> list[dict[str, Any]]:
+        query: Any = tenant_collection(self._client, customer_id, kind.value)
+        if payer:
+            query = query.where(filter=firestore.FieldFilter("payer", "==", payer))
+        return [doc.to_dict() for doc in query.limit(limit).stream()]
+
+    def count(self, customer_id: str, kind: RecordKind) -> int:
+        result = tenant_collection(self._client, customer_id, kind.value).count().get()
+        return int(result[0][0].value)
+
+
+def _plain(data: dict[str, Any] | None) -> dict[str, Any]:
+    """Firestore timestamps → ISO strings, so summaries serialise as JSON."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in (data or {}).items()}

@@ -1,0 +1,40 @@
+"""Builds use-case dependencies from settings: the one place adapters are chosen."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from upstream.adapters.clients import firestore_client, publisher_client, storage_client
+from upstream.adapters.firestore_store import FirestoreTenants, FirestoreUploads
+from upstream.adapters.gcs import GcsObjectStore
+from upstream.adapters.pubsub import PubSubPublisher
+from upstream.adapters.secrets import LocalFileSecretStore, SecretManagerStore
+from upstream.ports import SecretStore
+from upstream.services.ingest_upload import IngestDeps
+from upstream.settings import get_settings
+
+
+@cache
+def secret_store() -> SecretStore:
+    settings = get_settings()
+    if settings.secrets_backend == "gcp":
+        from google.cloud import secretmanager
+
+        return SecretManagerStore(secretmanager.SecretManagerServiceClient(), settings.project)
+    return LocalFileSecretStore(settings.secrets_file)
+
+
+@cache
+def ingest_deps() -> IngestDeps:
+    settings = get_settings()
+    return IngestDeps(
+        tenants=FirestoreTenants(firestore_client()),
+        uploads=FirestoreUploads(firestore_client()),
+        objects=GcsObjectStore(storage_client()),
+        publisher=PubSubPublisher(publisher_client(), settings.project),
+        secrets=secret_store(),
+        claims_topic=settings.claims_topic,
+        batch_size=settings.ingest_batch_size,
+        parallel_batches=settings.ingest_parallel_batches,
+        lease_seconds=settings.ingest_lease_seconds,
+    )

@@ -1,0 +1,285 @@
+"""The `upstream` command (DESIGN Contract 5)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets as pysecrets
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from upstream.domain.records import RecordKind
+from upstream.domain.table import UnreadableFile
+from upstream.stack.config import StackConfig
+
+KINDS = click.Choice([k.value for k in RecordKind])
+FORMATS = click.Choice(["json", "table"])
+
+
+def _print(data: Any, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    if isinstance(data, list):
+        for item in data:
+            _print(item, "table")
+            click.echo("")
+        return
+    width = max((len(str(k)) for k in data), default=0)
+    for key, value in data.items():
+        shown = json.dumps(value, default=str) if isinstance(value, (dict, list)) else value
+        click.echo(f"{str(key).ljust(width)}  {shown}")
+
+
+@click.group()
+def main() -> None:
+    """Upstream: early warning for healthcare revenue operations."""
+
+
+# --- offline -------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--kind", type=KINDS, default=None, help="Default: detected from the header.")
+@click.option("--records", "records_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write normalized records here (JSON lines).")
+@click.option("--rejects", "rejects_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write rejected rows here (CSV).")
+@click.option("--format", "fmt", type=FORMATS, default="json")
+def validate(file: Path, kind: str | None, records_out: Path | None, rejects_out: Path | None,
+             fmt: str) -> None:
+    """Dry-run ingestion of FILE: summary, normalized records and rejects. No cloud."""
+    from upstream.offline import offline_context, read_file
+
+    if kind == RecordKind.REMITTANCE.value:
+        _fail("835 remittance files are not ingested yet (see issue 4)")
+    try:
+        stream = open(file, "rb")
+    except OSError as exc:
+        _fail(f"cannot open {file}: {exc.strerror}")
+    with stream, _open_text(rejects_out) as rejects, _open_text(records_out) as out:
+        try:
+            report, records = read_file(stream, RecordKind(kind) if kind else None,
+                                        offline_context(), rejects)
+            for record in records:
+                if out:
+                    out.write(record.model_dump_json() + "\n")
+        except UnreadableFile as exc:
+            _fail(f"{file}: {exc}")
+    _print({**report.summary(), "kind": report.kind.value, "encoding": report.encoding,
+            "delimiter": report.delimiter, "unknown_columns": report.unknown_columns}, fmt)
+
+
+class _NullContext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+def _open_text(path: Path | None) -> Any:
+    return open(path, "w", encoding="utf-8", newline="") if path else _NullContext()
+
+
+def _fail(message: str) -> None:
+    click.echo(f"upstream: {message}", err=True)
+    sys.exit(2)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True)
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default="2025-01-01")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default="2025-12-31")
+@click.option("--lines-per-day", type=float, default=60.0)
+@click.option("--seed", type=int, default=7)
+def sample(out_dir: Path, start: Any, end: Any, lines_per_day: float, seed: int) -> None:
+    """Write a year of realistic, messy claim exports and authorizations to OUT."""
+    from upstream.domain.sample import Shift, generate, monthly_files
+
+    first, last = start.date(), end.date()
+    # Two changes to find: a payer that starts denying more, one that starts paying later.
+    shifts = [Shift("Aetna", date.fromordinal(last.toordinal() - 35), denial_factor=2.2),
+              Shift("Cigna", date.fromordinal(last.toordinal() - 50), extra_lag_days=9)]
+    data = generate(first, last, lines_per_day=lines_per_day, seed=seed, shifts=shifts)
+    files = monthly_files(data, seed)
+    for name, content in files.items():
+        path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    (out_dir / "truth.json").write_text(json.dumps(
+        {"claim_lines": len(data.claims), "authorizations": len(data.authorizations),
+         "shifts": [{"payer": s.payer, "start": s.start.isoformat(),
+                     "denial_factor": s.denial_factor, "extra_lag_days": s.extra_lag_days}
+                    for s in shifts]}, indent=2))
+    click.echo(json.dumps({"out": str(out_dir), "files": len(files),
+                           "claim_lines": len(data.claims)}))
+
+
+# --- the local stack -----------------------------------------------------------------------
+
+def _stack_env(config: StackConfig) -> None:
+    """Point this process's clients at the local stack."""
+    for key, value in config.emulator_env().items():
+        os.environ.setdefault(key, value)
+
+
+@main.group()
+def stack() -> None:
+    """Run Upstream locally: emulators, functions, the storage bridge."""
+
+
+@stack.command("up")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+def stack_up(fmt: str) -> None:
+    from upstream.stack.manager import StackError, up
+
+    try:
+        _print(up(StackConfig()), fmt)
+    except StackError as exc:
+        _fail(str(exc))
+
+
+@stack.command("down")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+def stack_down(fmt: str) -> None:
+    from upstream.stack.manager import down
+
+    _print(down(StackConfig()), fmt)
+
+
+@stack.command("status")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+def stack_status(fmt: str) -> None:
+    from upstream.stack.manager import status
+
+    _print(status(StackConfig()), fmt)
+
+
+@main.group()
+def tenant() -> None:
+    """Tenants (customers) of the local stack."""
+
+
+@tenant.command("add")
+@click.argument("customer_id")
+@click.option("--name", default=None)
+@click.option("--webhook-secret", default=None, help="Default: a new random secret.")
+@click.option("--athena-hub-secret", default=None)
+def tenant_add(customer_id: str, name: str | None, webhook_secret: str | None,
+               athena_hub_secret: str | None) -> None:
+    """Create CUSTOMER_ID with its secrets (the patient-hash key is made once, never replaced)."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", customer_id):
+        _fail("customer ids are 1-63 letters, digits, '-' or '_'")
+    config = StackConfig()
+    _stack_env(config)
+    from upstream.adapters.clients import firestore_client
+    from upstream.adapters.firestore_store import FirestoreTenants
+    from upstream.adapters.wiring import secret_store
+    from upstream.services.tenants import patient_key_secret, webhook_secret as webhook_name
+
+    store = secret_store()
+    if store.get(patient_key_secret(customer_id)) is None:
+        store.put(patient_key_secret(customer_id), pysecrets.token_bytes(32))
+    if webhook_secret or store.get(webhook_name(customer_id)) is None:
+        store.put(webhook_name(customer_id),
+                  (webhook_secret or pysecrets.token_hex(32)).encode())
+    if athena_hub_secret:
+        store.put(f"athena-hub-secret-{customer_id}", athena_hub_secret.encode())
+    FirestoreTenants(firestore_client()).upsert(customer_id, {"name": name or customer_id})
+    click.echo(json.dumps({"customer_id": customer_id, "status": "active"}))
+
+
+def _content_id(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"md5-{digest.hexdigest()}-{path.stat().st_size}"
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--customer", required=True)
+@click.option("--kind", type=KINDS, default=None)
+@click.option("--wait/--no-wait", default=True, help="Wait for the ingestion summary.")
+@click.option("--timeout", type=float, default=300.0)
+@click.option("--format", "fmt", type=FORMATS, default="json")
+def upload(file: Path, customer: str, kind: str | None, wait: bool, timeout: float,
+           fmt: str) -> None:
+    """Drop FILE into the uploads bucket as staff would, and show what ingestion made of it."""
+    config = StackConfig()
+    _stack_env(config)
+    from upstream.adapters.clients import firestore_client, storage_client
+    from upstream.adapters.firestore_store import FirestoreUploads
+    from upstream.adapters.gcs import GcsObjectStore
+
+    name = f"uploads/{customer}/{kind + '/' if kind else ''}{file.name}"
+    content_type = "text/tab-separated-values" if file.suffix == ".tsv" else "text/csv"
+    GcsObjectStore(storage_client()).upload_file(config.bucket, name, str(file), content_type)
+    if not wait:
+        click.echo(json.dumps({"object": name, "status": "uploaded"}))
+        return
+    uploads, upload_id = FirestoreUploads(firestore_client()), _content_id(file)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        summary = uploads.get_upload(customer, upload_id)
+        if summary and summary.get("status") != "processing":
+            _print({k: v for k, v in summary.items()
+                    if k not in ("lease_owner", "lease_until")}, fmt)
+            return
+        time.sleep(0.25)
+    _fail(f"no ingestion summary for {name} after {timeout:.0f} s "
+          f"(see {config.logs_dir}/file_ingest.log and bridge.log)")
+
+
+@main.command()
+@click.option("--customer", required=True)
+@click.option("--limit", type=int, default=20)
+@click.option("--format", "fmt", type=FORMATS, default="table")
+def uploads(customer: str, limit: int, fmt: str) -> None:
+    """Upload summaries, newest first."""
+    _stack_env(StackConfig())
+    from upstream.adapters.clients import firestore_client
+    from upstream.adapters.firestore_store import FirestoreUploads
+
+    rows = FirestoreUploads(firestore_client()).list_uploads(customer, limit)
+    keep = ("started_at", "object", "status", "kind", "rows", "accepted", "rejected",
+            "reasons", "rejects_object", "error")
+    _print([{k: r.get(k) for k in keep if k in r} for r in rows], fmt)
+
+
+@main.command()
+@click.option("--customer", required=True)
+@click.option("--kind", type=click.Choice(["claims", "authorizations"]), default="claims")
+@click.option("--payer", default=None)
+@click.option("--limit", type=int, default=10)
+@click.option("--count", "count_only", is_flag=True, help="Only count the stored records.")
+@click.option("--format", "fmt", type=FORMATS, default="json")
+def records(customer: str, kind: str, payer: str | None, limit: int, count_only: bool,
+            fmt: str) -> None:
+    """Stored claim lines or authorizations of a tenant."""
+    _stack_env(StackConfig())
+    from upstream.adapters.clients import firestore_client
+    from upstream.adapters.firestore_store import FirestoreRecords
+
+    repo = FirestoreRecords(firestore_client())
+    if count_only:
+        _print({"customer_id": customer, "kind": kind,
+                "count": repo.count(customer, RecordKind(kind))}, fmt)
+        return
+    _print(repo.list(customer, RecordKind(kind), payer=payer, limit=limit), fmt)
+
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Pure domain code: records, normalization, parsing. Imports no cloud client."""

@@ -1,0 +1,370 @@
+"""A year of realistic, messy claim lines and authorizations for a specialty practice.
+
+Each payer has its own volume share, denial rate, CARC mix and payment lag; sessions follow
+weekday and holiday patterns; payers adjudicate on business days only. The files come in
+the export styles seen in the field (BOM, semicolons, tabs, US/ISO/Excel dates, `$1,234.50`
+and `(12.00)`, glued modifiers, payer spellings) with a small share of broken rows, so the
+demo and the benchmark exercise the same ingestion paths real uploads do. Optional
+injected shifts (a payer starts denying more, or paying later) give detectors something
+to find; the ground truth is returned with the data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from upstream.domain.calendar import add_business_days, federal_holidays
+
+
+@dataclass(frozen=True, slots=True)
+class PayerProfile:
+    name: str
+    spellings: tuple[str, ...]
+    share: float
+    denial_rate: float
+    lag_days: float  # median submission → decision, business days
+    allowed_ratio: float  # allowed / billed
+    carcs: tuple[tuple[str, float], ...]
+    plan_type: str
+
+
+PAYERS: tuple[PayerProfile, ...] = (
+    PayerProfile("UnitedHealthcare", ("UHC", "United Healthcare", "UnitedHealthcare"),
+                 0.16, 0.09, 14, 0.72, (("CO-197", 3), ("CO-16", 2), ("CO-45", 1)), "Commercial"),
+    PayerProfile("Aetna", ("Aetna", "AETNA", "Aetna Health"), 0.12, 0.07, 12, 0.75,
+                 (("CO-16", 2), ("CO-97", 2), ("CO-252", 1)), "Commercial"),
+    PayerProfile("Cigna", ("Cigna", "CIGNA Healthcare"), 0.09, 0.08, 15, 0.74,
+                 (("CO-50", 2), ("CO-16", 2)), "Commercial"),
+    PayerProfile("Blue Cross Blue Shield of Texas", ("BCBS of Texas", "BCBSTX"), 0.13, 0.06,
+                 11, 0.78, (("CO-4", 2), ("CO-197", 2), ("CO-29", 1)), "Commercial"),
+    PayerProfile("Medicaid", ("Medicaid", "State Medicaid"), 0.15, 0.12, 21, 0.55,
+                 (("CO-16", 3), ("CO-197", 2), ("CO-18", 1)), "Medicaid"),
+    PayerProfile("Humana", ("Humana", "Humana Health Plan"), 0.06, 0.10, 18, 0.70,
+                 (("CO-50", 2), ("CO-96", 1)), "Medicare Advantage"),
+    PayerProfile("Optum", ("Optum", "Optum Behavioral Health", "UBH"), 0.07, 0.11, 16, 0.70,
+                 (("CO-197", 3), ("CO-15", 1)), "Commercial"),
+    PayerProfile("TRICARE", ("TRICARE", "Tricare East"), 0.06, 0.05, 24, 0.80,
+                 (("CO-16", 1), ("CO-27", 1)), "Military"),
+    PayerProfile("Anthem", ("Anthem", "Anthem Blue Cross"), 0.06, 0.08, 13, 0.73,
+                 (("CO-197", 2), ("CO-11", 1)), "Commercial"),
+    PayerProfile("Molina Healthcare", ("Molina", "Molina Healthcare"), 0.05, 0.14, 25, 0.56,
+                 (("CO-16", 2), ("CO-18", 2), ("CO-197", 1)), "Medicaid"),
+    PayerProfile("Magellan Health", ("Magellan", "Magellan Health"), 0.03, 0.09, 19, 0.68,
+                 (("CO-197", 2), ("CO-4", 1)), "Commercial"),
+    PayerProfile("Lone Star Community Plan", ("Lone Star Community Plan",), 0.02, 0.13, 28,
+                 0.60, (("CO-16", 1), ("CO-96", 1)), "Commercial"),
+)
+
+# ABA (CPT 97151–97158) and PT/OT codes with typical charges (cents) per unit and units/line.
+PROCEDURES: tuple[tuple[str, int, int, int, str], ...] = (
+    # cpt, cents per unit, min units, max units, modifier
+    ("97153", 3000, 4, 16, "HM"),
+    ("97155", 4500, 2, 8, "HO"),
+    ("97156", 4500, 2, 6, "HO"),
+    ("97151", 5000, 4, 24, "HO"),
+    ("97154", 1200, 4, 12, "HM"),
+    ("97158", 1500, 2, 6, "HO"),
+    ("97530", 4000, 1, 4, "GP"),
+    ("97110", 3500, 1, 4, "GP"),
+)
+PROCEDURE_WEIGHTS = (46, 18, 8, 2, 4, 2, 12, 8)
+DIAGNOSES = ("F840", "F84.0", "F809", "R625", "F900", "M6281")
+WEEKDAY_VOLUME = (1.0, 1.05, 1.05, 1.0, 0.85, 0.2, 0.0)  # Mon..Sun
+DAILY_JITTER = 0.25  # day-to-day variation beyond Poisson (overdispersion)
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """An injected change: from `start`, `payer`'s denial rate × `denial_factor` and its
+    lag + `extra_lag_days`."""
+
+    payer: str
+    start: date
+    denial_factor: float = 1.0
+    extra_lag_days: int = 0
+
+
+@dataclass(slots=True)
+class SampleData:
+    claims: list[dict[str, Any]]
+    authorizations: list[dict[str, Any]]
+    shifts: list[Shift]
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    # Knuth's method is fine for the daily means used here (< 500 after splitting).
+    if mean > 50:
+        return max(0, round(rng.gauss(mean, mean ** 0.5)))
+    threshold, k, p = pow(2.718281828459045, -mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= threshold:
+            return k
+        k += 1
+
+
+def generate(start: date, end: date, *, lines_per_day: float = 60.0, patients: int = 150,
+             seed: int = 7, shifts: list[Shift] | None = None,
+             as_of: date | None = None) -> SampleData:
+    """Claim lines with service dates in [start, end]; outcomes known as of `as_of`
+    (default `end`), later decisions stay PENDING."""
+    rng = random.Random(seed)
+    as_of = as_of or end
+    shifts = list(shifts or [])
+    shares = [p.share for p in PAYERS]
+    patient_payer = {str(100000 + i): rng.choices(PAYERS, shares)[0] for i in range(patients)}
+    patient_ids = list(patient_payer)
+    holidays = {d for y in range(start.year, end.year + 1) for d in federal_holidays(y)}
+    claims: list[dict[str, Any]] = []
+    claim_seq = 0
+    day = start
+    while day <= end:
+        factor = 0.0 if day in holidays else WEEKDAY_VOLUME[day.weekday()]
+        mean = lines_per_day * factor * max(0.0, rng.gauss(1.0, DAILY_JITTER))
+        remaining = _poisson(rng, mean) if mean > 0 else 0
+        while remaining > 0:
+            patient = rng.choice(patient_ids)
+            payer = patient_payer[patient]
+            claim_seq += 1
+            n_lines = min(remaining, rng.choice((1, 1, 2, 2, 3)))
+            remaining -= n_lines
+            submitted = add_business_days(day, rng.choice((1, 1, 2, 3, 5)))
+            lag = max(2, round(rng.lognormvariate(0, 0.35) * payer.lag_days))
+            for line in range(1, n_lines + 1):
+                claims.append(_line(rng, f"CLM{claim_seq:07d}", line, patient, payer, day,
+                                    submitted, lag, as_of, shifts))
+        day += timedelta(days=1)
+    auths = _authorizations(rng, patient_payer, start, end)
+    return SampleData(claims, auths, shifts)
+
+
+def _line(rng: random.Random, claim_id: str, line: int, patient: str, payer: PayerProfile,
+          dos: date, submitted: date, lag: int, as_of: date,
+          shifts: list[Shift]) -> dict[str, Any]:
+    cpt, cents, lo, hi, modifier = rng.choices(PROCEDURES, PROCEDURE_WEIGHTS)[0]
+    units = rng.randint(lo, hi)
+    billed = cents * units
+    denial_rate, extra_lag = payer.denial_rate, 0
+    for shift in shifts:
+        if shift.payer == payer.name and dos >= shift.start:
+            denial_rate = min(0.95, denial_rate * shift.denial_factor)
+            extra_lag += shift.extra_lag_days
+    decided = add_business_days(submitted, lag + extra_lag)
+    record: dict[str, Any] = {
+        "claim_id": claim_id, "line": line, "patient_id": patient, "payer": payer.name,
+        "plan_type": payer.plan_type, "cpt": cpt, "modifiers": [modifier], "units": units,
+        "diagnosis_codes": [rng.choice(DIAGNOSES)], "service_date": dos,
+        "submitted_date": submitted if submitted <= as_of else None,
+        "decided_date": None, "outcome": "PENDING", "billed_cents": billed,
+        "allowed_cents": None, "paid_cents": None, "carc_codes": [],
+        "authorization_number": f"AUTH-{patient}", "minutes": units * 15,
+        "provider_npi": f"1{rng.randint(100000000, 999999999)}", "place_of_service": "12",
+    }
+    if submitted > as_of or decided > as_of:
+        return record
+    record["decided_date"] = decided
+    allowed = round(billed * payer.allowed_ratio)
+    record["allowed_cents"] = allowed
+    if rng.random() < denial_rate:
+        codes, weights = zip(*payer.carcs, strict=True)
+        record.update(outcome="DENIED", paid_cents=0, carc_codes=[rng.choices(codes, weights)[0]])
+    elif rng.random() < 0.12:
+        patient_share = round(allowed * rng.choice((0.1, 0.2, 0.3)))
+        record.update(outcome="PARTIAL", paid_cents=allowed - patient_share,
+                      carc_codes=["CO-45", rng.choice(("PR-1", "PR-2", "PR-3"))])
+    else:
+        record.update(outcome="PAID", paid_cents=allowed, carc_codes=["CO-45"])
+    return record
+
+
+def _authorizations(rng: random.Random, patient_payer: dict[str, PayerProfile], start: date,
+                    end: date) -> list[dict[str, Any]]:
+    auths = []
+    for patient, payer in patient_payer.items():
+        auth_start = start + timedelta(days=rng.randint(0, 120))
+        # Six-month ABA authorizations; some end soon after the data does.
+        auth_end = max(end - timedelta(days=20), auth_start + timedelta(days=182))
+        auth_end += timedelta(days=rng.randint(-10, 60))
+        authorized = rng.choice((240, 360, 480, 520))
+        auths.append({
+            "authorization_number": f"AUTH-{patient}", "patient_id": patient,
+            "payer": payer.name, "service_type": "ABA",
+            "cpt_codes": ["97153", "97155", "97156"], "start_date": auth_start,
+            "end_date": auth_end, "units_authorized": authorized,
+            "units_used": round(authorized * rng.uniform(0.3, 1.05)),
+        })
+    return auths
+
+
+# --- Export styles -------------------------------------------------------------------------
+
+def _us(d: date | None) -> str:
+    return "" if d is None else f"{d.month:02d}/{d.day:02d}/{d.year}"
+
+
+def _us_short(d: date | None) -> str:
+    return "" if d is None else f"{d.month}/{d.day}/{d.year % 100:02d}"
+
+
+def _excel(d: date | None) -> str:
+    return "" if d is None else str((d - date(1899, 12, 30)).days)
+
+
+def _iso(d: date | None) -> str:
+    return "" if d is None else d.isoformat()
+
+
+def _dollars(cents: int | None) -> str:
+    return "" if cents is None else f"${cents / 100:,.2f}"
+
+
+def _plain(cents: int | None) -> str:
+    return "" if cents is None else f"{cents / 100:.2f}"
+
+
+def _status(outcome: str, style: int) -> str:
+    return {0: outcome.title(), 1: outcome.lower(),
+            2: {"PAID": "Closed", "DENIED": "Denied", "PARTIAL": "Partially Paid",
+                "PENDING": "Submitted"}.get(outcome, outcome)}[style]
+
+
+STYLES: dict[str, dict[str, Any]] = {
+    # An athenaOne-like report: BOM, US dates, dollars with $ and commas.
+    "athena": {"delimiter": ",", "encoding": "utf-8-sig",
+               "header": ["Claim #", "Line", "Patient ID", "Primary Insurance", "CPT Code",
+                          "Mod 1", "Units", "Dx1", "DOS", "Date Billed", "Paid Date",
+                          "Billed", "Allowed", "Paid", "Claim Status", "Denial Reason",
+                          "Auth #", "Rendering NPI", "POS", "Minutes"]},
+    # A practice-management export: semicolons, Latin-1, glued modifiers, ISO dates.
+    "pm_semicolon": {"delimiter": ";", "encoding": "latin-1",
+                     "header": ["Claim Number", "Patient Account", "Payer Name",
+                                "Procedure Code", "Qty", "Diagnosis", "Date of Service",
+                                "Submitted Date", "Payment Date", "Charge Amount",
+                                "Payment", "Status", "Adj Codes", "Authorization Number",
+                                "Comments"]},
+    # A spreadsheet saved as tab-separated text: Excel serial dates, HCPCS, M/D/YY.
+    "spreadsheet_tab": {"delimiter": "\t", "encoding": "utf-8",
+                        "header": ["claim_id", "MRN", "Insurance", "HCPCS", "Modifier",
+                                   "Units", "ICD-10", "Service Date", "Bill Date",
+                                   "Remit Date", "Total Charges", "Insurance Paid",
+                                   "Claim Status", "CARC"]},
+}
+
+
+def _style_row(style: str, r: dict[str, Any], rng: random.Random) -> list[str]:
+    spelling = rng.choice(next(p.spellings for p in PAYERS if p.name == r["payer"]))
+    mods = r["modifiers"]
+    carcs = r["carc_codes"]
+    if style == "athena":
+        return [r["claim_id"], str(r["line"]), r["patient_id"], spelling, r["cpt"],
+                mods[0] if mods else "", str(r["units"]), r["diagnosis_codes"][0],
+                _us(r["service_date"]), _us(r["submitted_date"]), _us(r["decided_date"]),
+                _dollars(r["billed_cents"]), _dollars(r["allowed_cents"]),
+                _dollars(r["paid_cents"]), _status(r["outcome"], 0), ", ".join(carcs),
+                r["authorization_number"], r["provider_npi"], r["place_of_service"],
+                str(r["minutes"])]
+    if style == "pm_semicolon":
+        glue = rng.choice(("-", " "))
+        return [r["claim_id"], f"{r['patient_id']}.0", spelling,
+                r["cpt"] + (glue + mods[0] if mods else ""), f"{r['units']}.0",
+                r["diagnosis_codes"][0], _iso(r["service_date"]), _iso(r["submitted_date"]),
+                _iso(r["decided_date"]), _plain(r["billed_cents"]), _plain(r["paid_cents"]),
+                _status(r["outcome"], 1), ";".join(c.replace("-", "") for c in carcs),
+                r["authorization_number"], rng.choice(("", "", "", "vérifié", "rappel"))]
+    return [r["claim_id"], r["patient_id"].zfill(8), spelling, f"{r['cpt']}.0",
+            mods[0] if mods else "", str(r["units"]), r["diagnosis_codes"][0],
+            _excel(r["service_date"]), _us_short(r["submitted_date"]),
+            _us_short(r["decided_date"]), _plain(r["billed_cents"]),
+            _plain(r["paid_cents"]), _status(r["outcome"], 2), " ".join(carcs)]
+
+
+# Broken rows a real export carries: each must end in the rejects file, never silently.
+_BROKEN: tuple[tuple[str, int], ...] = (("cpt", 3), ("date", 3), ("payer", 2), ("formula", 1))
+
+
+def _break(style: str, cells: list[str], kind: str) -> list[str]:
+    header = STYLES[style]["header"]
+    cells = list(cells)
+    index = {"cpt": 4 if style == "athena" else 3, "payer": 3 if style == "athena" else 2,
+             "date": 8 if style == "athena" else (6 if style == "pm_semicolon" else 7)}
+    if kind == "cpt":
+        cells[index["cpt"]] = "UNKNOWN"
+    elif kind == "date":
+        cells[index["date"]] = "13/45/2024"
+    elif kind == "payer":
+        cells[index["payer"]] = ""
+    elif kind == "formula":
+        cells[index["cpt"]] = '=HYPERLINK("http://example.invalid","x")'
+    assert len(cells) == len(header)
+    return cells
+
+
+def export_claims(records: list[dict[str, Any]], style: str, *, seed: int = 7,
+                  broken_share: float = 0.004, duplicate_share: float = 0.002) -> bytes:
+    """One export file in `style`, with a few broken and duplicated rows mixed in."""
+    rng = random.Random(seed)
+    spec = STYLES[style]
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=spec["delimiter"], lineterminator="\r\n")
+    writer.writerow(spec["header"])
+    kinds, weights = zip(*_BROKEN, strict=True)
+    for record in records:
+        cells = _style_row(style, record, rng)
+        if rng.random() < broken_share:
+            cells = _break(style, cells, rng.choices(kinds, weights)[0])
+        writer.writerow(cells)
+        if rng.random() < duplicate_share:
+            writer.writerow(cells)
+    return out.getvalue().encode(spec["encoding"], errors="replace")
+
+
+def iter_export_chunks(records: Iterator[dict[str, Any]], style: str,
+                       seed: int = 7) -> Iterator[bytes]:
+    """Streamed variant for very large files (benchmarks): header then one chunk per row."""
+    rng = random.Random(seed)
+    spec = STYLES[style]
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=spec["delimiter"], lineterminator="\r\n")
+    writer.writerow(spec["header"])
+    for record in records:
+        writer.writerow(_style_row(style, record, rng))
+        if out.tell() > 1 << 16:
+            yield out.getvalue().encode(spec["encoding"], errors="replace")
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode(spec["encoding"], errors="replace")
+
+
+def export_authorizations(auths: list[dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["Auth Number", "Patient ID", "Payer", "Service Type", "CPT Codes",
+                     "Start Date", "End Date", "Units Authorized", "Units Used"])
+    for a in auths:
+        writer.writerow([a["authorization_number"], a["patient_id"], a["payer"],
+                         a["service_type"], ", ".join(a["cpt_codes"]), _us(a["start_date"]),
+                         _us(a["end_date"]), a["units_authorized"], a["units_used"]])
+    return out.getvalue().encode("utf-8")
+
+
+def monthly_files(data: SampleData, seed: int = 7) -> dict[str, bytes]:
+    """`claims/<YYYY-MM>-<style>.csv` per service month (styles rotate, as practices switch
+    systems) and `authorizations/authorizations.csv`."""
+    by_month: dict[str, list[dict[str, Any]]] = {}
+    for record in data.claims:
+        by_month.setdefault(record["service_date"].strftime("%Y-%m"), []).append(record)
+    styles = list(STYLES)
+    files = {}
+    for i, (month, records) in enumerate(sorted(by_month.items())):
+        style = styles[i % len(styles)]
+        ext = "tsv" if style == "spreadsheet_tab" else "csv"
+        files[f"claims/{month}-{style}.{ext}"] = export_claims(records, style, seed=seed + i)
+    files["authorizations/authorizations.csv"] = export_authorizations(data.authorizations)
+    return files

@@ -1,0 +1,88 @@
+"""Typed, versioned messages between functions (never raw dicts on the wire)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CloudEventLike(Protocol):
+    """What functions-framework hands a CloudEvent function (`cloudevents.http.CloudEvent`)."""
+
+    data: Any
+
+    def __getitem__(self, key: str) -> Any: ...
+
+
+class StorageObjectEvent(BaseModel):
+    """`google.cloud.storage.object.v1.finalized` data (StorageObjectData, JSON form)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    bucket: str
+    name: str
+    generation: str
+    size: int = 0
+    md5_hash: str | None = Field(None, alias="md5Hash")
+    crc32c: str | None = None
+    content_type: str | None = Field(None, alias="contentType")
+    time_created: datetime | None = Field(None, alias="timeCreated")
+
+    @classmethod
+    def from_cloud_event(cls, event: CloudEventLike) -> StorageObjectEvent:
+        data = event.data
+        if isinstance(data, (bytes, str)):
+            data = json.loads(data)
+        return cls.model_validate(data)
+
+    def content_id(self) -> str:
+        """Same bytes ⇒ same id, whatever the object is called: a re-upload is recognised.
+
+        Cloud Storage computes md5Hash for every non-composite object; a composite object
+        (no md5) falls back to its name and generation, i.e. that upload only.
+        """
+        if self.md5_hash:
+            try:
+                return f"md5-{base64.b64decode(self.md5_hash).hex()}-{self.size}"
+            except (binascii.Error, ValueError):
+                pass
+        return "gen-" + base64.urlsafe_b64encode(
+            f"{self.name}#{self.generation}".encode()).decode().rstrip("=")
+
+
+class RecordChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    doc_id: str
+    content_hash: str
+    record: dict[str, Any]
+
+
+class RecordChangeBatch(BaseModel):
+    """Published on the `claims` topic for every committed batch of claim lines or
+    authorizations. Consumers dedupe on (doc_id, content_hash): delivery is at least once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal[1] = 1
+    kind: Literal["claims", "authorizations"]
+    customer_id: str
+    upload_id: str
+    batch: int
+    changes: list[RecordChange]
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    def attributes(self) -> dict[str, str]:
+        return {"customer_id": self.customer_id, "kind": self.kind, "version": "1"}
+
+    @classmethod
+    def from_cloud_event(cls, event: CloudEventLike) -> RecordChangeBatch:
+        message = event.data["message"]
+        return cls.model_validate_json(base64.b64decode(message["data"]))

@@ -1,0 +1,66 @@
+"""The interfaces use-cases depend on; adapters implement them, tests pass fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, BinaryIO, Protocol
+
+from upstream.domain.records import Authorization, ClaimLine, RecordKind
+
+
+class UploadStatus(StrEnum):
+    PROCESSING = "processing"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class UploadClaim:
+    """What `begin_upload` hands back: either the right to process, or why not."""
+
+    started_at: datetime
+    published_batches: set[int] = field(default_factory=set)
+    finished: dict[str, Any] | None = None  # the stored summary when already done
+
+
+class UploadBusy(RuntimeError):
+    """Another delivery holds the upload's lease: raise so Eventarc retries later."""
+
+
+class TenantDirectory(Protocol):
+    def get(self, customer_id: str) -> dict[str, Any] | None: ...
+
+
+class UploadRepository(Protocol):
+    def begin_upload(self, customer_id: str, upload_id: str, meta: dict[str, Any],
+                     owner: str, now: datetime, lease_seconds: int) -> UploadClaim: ...
+
+    def write_batch(self, customer_id: str, upload_id: str, kind: RecordKind, batch: int,
+                    records: Sequence[ClaimLine | Authorization]) -> None: ...
+
+    def mark_published(self, customer_id: str, upload_id: str, batch: int) -> None: ...
+
+    def finish_upload(self, customer_id: str, upload_id: str, summary: dict[str, Any]) -> None: ...
+
+    def note_duplicate(self, customer_id: str, upload_id: str, object_name: str) -> None: ...
+
+
+class ObjectStore(Protocol):
+    def open_read(self, bucket: str, name: str) -> BinaryIO: ...
+
+    def write(self, bucket: str, name: str, data: BinaryIO, content_type: str) -> None: ...
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> None:
+        """Returns once the message is accepted by Pub/Sub; raises if it was not."""
+        ...
+
+
+class SecretStore(Protocol):
+    def get(self, name: str) -> bytes | None: ...
+
+    def put(self, name: str, value: bytes) -> None: ...

@@ -1,0 +1,1 @@
+"""Use-cases: what a function or a command does, with its adapters passed in."""

@@ -1,0 +1,37 @@
+"""Per-tenant context for ingestion: the patient-hash key and payer aliases."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from upstream.domain.ingest import TenantContext
+from upstream.domain.patient import PatientHasher
+from upstream.domain.payers import PayerNormalizer
+from upstream.ports import SecretStore
+
+
+def patient_key_secret(customer_id: str) -> str:
+    return f"patient-hash-key-{customer_id}"
+
+
+def webhook_secret(customer_id: str) -> str:
+    return f"webhook-secret-{customer_id}"
+
+
+class MissingTenantSecret(RuntimeError):
+    """A known tenant without its patient-hash key: a provisioning fault worth a retry,
+    never a reason to store an unhashed or differently-hashed patient id."""
+
+
+def tenant_context(customer_id: str, tenant: dict[str, Any], secrets: SecretStore,
+                   now: datetime) -> TenantContext:
+    key = secrets.get(patient_key_secret(customer_id))
+    if key is None:
+        raise MissingTenantSecret(f"no patient-hash key for tenant {customer_id}")
+    return TenantContext(
+        customer_id=customer_id,
+        hash_patient=PatientHasher(key),
+        payers=PayerNormalizer(tenant.get("payer_aliases") or {}),
+        now=now,
+    )

@@ -1,0 +1,57 @@
+"""Where the local stack listens and keeps its files. Every value can be set by an
+`UPSTREAM_STACK_*` environment variable; the defaults just work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import upstream
+
+
+def _default_functions_dir() -> Path:
+    # Editable install: shared/upstream/__init__.py → repository root / functions.
+    return Path(upstream.__file__).resolve().parents[2] / "functions"
+
+
+class StackConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UPSTREAM_STACK_", frozen=True)
+
+    project: str = "upstream-local"
+    host: str = "127.0.0.1"
+    firestore_port: int = 8681
+    pubsub_port: int = 8682
+    storage_port: int = 8683
+    functions_base_port: int = 8690
+    data_dir: Path = Path(".upstream")
+    bucket: str = "upstream-uploads"
+    functions_dir: Path = _default_functions_dir()
+    gcloud_root: Path = Path("/usr/lib/google-cloud-sdk")
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "stack.json"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.data_dir / "secrets.json"
+
+    def url(self, port: int) -> str:
+        return f"http://{self.host}:{port}"
+
+    def emulator_env(self) -> dict[str, str]:
+        """What a client (a function, the CLI, a test) needs to reach the emulators."""
+        return {
+            "FIRESTORE_EMULATOR_HOST": f"{self.host}:{self.firestore_port}",
+            "PUBSUB_EMULATOR_HOST": f"{self.host}:{self.pubsub_port}",
+            "STORAGE_EMULATOR_HOST": self.url(self.storage_port),
+            "GOOGLE_CLOUD_PROJECT": self.project,
+            "UPSTREAM_PROJECT": self.project,
+            "UPSTREAM_SECRETS_BACKEND": "local",
+            "UPSTREAM_SECRETS_FILE": str(self.secrets_file.resolve()),
+        }

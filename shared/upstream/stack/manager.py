@@ -1,0 +1,190 @@
+"""`upstream stack up|down|status`: start what is missing, stop exactly what was started.
+
+State (component → PID and address) lives in `<data_dir>/stack.json`; `up` skips a
+component whose PID is alive and whose port answers, so running it twice is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from upstream.stack import processes
+from upstream.stack.config import StackConfig
+from upstream.stack.topology import FUNCTIONS, TOPICS
+
+READY_TIMEOUT_SECONDS = 60.0
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def _load_state(config: StackConfig) -> dict[str, Any]:
+    try:
+        return dict(json.loads(config.state_file.read_text()))
+    except FileNotFoundError:
+        return {"components": {}}
+
+
+def _save_state(config: StackConfig, state: dict[str, Any]) -> None:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.state_file.write_text(json.dumps(state, indent=1))
+
+
+def _components(config: StackConfig) -> list[tuple[str, int, list[str], str]]:
+    """(name, port, command, readiness URL) in start order."""
+    java = os.environ.get("JAVA", "java")
+    platform = config.gcloud_root / "platform"
+    pubsub_jars = sorted((platform / "pubsub-emulator" / "lib").glob("cloud-pubsub-emulator-*.jar"))
+    bin_dir = Path(sys.executable).parent
+    host = config.host
+    items: list[tuple[str, int, list[str], str]] = [
+        ("firestore", config.firestore_port,
+         [java, "-Duser.language=en", "-cp",
+          str(platform / "cloud-firestore-emulator" / "cloud-firestore-emulator.jar"),
+          "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "start",
+          f"--host={host}", f"--port={config.firestore_port}",
+          f"--project_id={config.project}"],
+         config.url(config.firestore_port)),
+        ("pubsub", config.pubsub_port,
+         [java, "-jar", str(pubsub_jars[-1]) if pubsub_jars else "missing-pubsub-emulator.jar",
+          f"--host={host}", f"--port={config.pubsub_port}"],
+         config.url(config.pubsub_port)),
+        ("storage", config.storage_port,
+         [str(bin_dir / "gcp-storage-emulator"), "start", f"--host={host}",
+          f"--port={config.storage_port}", "--in-memory"],
+         config.url(config.storage_port) + "/storage/v1/b"),
+    ]
+    for offset, spec in enumerate(FUNCTIONS):
+        port = config.functions_base_port + offset
+        items.append((spec.name, port,
+                      [str(bin_dir / "functions-framework"),
+                       f"--source={config.functions_dir / spec.name / 'main.py'}",
+                       f"--target={spec.name}", f"--signature-type={spec.signature}",
+                       f"--host={host}", f"--port={port}"],
+                      config.url(port)))
+    return items
+
+
+def function_urls(config: StackConfig) -> dict[str, str]:
+    return {spec.name: config.url(config.functions_base_port + i)
+            for i, spec in enumerate(FUNCTIONS)}
+
+
+def up(config: StackConfig) -> dict[str, Any]:
+    state = _load_state(config)
+    components: dict[str, Any] = state["components"]
+    env = config.emulator_env()
+    for name, port, command, ready_url in _components(config):
+        current = components.get(name)
+        if current and processes.alive(current["pid"]) and processes.wait_http(ready_url, 2):
+            continue
+        if processes.wait_http(ready_url, 0.3):
+            raise StackError(f"port {port} for {name} is taken by a process this stack did not "
+                             "start; stop it or set UPSTREAM_STACK_* ports")
+        pid = processes.start(command, config.logs_dir / f"{name}.log", env=env)
+        components[name] = {"pid": pid, "port": port}
+        _save_state(config, state)
+        if not processes.wait_http(ready_url, READY_TIMEOUT_SECONDS, pid):
+            raise StackError(f"{name} did not start; see {config.logs_dir / (name + '.log')}")
+        if name == "storage":
+            _provision(config)
+    _start_bridge(config, state)
+    return status(config)
+
+
+def _start_bridge(config: StackConfig, state: dict[str, Any]) -> None:
+    current = state["components"].get("bridge")
+    if current and processes.alive(current["pid"]):
+        return
+    target = function_urls(config)["file_ingest"]
+    pid = processes.start([sys.executable, "-m", "upstream.stack.bridge", target],
+                          config.logs_dir / "bridge.log",
+                          env={**config.emulator_env(), **_stack_env(config)})
+    state["components"]["bridge"] = {"pid": pid, "port": None}
+    _save_state(config, state)
+
+
+def _stack_env(config: StackConfig) -> dict[str, str]:
+    return {f"UPSTREAM_STACK_{k.upper()}": str(v) for k, v in config.model_dump().items()}
+
+
+def _provision(config: StackConfig) -> None:
+    """Bucket, topics and dead-letter topics (idempotent)."""
+    os.environ.update(config.emulator_env())
+    from google.api_core import exceptions as gexc
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import pubsub_v1, storage
+
+    client = storage.Client(project=config.project,
+                            credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    if client.lookup_bucket(config.bucket) is None:
+        client.create_bucket(config.bucket)
+    publisher = pubsub_v1.PublisherClient()
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    for topic in [t for base in TOPICS for t in (base, f"{base}-dlq")]:
+        while True:
+            try:
+                publisher.create_topic(name=publisher.topic_path(config.project, topic))
+                break
+            except gexc.AlreadyExists:
+                break
+            except gexc.GoogleAPICallError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+def down(config: StackConfig) -> dict[str, Any]:
+    state = _load_state(config)
+    stopped = []
+    # Reverse order: the bridge and functions before the emulators they call.
+    for name in reversed(list(state["components"])):
+        pid = state["components"][name]["pid"]
+        if processes.alive(pid):
+            processes.stop(pid)
+            stopped.append(name)
+    _save_state(config, {"components": {}})
+    return {"stopped": stopped}
+
+
+def status(config: StackConfig) -> dict[str, Any]:
+    components = _load_state(config)["components"]
+
+    def running(name: str) -> bool:
+        return name in components and processes.alive(components[name]["pid"])
+
+    host = config.host
+    return {
+        "project": config.project,
+        "firestore": f"{host}:{config.firestore_port}",
+        "pubsub": f"{host}:{config.pubsub_port}",
+        "storage": config.url(config.storage_port),
+        "bucket": config.bucket,
+        "functions": function_urls(config),
+        "running": {name: running(name) for name in
+                    ["firestore", "pubsub", "storage", *(s.name for s in FUNCTIONS), "bridge"]},
+        "data_dir": str(config.data_dir.resolve()),
+    }
+
+
+def reset_data(config: StackConfig) -> None:
+    """Empty Firestore and Storage (the emulators stay up); used by tests and `demo`."""
+    base = config.url(config.firestore_port)
+    requests.delete(f"{base}/emulator/v1/projects/{config.project}/databases/(default)/documents",
+                    timeout=10).raise_for_status()
+    requests.get(config.url(config.storage_port) + "/wipe", timeout=10).raise_for_status()
+    _provision(config)
+
+
+def is_up(config: StackConfig, names: Sequence[str] = ("firestore", "pubsub", "storage")) -> bool:
+    running = status(config)["running"]
+    return all(running.get(name) for name in names)

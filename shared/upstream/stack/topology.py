@@ -1,0 +1,20 @@
+"""What the local stack runs: the same topics and triggers Terraform declares in `infra/`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Every topic has a dead-letter twin (`<topic>-dlq`), as in production.
+TOPICS = ("claims", "ehr-events", "alerts", "detector-runs")
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    name: str
+    signature: str  # http | cloudevent
+    trigger: str  # "storage" (object finalized in the uploads bucket), "http", or "topic:<name>"
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("file_ingest", "cloudevent", "storage"),
+)
