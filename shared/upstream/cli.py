@@ -185,7 +185,8 @@ def tenant_add(customer_id: str, name: str | None, webhook_secret: str | None,
     from upstream.adapters.clients import firestore_client
     from upstream.adapters.firestore_store import FirestoreTenants
     from upstream.adapters.wiring import secret_store
-    from upstream.services.tenants import patient_key_secret, webhook_secret as webhook_name
+    from upstream.services.tenants import patient_key_secret
+    from upstream.services.tenants import webhook_secret as webhook_name
 
     store = secret_store()
     if store.get(patient_key_secret(customer_id)) is None:

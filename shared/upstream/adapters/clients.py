@@ -8,7 +8,7 @@ import os
 from functools import cache
 
 from google.auth.credentials import AnonymousCredentials, Credentials
-from google.cloud import firestore, pubsub_v1, storage
+from google.cloud import firestore, pubsub_v1, storage  # type: ignore[attr-defined]
 
 from upstream.settings import get_settings
 

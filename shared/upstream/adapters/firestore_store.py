@@ -70,7 +70,7 @@ class FirestoreUploads:
                                      "attempts": firestore.Increment(1)})
             return UploadClaim(started_at=data["started_at"])
 
-        result = claim(self._client.transaction())
+        result: UploadClaim = claim(self._client.transaction())
         if result.finished is None and result.started_at != now:
             done = ref.collection(BATCHES).where(
                 filter=firestore.FieldFilter("published", "==", True)).select([]).stream()
@@ -127,7 +127,7 @@ class FirestoreRecords:
         return [doc.to_dict() for doc in query.limit(limit).stream()]
 
     def count(self, customer_id: str, kind: RecordKind) -> int:
-        result = tenant_collection(self._client, customer_id, kind.value).count().get()
+        result = tenant_collection(self._client, customer_id, kind.value).count().get()  # type: ignore[no-untyped-call]
         return int(result[0][0].value)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, cast
 
-from google.cloud import storage
+from google.cloud import storage  # type: ignore[attr-defined]
 
 # Large enough that a 200 MB file is ~25 ranged reads, small enough to keep memory flat.
 READ_CHUNK_BYTES = 8 * 1024 * 1024

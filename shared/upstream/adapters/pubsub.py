@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from google.cloud import pubsub_v1
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 # A publish not acknowledged in this time fails the delivery, which Pub/Sub then retries.
 PUBLISH_TIMEOUT_SECONDS = 60

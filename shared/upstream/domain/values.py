@@ -119,7 +119,7 @@ def parse_procedure(cell: str | None) -> tuple[str, tuple[str, ...]] | None:
         text = m[1]
     parts = [p for p in re.split(r"[\s\-:,/]+", text) if p]
     code, mods = parts[0], parts[1:]
-    if code.isdigit() and 3 <= len(code) <= 4:
+    if code.isdigit() and 100 <= int(code) <= 1999 and len(code) <= 4:
         code = code.zfill(5)
     # A modifier glued without a separator: 97153HN
     if not _CPT.match(code) and len(code) in (7, 9) and _CPT.match(code[:5]):

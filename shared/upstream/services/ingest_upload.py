@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO, Literal, cast
 
 from upstream.domain.headers import detect_kind, map_columns
 from upstream.domain.ingest import IngestReport, Parsed, Rejected, parse_records
@@ -101,8 +101,8 @@ def ingest_object(event: StorageObjectEvent, deps: IngestDeps) -> dict[str, Any]
                       claim.published_batches, _kind_from_path(match["rest"]))
     deps.uploads.finish_upload(customer, upload_id, summary)
     log.info("upload ingested", extra={"customer_id": customer, "upload_id": upload_id,
-                                       **{k: summary[k] for k in ("status", "rows", "accepted",
-                                                                  "rejected")}})
+                                       **{k: summary.get(k) for k in ("status", "rows", "accepted",
+                                                                      "rejected", "error")}})
     return summary
 
 
@@ -126,7 +126,8 @@ def _ingest(event: StorageObjectEvent, deps: IngestDeps, customer: str, upload_i
                             "object": event.name, "started_at": started_at.isoformat()}
     if path_kind is RecordKind.REMITTANCE:
         return {**base, "status": UploadStatus.FAILED.value, "error": "unsupported_kind",
-                "message": "835 remittance files are not ingested yet (see issue 4)"}
+                "message": "835 remittance files are not ingested yet (see issue 4)",
+                "rows": 0, "accepted": 0, "rejected": 0}
     kinds = [path_kind] if path_kind else list(_SUPPORTED_KINDS)
     ctx = tenant_context(customer, tenant, deps.secrets, started_at)
     with deps.objects.open_read(event.bucket, event.name) as stream:
@@ -148,7 +149,7 @@ def _ingest(event: StorageObjectEvent, deps: IngestDeps, customer: str, upload_i
             if rejects.count:
                 rejects_name = rejects_object_name(event.name)
                 spool.seek(0)
-                deps.objects.write(event.bucket, rejects_name, spool, "text/csv")
+                deps.objects.write(event.bucket, rejects_name, cast(BinaryIO, spool), "text/csv")
             text.detach()
     return {**base, **_report_fields(report), "status": UploadStatus.COMPLETE.value,
             "kind": kind.value, "stored": written, "rejects_object": rejects_name,
@@ -192,7 +193,8 @@ def _write_batches(records: Iterator[ClaimLine | Authorization], deps: IngestDep
         try:
             deps.uploads.write_batch(customer, upload_id, kind, index, batch)
             message = RecordChangeBatch(
-                kind=kind.value, customer_id=customer, upload_id=upload_id, batch=index,
+                kind=cast(Literal["claims", "authorizations"], kind.value),
+                customer_id=customer, upload_id=upload_id, batch=index,
                 changes=[RecordChange(doc_id=r.doc_id, content_hash=r.content_hash(),
                                       record=r.to_document()) for r in batch])
             deps.publisher.publish(deps.claims_topic, message.to_bytes(), message.attributes())

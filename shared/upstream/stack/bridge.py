@@ -17,12 +17,11 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import requests
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
+from google.cloud import storage  # type: ignore[attr-defined]
 
 from upstream.logs import configure_logging, get_logger
 from upstream.stack.config import StackConfig
@@ -104,8 +103,8 @@ class Bridge:
         elif item.attempts >= MAX_ATTEMPTS:
             self._dead_file.parent.mkdir(parents=True, exist_ok=True)
             with open(self._dead_file, "a") as dead:
-                dead.write(json.dumps({"key": key, "status": status,
-                                       "attempts": item.attempts, "resource": item.resource}) + "\n")
+                dead.write(json.dumps({"key": key, "status": status, "attempts": item.attempts,
+                                       "resource": item.resource}) + "\n")
             self._finish(key, "dead-lettered")
             log.error("event dead-lettered", extra={"object_key": key, "status": status})
         else:
@@ -129,7 +128,7 @@ class Bridge:
         while running:
             try:
                 self.poll_once()
-            except Exception:  # noqa: BLE001 — the storage emulator restarting must not kill the bridge
+            except Exception:
                 log.exception("bridge poll failed")
             time.sleep(POLL_SECONDS)
 

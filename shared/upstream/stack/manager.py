@@ -122,7 +122,7 @@ def _provision(config: StackConfig) -> None:
     os.environ.update(config.emulator_env())
     from google.api_core import exceptions as gexc
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import pubsub_v1, storage
+    from google.cloud import pubsub_v1, storage  # type: ignore[attr-defined]
 
     client = storage.Client(project=config.project,
                             credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]

@@ -1,0 +1,52 @@
+# Upstream — every entry point a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_CUSTOMER ?= demo
+DEMO_DIR ?= .upstream/sample
+
+.PHONY: help setup test test-unit lint demo down bench clean
+
+help:  ## this list
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): requirements.txt requirements-dev.txt shared/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt -e shared
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install everything
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/ruff check shared functions tests bench
+	$(BIN)/mypy
+
+test-unit: $(STAMP)  ## pure tests only (no emulator)
+	$(BIN)/pytest tests/unit -q
+
+test: $(STAMP) lint  ## lint, then unit, integration (emulators) and end-to-end tests
+	$(BIN)/pytest tests -q
+
+demo: $(STAMP)  ## run Upstream locally on a year of sample data
+	$(BIN)/upstream stack up
+	$(BIN)/upstream tenant add $(DEMO_CUSTOMER) --name "Demo ABA Practice"
+	$(BIN)/upstream sample --out $(DEMO_DIR)
+	@for f in $(DEMO_DIR)/claims/* $(DEMO_DIR)/authorizations/*; do \
+	  $(BIN)/upstream upload "$$f" --customer $(DEMO_CUSTOMER) --format json \
+	    | $(BIN)/python -c 'import json,sys; s=json.load(sys.stdin); print(f"{s[\"object\"]:58} {s[\"status\"]:9} rows={s.get(\"rows\")} stored={s.get(\"accepted\")} rejected={s.get(\"rejected\")} {s.get(\"reasons\") or \"\"}")' || exit 1; \
+	done
+	@$(BIN)/upstream records --customer $(DEMO_CUSTOMER) --count --format table
+	@$(BIN)/upstream records --customer $(DEMO_CUSTOMER) --kind authorizations --count --format table
+	@echo; echo "Stack (stop it with: make down):"; $(BIN)/upstream stack status
+
+down: $(STAMP)  ## stop the local stack
+	$(BIN)/upstream stack down
+
+bench: $(STAMP)  ## ingestion benchmark (100k-line messy CSV through the function)
+	$(BIN)/python bench/bench_ingest.py
+
+clean: down
+	rm -rf .upstream

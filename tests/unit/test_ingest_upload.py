@@ -1,0 +1,135 @@
+"""The file_ingest use-case against in-memory fakes: the orchestration rules (idempotency,
+resume after a crash, tenant checks). tests/integration proves the same on the emulators."""
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.fakes import FakeObjects, FakePublisher, FakeSecrets, FakeTenants, FakeUploads
+from upstream.events import StorageObjectEvent
+from upstream.ports import UploadBusy
+from upstream.services.ingest_upload import IngestDeps, ingest_object
+
+BUCKET = "uploads-bucket"
+CSV = ("Claim ID,Patient ID,Payer,CPT,DOS,Billed,Status\r\n" + "".join(
+    f"C{i},MRN{i:05d},UHC,97153,2024-01-{i % 28 + 1:02d},100.00,Paid\r\n" for i in range(1, 26))
+    + "C999,MRN99999,UHC,BAD,2024-01-02,1,Paid\r\n").encode()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2024, 6, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def make(batch_size: int = 10) -> tuple[IngestDeps, FakeObjects, FakeUploads, FakePublisher,
+                                        Clock]:
+    objects, uploads, publisher, clock = FakeObjects(), FakeUploads(), FakePublisher(), Clock()
+    deps = IngestDeps(tenants=FakeTenants({"acme": {"status": "active"}}), uploads=uploads,
+                      objects=objects, publisher=publisher,
+                      secrets=FakeSecrets({"patient-hash-key-acme": b"s" * 32}),
+                      claims_topic="claims", batch_size=batch_size, parallel_batches=2,
+                      clock=clock)
+    return deps, objects, uploads, publisher, clock
+
+
+def event(name: str, data: bytes, objects: FakeObjects, generation: str = "1") -> StorageObjectEvent:
+    import base64
+    import hashlib
+
+    objects.objects[(BUCKET, name)] = data
+    return StorageObjectEvent.model_validate({
+        "bucket": BUCKET, "name": name, "generation": generation, "size": len(data),
+        "md5Hash": base64.b64encode(hashlib.md5(data).digest()).decode()})
+
+
+def published_changes(publisher: FakePublisher) -> set[tuple[str, str]]:
+    return {(c["doc_id"], c["content_hash"]) for _, data, _ in publisher.messages
+            for c in json.loads(data)["changes"]}
+
+
+def test_ingests_stores_publishes_and_writes_rejects() -> None:
+    deps, objects, uploads, publisher, _ = make()
+    summary = ingest_object(event("uploads/acme/jan.csv", CSV, objects), deps)
+    assert summary["status"] == "complete"
+    assert (summary["rows"], summary["accepted"], summary["rejected"]) == (26, 25, 1)
+    assert len(uploads.records) == 25
+    assert len(publisher.messages) == 3 and len(published_changes(publisher)) == 25
+    rejects = objects.objects[(BUCKET, "rejects/acme/jan.csv")].decode()
+    assert "invalid_cpt" in rejects and rejects.count("\r\n") == 2
+    assert all(topic == "claims" for topic, _, _ in publisher.messages)
+
+
+def test_same_object_twice_and_same_bytes_under_another_name_change_nothing() -> None:
+    deps, objects, uploads, publisher, _ = make()
+    ingest_object(event("uploads/acme/jan.csv", CSV, objects), deps)
+    writes, messages = uploads.writes, len(publisher.messages)
+    again = ingest_object(event("uploads/acme/jan.csv", CSV, objects), deps)
+    renamed = ingest_object(event("uploads/acme/claims/copy.csv", CSV, objects, "2"), deps)
+    assert again["status"] == renamed["status"] == "duplicate"
+    assert (uploads.writes, len(publisher.messages)) == (writes, messages)
+
+
+def test_a_crash_halfway_is_finished_by_the_redelivery_without_doubling() -> None:
+    deps, objects, uploads, publisher, clock = make()
+    publisher.fail_on_call = 1  # the second batch's publish fails: the delivery crashes
+    ev = event("uploads/acme/jan.csv", CSV, objects)
+    with pytest.raises(ConnectionError):
+        ingest_object(ev, deps)
+    with pytest.raises(UploadBusy):  # redelivered while the lease is still held
+        ingest_object(ev, deps)
+    clock.now += timedelta(seconds=deps.lease_seconds + 1)
+    summary = ingest_object(ev, deps)
+    assert summary["status"] == "complete" and summary["stored"] == 25
+    assert len(uploads.records) == 25
+    assert len(published_changes(publisher)) == 25
+    # Only batches not yet published were published again: no message sent twice.
+    batches = [json.loads(d)["batch"] for _, d, _ in publisher.messages]
+    assert sorted(batches) == sorted(set(batches)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("name", ["uploads/jan.csv", "uploads/nobody/jan.csv",
+                                  "uploads/../acme/jan.csv"])
+def test_no_or_wrong_tenant_stores_nothing_and_says_why(name: str) -> None:
+    deps, objects, uploads, publisher, _ = make()
+    summary = ingest_object(event(name, CSV, objects), deps)
+    assert summary["status"] == "failed" and summary["error"] == "unknown_tenant"
+    assert uploads.records == {} and publisher.messages == []
+    assert any(key[1].endswith(".error.txt") for key in objects.objects)
+
+
+def test_objects_outside_uploads_are_ignored() -> None:
+    deps, objects, uploads, _, _ = make()
+    assert ingest_object(event("rejects/acme/jan.csv", CSV, objects), deps)["status"] == "ignored"
+    assert uploads.uploads == {}
+
+
+@pytest.mark.parametrize(("data", "error"), [
+    (b"%PDF-1.4 binary", "not_csv"), (b"", "empty_file"), (b"\x00\x01\x02" * 50, "binary_file"),
+    (b"Name,Address\r\nBob,Main St\r\n", "no_header"),
+])
+def test_files_that_cannot_be_read_end_as_a_failed_summary(data: bytes, error: str) -> None:
+    deps, objects, uploads, _, _ = make()
+    summary = ingest_object(event("uploads/acme/x.csv", data, objects), deps)
+    assert summary["status"] == "failed" and summary["error"] == error
+    assert uploads.records == {}
+    stored = next(iter(uploads.uploads.values()))
+    assert stored["status"] == "failed" and stored["error"] == error
+
+
+def test_remittance_files_are_refused_clearly_until_835_support() -> None:
+    deps, objects, _, _, _ = make()
+    summary = ingest_object(event("uploads/acme/remittance/x.835", b"ISA*00*", objects), deps)
+    assert summary["error"] == "unsupported_kind"
+
+
+def test_logs_carry_no_patient_identifiers(caplog: pytest.LogCaptureFixture) -> None:
+    deps, objects, _, _, _ = make()
+    with caplog.at_level(logging.DEBUG):
+        ingest_object(event("uploads/acme/jan.csv", CSV, objects), deps)
+    text = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "MRN" not in text and "upload ingested" in text
