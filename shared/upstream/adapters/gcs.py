@@ -11,12 +11,14 @@ READ_CHUNK_BYTES = 8 * 1024 * 1024
 
 
 class GcsObjectStore:
-    def __init__(self, client: storage.Client) -> None:
+    def __init__(self, client: storage.Client, chunk_bytes: int = READ_CHUNK_BYTES) -> None:
         self._client = client
+        self._chunk_bytes = chunk_bytes
 
     def open_read(self, bucket: str, name: str) -> BinaryIO:
+        """Peak memory is a small multiple of `chunk_bytes`, whatever the object's size."""
         blob = self._client.bucket(bucket).blob(name)
-        return cast(BinaryIO, blob.open("rb", chunk_size=READ_CHUNK_BYTES))
+        return cast(BinaryIO, blob.open("rb", chunk_size=self._chunk_bytes))
 
     def write(self, bucket: str, name: str, data: BinaryIO, content_type: str) -> None:
         self._client.bucket(bucket).blob(name).upload_from_file(

@@ -1,0 +1,200 @@
+"""file_ingest's use-case with the production adapters on the real emulators."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import tracemalloc
+from dataclasses import replace
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import firestore, pubsub_v1, storage  # type: ignore[attr-defined]
+
+from upstream.adapters.firestore_store import FirestoreRecords, FirestoreTenants, FirestoreUploads
+from upstream.adapters.gcs import GcsObjectStore
+from upstream.adapters.pubsub import PubSubPublisher
+from upstream.adapters.secrets import LocalFileSecretStore
+from upstream.domain.records import RecordKind
+from upstream.events import StorageObjectEvent
+from upstream.ports import UploadBusy
+from upstream.services.ingest_upload import IngestDeps, ingest_object
+from upstream.stack.config import StackConfig
+
+pytestmark = pytest.mark.emulators
+
+CSV = ("Claim #,Patient ID,Primary Insurance,CPT Code,DOS,Billed,Paid,Claim Status,"
+       "Denial Reason\r\n" + "".join(
+           f"C{i:04d},MRN{i},{'UHC' if i % 2 else 'Aetna'},97153-HN,01/{i % 28 + 1:02d}/2024,"
+           f"\"$1,{i:03d}.50\",0,Denied,CO-97\r\n" for i in range(1, 1201))
+       + "C9999,MRN1,UHC,NOPE,01/02/2024,1,0,Denied,\r\n"
+       + "C0001,MRN1,UHC,97153-HN,01/02/2024,\"$1,001.50\",0,Denied,CO-97\r\n").encode()
+
+
+class FlakyPublisher:
+    """The real publisher, made to fail once on its n-th call (a crash mid-upload)."""
+
+    def __init__(self, inner: PubSubPublisher, fail_on: int) -> None:
+        self.inner, self.calls, self.fail_on = inner, 0, fail_on
+
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> None:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise ConnectionError("simulated crash")
+        self.inner.publish(topic, data, attributes)
+
+
+@pytest.fixture
+def env(clean_stack: StackConfig, unique: str) -> dict[str, Any]:
+    project = clean_stack.project
+    db = firestore.Client(project=project, credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    gcs = storage.Client(project=project, credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    topic = f"claims-{unique}"
+    publisher.create_topic(name=publisher.topic_path(project, topic))
+    sub = subscriber.subscription_path(project, f"tap-{unique}")
+    subscriber.create_subscription(name=sub, topic=publisher.topic_path(project, topic))
+    secrets = LocalFileSecretStore(clean_stack.data_dir / f"secrets-{unique}.json")
+    for customer in ("acme", "beta"):
+        secrets.put(f"patient-hash-key-{customer}", hashlib.sha256(customer.encode()).digest())
+        FirestoreTenants(db).upsert(customer, {"name": customer})
+    deps = IngestDeps(tenants=FirestoreTenants(db), uploads=FirestoreUploads(db),
+                      objects=GcsObjectStore(gcs), publisher=PubSubPublisher(publisher, project),
+                      secrets=secrets, claims_topic=topic, batch_size=499, parallel_batches=4)
+    # A bucket of its own: the stack's bridge watches the stack bucket and would deliver
+    # these objects to the running file_ingest function as well.
+    bucket = gcs.create_bucket(f"it-{unique}").name
+    return {"db": db, "gcs": gcs, "deps": deps, "subscriber": subscriber, "sub": sub,
+            "bucket": bucket}
+
+
+def put(env: dict[str, Any], name: str, data: bytes) -> StorageObjectEvent:
+    blob = env["gcs"].bucket(env["bucket"]).blob(name)
+    blob.upload_from_string(data, content_type="text/csv")
+    blob.reload()
+    return StorageObjectEvent.model_validate(blob._properties)
+
+
+def pull_all(env: dict[str, Any]) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    while True:
+        try:
+            response = env["subscriber"].pull(subscription=env["sub"], max_messages=100,
+                                              timeout=3)
+        except FutureTimeout:
+            break
+        if not response.received_messages:
+            break
+        env["subscriber"].acknowledge(subscription=env["sub"],
+                                      ack_ids=[m.ack_id for m in response.received_messages])
+        messages += [json.loads(m.message.data) for m in response.received_messages]
+    return messages
+
+
+def snapshot(env: dict[str, Any], customer: str) -> dict[str, Any]:
+    docs = env["db"].collection("customers", customer, "claims").stream()
+    return {d.id: (d.update_time, d.to_dict()) for d in docs}
+
+
+def test_file_to_firestore_pubsub_and_rejects(env: dict[str, Any]) -> None:
+    summary = ingest_object(put(env, "uploads/acme/claims/jan.csv", CSV), env["deps"])
+    assert (summary["status"], summary["rows"], summary["accepted"]) == ("complete", 1202, 1200)
+    assert summary["reasons"] == {"duplicate_row": 1, "invalid_cpt": 1}
+    assert FirestoreRecords(env["db"]).count("acme", RecordKind.CLAIMS) == 1200
+    stored = env["db"].collection("customers", "acme", "claims").limit(1).get()[0].to_dict()
+    assert stored["payer"] in ("UnitedHealthcare", "Aetna") and stored["billed_cents"] > 100000
+    assert "MRN" not in json.dumps(stored, default=str)
+    rejects = env["gcs"].bucket(env["bucket"]).blob("rejects/acme/claims/jan.csv")
+    assert b"invalid_cpt" in rejects.download_as_bytes()
+    messages = pull_all(env)
+    changes = {c["doc_id"] for m in messages for c in m["changes"]}
+    assert len(changes) == 1200 and {m["customer_id"] for m in messages} == {"acme"}
+    upload = FirestoreUploads(env["db"]).get_upload("acme", summary["upload_id"])
+    assert upload is not None and upload["status"] == "complete"
+
+
+def test_redelivery_and_reupload_change_nothing(env: dict[str, Any]) -> None:
+    event = put(env, "uploads/acme/jan.csv", CSV)
+    ingest_object(event, env["deps"])
+    pull_all(env)
+    before = snapshot(env, "acme")
+    assert ingest_object(event, env["deps"])["status"] == "duplicate"
+    renamed = put(env, "uploads/acme/jan-copy.csv", CSV)
+    assert ingest_object(renamed, env["deps"])["status"] == "duplicate"
+    assert snapshot(env, "acme") == before  # not even an update_time moved
+    assert pull_all(env) == []
+
+
+def test_crash_halfway_then_redelivery_finishes_exactly_once(env: dict[str, Any]) -> None:
+    deps = env["deps"]
+    flaky = FlakyPublisher(deps.publisher, fail_on=2)
+    crashing = replace(deps, publisher=flaky, parallel_batches=1, lease_seconds=0)
+    event = put(env, "uploads/acme/jan.csv", CSV)
+    with pytest.raises(ConnectionError):
+        ingest_object(event, crashing)
+    partial = FirestoreUploads(env["db"]).get_upload("acme", event.content_id())
+    assert partial is not None and partial["status"] == "processing"
+    summary = ingest_object(event, replace(deps, lease_seconds=0))
+    assert summary["status"] == "complete"
+    assert FirestoreRecords(env["db"]).count("acme", RecordKind.CLAIMS) == 1200
+    messages = pull_all(env)
+    assert sorted(m["batch"] for m in messages) == [0, 1, 2]
+    assert len({c["doc_id"] for m in messages for c in m["changes"]}) == 1200
+
+
+def test_a_live_run_is_not_doubled_by_a_concurrent_redelivery(env: dict[str, Any]) -> None:
+    deps = env["deps"]
+    event = put(env, "uploads/acme/jan.csv", CSV)
+    FirestoreUploads(env["db"]).begin_upload(
+        "acme", event.content_id(), {}, owner="someone-else",
+        now=deps.clock(), lease_seconds=300)
+    with pytest.raises(UploadBusy):
+        ingest_object(event, deps)
+
+
+def test_tenants_never_see_each_others_records(env: dict[str, Any]) -> None:
+    ingest_object(put(env, "uploads/acme/jan.csv", CSV), env["deps"])
+    beta_csv = b"Claim ID,Patient ID,Payer,CPT,DOS\r\nB1,MRN1,Cigna,97155,2024-02-01\r\n"
+    ingest_object(put(env, "uploads/beta/feb.csv", beta_csv), env["deps"])
+    records = FirestoreRecords(env["db"])
+    assert {r["customer_id"] for r in records.list("beta", RecordKind.CLAIMS, limit=5000)} == {"beta"}
+    assert records.count("beta", RecordKind.CLAIMS) == 1
+    assert {r["customer_id"] for r in records.list("acme", RecordKind.CLAIMS, limit=5000)} == {"acme"}
+    # Same raw patient id, different tenants → unrelated patient keys.
+    acme_keys = {r["patient_key"] for r in records.list("acme", RecordKind.CLAIMS, limit=5000)}
+    assert records.list("beta", RecordKind.CLAIMS)[0]["patient_key"] not in acme_keys
+
+
+def test_wrong_tenant_path_stores_nothing(env: dict[str, Any]) -> None:
+    summary = ingest_object(put(env, "uploads/mallory/jan.csv", CSV), env["deps"])
+    assert summary["error"] == "unknown_tenant"
+    assert env["db"].collection("customers").document("mallory").get().exists is False
+    assert env["gcs"].bucket(env["bucket"]).blob("rejects/mallory/jan.csv.error.txt").exists()
+
+
+def test_storage_reads_stream_in_chunks(env: dict[str, Any]) -> None:
+    row = b"C%07d,UHC,97153,2024-01-02\r\n"
+    data = b"Claim ID,Payer,CPT,DOS\r\n" + b"".join(row % i for i in range(600_000))
+    put(env, "uploads/acme/big.csv", data)
+    store = GcsObjectStore(env["gcs"], chunk_bytes=1024 * 1024)
+    tracemalloc.start()
+    try:
+        with store.open_read(env["bucket"], "uploads/acme/big.csv") as stream:
+            total = sum(len(chunk) for chunk in iter(lambda: stream.read(1 << 16), b""))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == len(data) > 15_000_000
+    assert peak < 5 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB reading {total / 1e6:.1f} MB"
+
+
+def test_md5_content_id_matches_what_the_cli_computes(env: dict[str, Any]) -> None:
+    event = put(env, "uploads/acme/x.csv", CSV)
+    assert event.content_id() == f"md5-{hashlib.md5(CSV).hexdigest()}-{len(CSV)}"
+    assert base64.b64decode(event.md5_hash or "") == hashlib.md5(CSV).digest()
+    assert io.BytesIO(CSV).read(3) == b"Cla"
