@@ -255,7 +255,7 @@ def uploads(customer: str, limit: int, fmt: str) -> None:
 
     rows = FirestoreUploads(firestore_client()).list_uploads(customer, limit)
     keep = ("started_at", "object", "status", "kind", "rows", "accepted", "rejected",
-            "reasons", "rejects_object", "error")
+            "reasons", "rejects_object", "error", "duplicate_objects")
     _print([{k: r.get(k) for k in keep if k in r} for r in rows], fmt)
 
 

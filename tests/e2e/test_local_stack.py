@@ -1,0 +1,148 @@
+"""The whole local stack as a user drives it: the `upstream` command, the storage bridge, the
+file_ingest function under functions-framework, the emulators."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from upstream.stack import manager, processes
+from upstream.stack.bridge import cloud_event_headers
+from upstream.stack.config import StackConfig
+
+pytestmark = pytest.mark.emulators
+UPSTREAM = str(Path(sys.executable).parent / "upstream")
+
+
+def cli(config: StackConfig, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **{f"UPSTREAM_STACK_{k.upper()}": str(v)
+                            for k, v in config.model_dump().items()}}
+    for key in config.emulator_env():  # the CLI must find the stack from its own config
+        env.pop(key, None)
+    return subprocess.run([UPSTREAM, *args], env=env, capture_output=True, text=True,
+                          timeout=300, check=check)
+
+
+@pytest.fixture(scope="module")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory, emulators: StackConfig) -> Path:
+    out = tmp_path_factory.mktemp("sample")
+    cli(emulators, "sample", "--out", str(out), "--start", "2025-01-01", "--end", "2025-03-31",
+        "--lines-per-day", "30")
+    return out
+
+
+def upload(config: StackConfig, path: Path, customer: str, *extra: str) -> dict[str, Any]:
+    done = cli(config, "upload", str(path), "--customer", customer, "--format", "json", *extra)
+    return dict(json.loads(done.stdout))
+
+
+def test_status_reports_every_address(emulators: StackConfig) -> None:
+    status = json.loads(cli(emulators, "stack", "status", "--format", "json").stdout)
+    assert status["project"] == emulators.project
+    assert status["firestore"] == f"127.0.0.1:{emulators.firestore_port}"
+    assert status["storage"].startswith("http://127.0.0.1:")
+    assert set(status["functions"]) == {"file_ingest"}
+    assert all(status["running"].values())
+
+
+def test_up_twice_is_harmless(emulators: StackConfig) -> None:
+    before = json.loads(emulators.state_file.read_text())["components"]
+    cli(emulators, "stack", "up")
+    after = json.loads(emulators.state_file.read_text())["components"]
+    assert {k: v["pid"] for k, v in before.items()} == {k: v["pid"] for k, v in after.items()}
+
+
+def test_drop_files_in_the_bucket_and_find_them_in_firestore(
+        clean_stack: StackConfig, sample_dir: Path) -> None:
+    cli(clean_stack, "tenant", "add", "acme")
+    totals = 0
+    for path in sorted((sample_dir / "claims").iterdir()):
+        summary = upload(clean_stack, path, "acme")
+        assert summary["status"] == "complete", summary
+        assert summary["rows"] == summary["accepted"] + summary["rejected"]
+        assert set(summary["reasons"]) <= {"invalid_cpt", "invalid_date", "missing_payer",
+                                           "duplicate_row"}
+        totals += summary["accepted"]
+        if summary["rejected"]:
+            assert summary["rejects_object"].startswith("rejects/acme/")
+    auths = upload(clean_stack, sample_dir / "authorizations" / "authorizations.csv", "acme")
+    assert auths["kind"] == "authorizations" and auths["rejected"] == 0
+    count = json.loads(cli(clean_stack, "records", "--customer", "acme", "--count").stdout)
+    assert count["count"] == totals
+    truth = json.loads((sample_dir / "truth.json").read_text())
+    assert totals >= truth["claim_lines"] * 0.99
+
+
+def test_reupload_and_redelivered_event_change_nothing(
+        clean_stack: StackConfig, sample_dir: Path, tmp_path: Path) -> None:
+    cli(clean_stack, "tenant", "add", "acme")
+    path = next(iter(sorted((sample_dir / "claims").iterdir())))
+    first = upload(clean_stack, path, "acme")
+    copy = tmp_path / "renamed.csv"
+    shutil.copy(path, copy)
+    again = upload(clean_stack, copy, "acme")
+    assert again["upload_id"] == first["upload_id"]  # the original upload's summary…
+    from tests.conftest import wait_for
+
+    def duplicate_noted() -> bool:
+        listing = json.loads(cli(clean_stack, "uploads", "--customer", "acme",
+                                 "--format", "json").stdout)
+        return listing[0].get("duplicate_objects") == ["uploads/acme/renamed.csv"]
+
+    wait_for(duplicate_noted)  # …and the renamed copy noted as a duplicate, nothing stored
+    # …and the same CloudEvent delivered twice more straight to the function: 2xx, no change.
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage  # type: ignore[attr-defined]
+
+    blob = storage.Client(project=clean_stack.project, credentials=AnonymousCredentials()  # type: ignore[no-untyped-call]
+                          ).bucket(clean_stack.bucket).get_blob(first["object"])
+    url = manager.function_urls(clean_stack)["file_ingest"]
+    for _ in range(2):
+        answer = requests.post(url, data=json.dumps(blob._properties),
+                               headers=cloud_event_headers(blob._properties), timeout=60)
+        assert answer.ok
+    count = json.loads(cli(clean_stack, "records", "--customer", "acme", "--count").stdout)
+    assert count["count"] == first["accepted"]
+    listing = json.loads(cli(clean_stack, "uploads", "--customer", "acme",
+                             "--format", "json").stdout)
+    assert len(listing) == 1
+
+
+def test_unknown_tenant_upload_is_refused_visibly(clean_stack: StackConfig,
+                                                  sample_dir: Path) -> None:
+    path = next(iter(sorted((sample_dir / "claims").iterdir())))
+    done = cli(clean_stack, "upload", str(path), "--customer", "nobody", "--no-wait")
+    assert json.loads(done.stdout)["status"] == "uploaded"
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage  # type: ignore[attr-defined]
+
+    bucket = storage.Client(project=clean_stack.project,
+                            credentials=AnonymousCredentials()).bucket(clean_stack.bucket)  # type: ignore[no-untyped-call]
+    from tests.conftest import wait_for
+
+    wait_for(lambda: bucket.blob(f"rejects/nobody/{path.name}.error.txt").exists())
+
+
+def test_down_stops_exactly_what_up_started(tmp_path: Path) -> None:
+    """Its own stack on other ports: starts, proves every PID alive, stops every one."""
+    config = StackConfig(project="upstream-e2e-down", data_dir=tmp_path, firestore_port=19681,
+                         pubsub_port=19682, storage_port=19683, functions_base_port=19690)
+    try:
+        cli(config, "stack", "up")
+        pids = {k: v["pid"] for k, v in json.loads(config.state_file.read_text())
+                ["components"].items()}
+        assert set(pids) == {"firestore", "pubsub", "storage", "file_ingest", "bridge"}
+        assert all(processes.alive(pid) for pid in pids.values())
+    finally:
+        stopped = json.loads(cli(config, "stack", "down", "--format", "json").stdout)["stopped"]
+    assert set(stopped) == set(pids)
+    assert not any(processes.alive(pid) for pid in pids.values())
+    assert not processes.wait_http(config.url(config.firestore_port), 0.5)
