@@ -16,14 +16,12 @@ import requests
 from upstream.stack import manager
 from upstream.stack.config import StackConfig
 
-TEST_PORTS = {"firestore_port": 18681, "pubsub_port": 18682, "storage_port": 18683,
-              "functions_base_port": 18690}
-
 
 @pytest.fixture(scope="session")
 def stack_config(tmp_path_factory: pytest.TempPathFactory) -> StackConfig:
     return StackConfig(project="upstream-test", data_dir=tmp_path_factory.mktemp("stack"),
-                       **TEST_PORTS)
+                       firestore_port=18681, pubsub_port=18682, storage_port=18683,
+                       functions_base_port=18690)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
-from upstream.domain.records import Authorization, ClaimLine, RecordKind
+from upstream.domain.records import RecordKind
 from upstream.ports import UploadBusy, UploadClaim
 
 
@@ -79,9 +79,9 @@ class FakeUploads:
         return UploadClaim(started_at=current["started_at"], published_batches=done)
 
     def write_batch(self, customer_id: str, upload_id: str, kind: RecordKind, batch: int,
-                    records: Sequence[ClaimLine | Authorization]) -> None:
-        for record in records:
-            self.records[(customer_id, kind.value, record.doc_id)] = record.to_document()
+                    documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        for doc_id, document in documents:
+            self.records[(customer_id, kind.value, doc_id)] = document
             self.writes += 1
         self.batches[(customer_id, upload_id, batch)] = False
 

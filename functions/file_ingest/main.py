@@ -7,6 +7,7 @@ end as a failed upload summary and a rejects file.
 
 import functions_framework
 from cloudevents.http import CloudEvent
+
 from upstream.adapters.wiring import ingest_deps
 from upstream.events import StorageObjectEvent
 from upstream.logs import configure_logging

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, BinaryIO, Protocol
 
-from upstream.domain.records import Authorization, ClaimLine, RecordKind
+from upstream.domain.records import RecordKind
 
 
 class UploadStatus(StrEnum):
@@ -39,7 +39,9 @@ class UploadRepository(Protocol):
                      owner: str, now: datetime, lease_seconds: int) -> UploadClaim: ...
 
     def write_batch(self, customer_id: str, upload_id: str, kind: RecordKind, batch: int,
-                    records: Sequence[ClaimLine | Authorization]) -> None: ...
+                    documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """`documents`: (doc id, document) pairs from `records.stored_document`."""
+        ...
 
     def mark_published(self, customer_id: str, upload_id: str, batch: int) -> None: ...
 

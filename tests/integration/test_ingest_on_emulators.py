@@ -7,8 +7,8 @@ import hashlib
 import io
 import json
 import tracemalloc
-from dataclasses import replace
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -162,9 +162,11 @@ def test_tenants_never_see_each_others_records(env: dict[str, Any]) -> None:
     beta_csv = b"Claim ID,Patient ID,Payer,CPT,DOS\r\nB1,MRN1,Cigna,97155,2024-02-01\r\n"
     ingest_object(put(env, "uploads/beta/feb.csv", beta_csv), env["deps"])
     records = FirestoreRecords(env["db"])
-    assert {r["customer_id"] for r in records.list("beta", RecordKind.CLAIMS, limit=5000)} == {"beta"}
+    beta = records.list("beta", RecordKind.CLAIMS, limit=5000)
+    assert {r["customer_id"] for r in beta} == {"beta"}
     assert records.count("beta", RecordKind.CLAIMS) == 1
-    assert {r["customer_id"] for r in records.list("acme", RecordKind.CLAIMS, limit=5000)} == {"acme"}
+    acme = records.list("acme", RecordKind.CLAIMS, limit=5000)
+    assert {r["customer_id"] for r in acme} == {"acme"}
     # Same raw patient id, different tenants → unrelated patient keys.
     acme_keys = {r["patient_key"] for r in records.list("acme", RecordKind.CLAIMS, limit=5000)}
     assert records.list("beta", RecordKind.CLAIMS)[0]["patient_key"] not in acme_keys

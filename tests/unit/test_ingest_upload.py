@@ -37,7 +37,8 @@ def make(batch_size: int = 10) -> tuple[IngestDeps, FakeObjects, FakeUploads, Fa
     return deps, objects, uploads, publisher, clock
 
 
-def event(name: str, data: bytes, objects: FakeObjects, generation: str = "1") -> StorageObjectEvent:
+def event(name: str, data: bytes, objects: FakeObjects,
+          generation: str = "1") -> StorageObjectEvent:
     import base64
     import hashlib
 

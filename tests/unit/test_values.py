@@ -1,4 +1,4 @@
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from hypothesis import given
@@ -63,9 +63,10 @@ def test_bad_money(bad: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "code", "mods"), [
-    ("97153", "97153", ()), ("97153-HN", "97153", ("HN",)), ("97153 HN 59", "97153", ("HN", "59")),
-    ("97153.0", "97153", ()), ("97153HN", "97153", ("HN",)), ("g0283", "G0283", ()),
-    ("100", "00100", ()), ("0001F", "0001F", ()), ("0202T", "0202T", ()), ("97110:GP", "97110", ("GP",)),
+    ("97153", "97153", ()), ("97153-HN", "97153", ("HN",)),
+    ("97153 HN 59", "97153", ("HN", "59")), ("97153.0", "97153", ()),
+    ("97153HN", "97153", ("HN",)), ("g0283", "G0283", ()), ("100", "00100", ()),
+    ("0001F", "0001F", ()), ("0202T", "0202T", ()), ("97110:GP", "97110", ("GP",)),
 ])
 def test_procedure_codes(text: str, code: str, mods: tuple[str, ...]) -> None:
     assert v.parse_procedure(text) == (code, mods)
@@ -134,4 +135,3 @@ def test_numbers() -> None:
     assert v.parse_date("1/2/70") == date(1970, 1, 2)
     assert v.parse_date("1/2/69") == date(2069, 1, 2)
     assert v.parse_date("45292") == date(2024, 1, 1)
-    assert v.parse_date("45292") - timedelta(days=1) == date(2023, 12, 31)

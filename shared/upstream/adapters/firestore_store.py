@@ -9,7 +9,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from upstream.domain.records import Authorization, ClaimLine, RecordKind
+from upstream.domain.records import RecordKind
 from upstream.ports import UploadBusy, UploadClaim, UploadStatus
 
 CUSTOMERS = "customers"
@@ -78,17 +78,14 @@ class FirestoreUploads:
         return result
 
     def write_batch(self, customer_id: str, upload_id: str, kind: RecordKind, batch: int,
-                    records: Sequence[ClaimLine | Authorization]) -> None:
+                    documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Records and the batch marker in one atomic commit (≤ 500 writes)."""
         write = self._client.batch()
         target = tenant_collection(self._client, customer_id, kind.value)
-        for record in records:
-            doc = record.to_document()
-            doc["content_hash"] = record.content_hash()
-            doc["upload_id"] = upload_id
-            write.set(target.document(record.doc_id), doc)
+        for doc_id, document in documents:
+            write.set(target.document(doc_id), {**document, "upload_id": upload_id})
         marker = self._upload(customer_id, upload_id).collection(BATCHES).document(str(batch))
-        write.set(marker, {"records": len(records), "published": False})
+        write.set(marker, {"records": len(documents), "published": False})
         write.commit()
 
     def mark_published(self, customer_id: str, upload_id: str, batch: int) -> None:

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, Literal, cast
 
 from upstream.domain.headers import detect_kind, map_columns
 from upstream.domain.ingest import IngestReport, Parsed, Rejected, parse_records
-from upstream.domain.records import Authorization, ClaimLine, RecordKind
+from upstream.domain.records import Authorization, ClaimLine, RecordKind, stored_document
 from upstream.domain.rejects import RejectsWriter
 from upstream.domain.table import UnreadableFile, open_table
 from upstream.events import RecordChange, RecordChangeBatch, StorageObjectEvent
@@ -191,12 +191,13 @@ def _write_batches(records: Iterator[ClaimLine | Authorization], deps: IngestDep
 
     def commit(index: int, batch: list[ClaimLine | Authorization]) -> None:
         try:
-            deps.uploads.write_batch(customer, upload_id, kind, index, batch)
+            documents = [stored_document(record) for record in batch]
+            deps.uploads.write_batch(customer, upload_id, kind, index, documents)
             message = RecordChangeBatch(
                 kind=cast(Literal["claims", "authorizations"], kind.value),
                 customer_id=customer, upload_id=upload_id, batch=index,
-                changes=[RecordChange(doc_id=r.doc_id, content_hash=r.content_hash(),
-                                      record=r.to_document()) for r in batch])
+                changes=[RecordChange(doc_id=doc_id, content_hash=doc["content_hash"],
+                                      record=doc) for doc_id, doc in documents])
             deps.publisher.publish(deps.claims_topic, message.to_bytes(), message.attributes())
             deps.uploads.mark_published(customer, upload_id, index)
         finally:
