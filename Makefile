@@ -35,8 +35,7 @@ demo: $(STAMP)  ## run Upstream locally on a year of sample data
 	$(BIN)/upstream tenant add $(DEMO_CUSTOMER) --name "Demo ABA Practice"
 	$(BIN)/upstream sample --out $(DEMO_DIR)
 	@for f in $(DEMO_DIR)/claims/* $(DEMO_DIR)/authorizations/*; do \
-	  $(BIN)/upstream upload "$$f" --customer $(DEMO_CUSTOMER) --format json \
-	    | $(BIN)/python -c 'import json,sys; s=json.load(sys.stdin); print(f"{s[\"object\"]:58} {s[\"status\"]:9} rows={s.get(\"rows\")} stored={s.get(\"accepted\")} rejected={s.get(\"rejected\")} {s.get(\"reasons\") or \"\"}")' || exit 1; \
+	  $(BIN)/upstream upload "$$f" --customer $(DEMO_CUSTOMER) --format line || exit 1; \
 	done
 	@$(BIN)/upstream records --customer $(DEMO_CUSTOMER) --count --format table
 	@$(BIN)/upstream records --customer $(DEMO_CUSTOMER) --kind authorizations --count --format table

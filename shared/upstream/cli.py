@@ -214,7 +214,7 @@ def _content_id(path: Path) -> str:
 @click.option("--kind", type=KINDS, default=None)
 @click.option("--wait/--no-wait", default=True, help="Wait for the ingestion summary.")
 @click.option("--timeout", type=float, default=300.0)
-@click.option("--format", "fmt", type=FORMATS, default="json")
+@click.option("--format", "fmt", type=click.Choice(["json", "table", "line"]), default="json")
 def upload(file: Path, customer: str, kind: str | None, wait: bool, timeout: float,
            fmt: str) -> None:
     """Drop FILE into the uploads bucket as staff would, and show what ingestion made of it."""
@@ -235,7 +235,13 @@ def upload(file: Path, customer: str, kind: str | None, wait: bool, timeout: flo
     while time.monotonic() < deadline:
         summary = uploads.get_upload(customer, upload_id)
         if summary and summary.get("status") != "processing":
-            _print({k: v for k, v in summary.items()
+            if fmt == "line":
+                click.echo(f"{name:52} {summary['status']:9} rows={summary.get('rows')} "
+                           f"stored={summary.get('accepted')} "
+                           f"rejected={summary.get('rejected')} {summary.get('reasons') or ''}"
+                           f"{summary.get('message') or ''}")
+                return
+            _print({k: v for k, v in sorted(summary.items())
                     if k not in ("lease_owner", "lease_until")}, fmt)
             return
         time.sleep(0.25)
