@@ -99,7 +99,9 @@ def _bench_function(config, path: Path, data_dir: Path) -> None:  # type: ignore
     baseline = max(_rss_kib(p, "VmRSS") for p in fn_pids)
     import hashlib
 
-    upload_id = f"md5-{hashlib.md5(path.read_bytes()).hexdigest()}-{path.stat().st_size}"
+    from upstream.events import content_id
+
+    upload_id = content_id(hashlib.md5(path.read_bytes()).hexdigest(), path.stat().st_size)
     started = time.perf_counter()
     GcsObjectStore(storage_client()).upload_file(config.bucket, "uploads/bench/claims.csv",
                                                  str(path), "text/csv")

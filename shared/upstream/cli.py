@@ -16,6 +16,7 @@ import click
 
 from upstream.domain.records import RecordKind
 from upstream.domain.table import UnreadableFile
+from upstream.events import content_id
 from upstream.stack.config import StackConfig
 
 KINDS = click.Choice([k.value for k in RecordKind])
@@ -205,7 +206,7 @@ def _content_id(path: Path) -> str:
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
-    return f"md5-{digest.hexdigest()}-{path.stat().st_size}"
+    return content_id(digest.hexdigest(), path.stat().st_size)
 
 
 @main.command()

@@ -48,11 +48,16 @@ class StorageObjectEvent(BaseModel):
         """
         if self.md5_hash:
             try:
-                return f"md5-{base64.b64decode(self.md5_hash).hex()}-{self.size}"
+                return content_id(base64.b64decode(self.md5_hash).hex(), self.size)
             except (binascii.Error, ValueError):
                 pass
         return "gen-" + base64.urlsafe_b64encode(
             f"{self.name}#{self.generation}".encode()).decode().rstrip("=")
+
+
+def content_id(md5_hex: str, size: int) -> str:
+    """The upload id of an object with this MD5 and size (see `StorageObjectEvent`)."""
+    return f"md5-{md5_hex}-{size}"
 
 
 class RecordChange(BaseModel):

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import BinaryIO, TextIO
 
-from upstream.domain.headers import detect_kind, map_columns
+from upstream.domain.headers import detect_kind, header_test
 from upstream.domain.ingest import IngestReport, Rejected, TenantContext, parse_records
 from upstream.domain.patient import PatientHasher
 from upstream.domain.payers import PayerNormalizer
@@ -32,8 +32,7 @@ def read_file(stream: BinaryIO, kind: RecordKind | None, ctx: TenantContext,
               ) -> tuple[IngestReport, Iterator[ClaimLine | Authorization]]:
     """Raises `UnreadableFile` for a file that cannot be read at all."""
     kinds = [kind] if kind else [RecordKind.CLAIMS, RecordKind.AUTHORIZATIONS]
-    table = open_table(stream, lambda cells: any(
-        not map_columns(cells, k).missing_required() for k in kinds))
+    table = open_table(stream, header_test(kinds))
     chosen = kind or detect_kind(table.header)
     report, parsed = parse_records(table, chosen, ctx)
     writer = RejectsWriter(rejects_out, table.header) if rejects_out else None

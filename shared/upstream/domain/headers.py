@@ -8,6 +8,7 @@ span several numbered columns (`Mod 1`, `Mod 2`, `Dx1`…`Dx12`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from upstream.domain.records import RecordKind
@@ -158,3 +159,8 @@ def detect_kind(header: list[str]) -> RecordKind:
     if len(auth_only & auth.keys()) >= 2 and "claim_id" not in claims:
         return RecordKind.AUTHORIZATIONS
     return RecordKind.CLAIMS
+
+
+def header_test(kinds: list[RecordKind]) -> Callable[[list[str]], bool]:
+    """A row is the header when it names every required column of one of `kinds`."""
+    return lambda cells: any(not map_columns(cells, kind).missing_required() for kind in kinds)

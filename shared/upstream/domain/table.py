@@ -9,9 +9,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 SNIFF_BYTES = 64 * 1024
 # Rows longer than this are a broken quote swallowing the file, not data.
@@ -29,8 +29,7 @@ _MAGIC = {
 }
 
 
-class HeaderTest(Protocol):
-    def __call__(self, cells: list[str]) -> bool: ...
+HeaderTest = Callable[[list[str]], bool]
 
 
 class UnreadableFile(ValueError):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, Literal, cast
 
-from upstream.domain.headers import detect_kind, map_columns
+from upstream.domain.headers import detect_kind, header_test
 from upstream.domain.ingest import IngestReport, Parsed, Rejected, parse_records
 from upstream.domain.records import Authorization, ClaimLine, RecordKind, stored_document
 from upstream.domain.rejects import RejectsWriter
@@ -132,8 +132,7 @@ def _ingest(event: StorageObjectEvent, deps: IngestDeps, customer: str, upload_i
     ctx = tenant_context(customer, tenant, deps.secrets, started_at)
     with deps.objects.open_read(event.bucket, event.name) as stream:
         try:
-            table = open_table(stream, lambda cells: any(
-                not map_columns(cells, k).missing_required() for k in kinds))
+            table = open_table(stream, header_test(kinds))
         except UnreadableFile as exc:
             return {**base, "status": UploadStatus.FAILED.value, "error": exc.reason,
                     "message": str(exc), "rows": 0, "accepted": 0, "rejected": 0}
