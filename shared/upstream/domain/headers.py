@@ -8,7 +8,7 @@ span several numbered columns (`Mod 1`, `Mod 2`, `Dx1`…`Dx12`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from upstream.domain.records import RecordKind
@@ -161,6 +161,6 @@ def detect_kind(header: list[str]) -> RecordKind:
     return RecordKind.CLAIMS
 
 
-def header_test(kinds: list[RecordKind]) -> Callable[[list[str]], bool]:
+def header_test(kinds: Sequence[RecordKind]) -> Callable[[list[str]], bool]:
     """A row is the header when it names every required column of one of `kinds`."""
     return lambda cells: any(not map_columns(cells, kind).missing_required() for kind in kinds)
