@@ -77,7 +77,7 @@ class SecretManagerStore:
             self._client.create_secret(request={
                 "parent": parent, "secret_id": name,
                 "secret": {"replication": {"automatic": {}}}})
-        except gexc.AlreadyExists:
+        except gexc.Conflict:  # gRPC raises AlreadyExists (a Conflict), REST a bare 409 Conflict
             pass
         self._client.add_secret_version(request={
             "parent": self._client.secret_path(self._project, name),
