@@ -1,0 +1,154 @@
+"""Simulated claim streams for the detection benchmark, with known injected changes.
+
+Each stream is one practice: a dozen payers of different sizes, two years of claim lines
+(the first is history only), weekday and federal-holiday volume, day-to-day overdispersion of
+both volume (gamma-mixed Poisson) and denial rate (beta-mixed binomial), payment lags drawn
+per line (log-normal) and counted on the decision day. A change is injected into one payer:
+its denial rate (by decision day: a payer's policy applies when it adjudicates), one CPT's
+rate, an expensive code's denials, its payment lag (by submission day), or a gradual drift.
+Lines are aggregated into the same `DailyCell`s the aggregator keeps in Firestore.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from upstream.domain.aggregates import DailyCell
+from upstream.domain.calendar import federal_holidays
+
+START = date(2024, 1, 1)
+DAYS = 731
+CHANGE_DAY = 400  # early February of the second year
+WEEKDAY = np.array([1.0, 1.05, 1.05, 1.0, 0.85, 0.1, 0.0])
+VOLUME_CV = 0.25
+RATE_ICC = 0.01  # daily denial-rate variation beyond binomial
+
+# cpt, cents per unit, mean units
+CPTS = (("97153", 3000, 10), ("97155", 4500, 5), ("97156", 4500, 4), ("97151", 5000, 14),
+        ("97154", 1200, 8), ("97530", 4000, 3), ("97110", 3500, 3), ("97158", 1500, 4))
+CPT_WEIGHTS = np.array([46, 18, 8, 2, 4, 12, 8, 2], float) / 100
+CARCS = ("CO-197", "CO-16", "CO-4", "CO-50", "CO-97", "CO-18")
+# name, lines per business day, denial rate, median lag days
+PAYERS = (("Big Commercial", 40, 0.08, 14), ("State Medicaid", 30, 0.12, 21),
+          ("Blue Plan", 25, 0.06, 12), ("Aetna-like", 20, 0.07, 13),
+          ("Cigna-like", 15, 0.09, 16), ("Humana-like", 12, 0.10, 18),
+          ("Optum-like", 10, 0.11, 15), ("TRICARE-like", 8, 0.05, 24),
+          ("Anthem-like", 6, 0.08, 13), ("Molina-like", 5, 0.14, 25),
+          ("Magellan-like", 3, 0.09, 19), ("Small Local Plan", 2, 0.13, 28))
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    name: str
+    kind: str  # rate | cpt | dollars | lag | gradual
+    payer: str
+    factor: float
+    cpt: str | None = None
+    ramp_days: int = 0
+
+    @property
+    def start(self) -> date:
+        return START + timedelta(days=CHANGE_DAY)
+
+
+EVENTS = (
+    Change("rate ×1.5, large payer", "rate", "Big Commercial", 1.5),
+    Change("rate ×1.5, mid payer", "rate", "Cigna-like", 1.5),
+    Change("rate ×2, small payer", "rate", "Anthem-like", 2.0),
+    Change("one CPT jumps (97155 ×4)", "cpt", "Aetna-like", 4.0, "97155"),
+    Change("one CPT jumps (97530 ×3)", "cpt", "State Medicaid", 3.0, "97530"),
+    Change("expensive code denied (97151 ×6)", "dollars", "Blue Plan", 6.0, "97151"),
+    Change("payment lag ×1.5", "lag", "Big Commercial", 1.5),
+    Change("payment lag ×1.8", "lag", "Humana-like", 1.8),
+    Change("gradual drift to ×2 over 60 days", "gradual", "Optum-like", 2.0, ramp_days=60),
+)
+# Which alert types count as catching each kind of change.
+DETECTS = {"rate": {"denial_rate_drift", "denial_dollar_spike"},
+           "gradual": {"denial_rate_drift", "denial_dollar_spike"},
+           "cpt": {"denial_rate_drift", "denial_dollar_spike"},
+           "dollars": {"denial_dollar_spike", "denial_rate_drift"},
+           "lag": {"payment_delay"}}
+
+
+def _factor(change: Change | None, payer: str, day: np.ndarray, cpt: np.ndarray,
+            kind: set[str]) -> np.ndarray:
+    out = np.ones(len(day))
+    if change is None or change.payer != payer or change.kind not in kind:
+        return out
+    after = day >= CHANGE_DAY
+    if change.cpt is not None:
+        after &= cpt == change.cpt
+    if change.ramp_days:
+        progress = np.clip((day - CHANGE_DAY) / change.ramp_days, 0, 1)
+        return np.where(after, 1 + (change.factor - 1) * progress, 1.0)
+    return np.where(after, change.factor, 1.0)
+
+
+def simulate(seed: int, change: Change | None) -> list[DailyCell]:
+    rng = np.random.default_rng(seed)
+    holidays = {d for y in (2024, 2025, 2026) for d in federal_holidays(y)}
+    calendar = [START + timedelta(days=i) for i in range(DAYS)]
+    volume_shape = np.array([0.0 if d in holidays else WEEKDAY[d.weekday()] for d in calendar])
+    frames = []
+    for index, (payer, size, base_rate, lag_median) in enumerate(PAYERS):
+        mean = size * volume_shape * rng.gamma(1 / VOLUME_CV**2, VOLUME_CV**2, DAYS)
+        per_day = rng.poisson(mean)
+        submitted = np.repeat(np.arange(DAYS), per_day)
+        n = len(submitted)
+        cpt_index = rng.choice(len(CPTS), n, p=CPT_WEIGHTS)
+        cpt = np.array([c[0] for c in CPTS])[cpt_index]
+        units = np.maximum(1, rng.poisson(np.array([c[2] for c in CPTS])[cpt_index]))
+        billed = np.array([c[1] for c in CPTS])[cpt_index] * units
+        lag = np.rint(rng.lognormal(np.log(lag_median), 0.35, n)
+                      * _factor(change, payer, submitted, cpt, {"lag"})).astype(int)
+        decided = submitted + np.maximum(lag, 1)
+        a = base_rate * (1 - RATE_ICC) / RATE_ICC
+        daily_rate = rng.beta(a, (1 - base_rate) * (1 - RATE_ICC) / RATE_ICC, DAYS + 400)
+        p = daily_rate[decided] * _factor(change, payer, decided, cpt,
+                                          {"rate", "cpt", "dollars", "gradual"})
+        denied = rng.random(n) < np.minimum(p, 0.95)
+        carc_pool = [CARCS[(index + k) % len(CARCS)] for k in range(3)]
+        carc = np.where(denied, rng.choice(carc_pool, n, p=[0.5, 0.3, 0.2]), "")
+        if change is not None and change.payer == payer and change.kind in ("cpt", "dollars"):
+            carc = np.where(denied & (cpt == change.cpt) & (decided >= CHANGE_DAY), "CO-4", carc)
+        frames.append(pd.DataFrame({
+            "payer": payer, "day": decided, "cpt": cpt, "billed": billed, "denied": denied,
+            "carc": carc, "lag": np.minimum(decided - submitted, 120),
+            "paid": np.where(denied, 0, (billed * 0.72).astype(int))}))
+    lines = pd.concat(frames)
+    lines = lines[lines["day"] < DAYS]
+    return _cells(lines)
+
+
+def _cells(lines: pd.DataFrame) -> list[DailyCell]:
+    counters: dict[tuple[str, int], dict[str, float]] = {}
+
+    def add(group_cols: list[str], values: pd.DataFrame, name: str) -> None:
+        for key, amount in values.items():
+            payer, day, *code = key if isinstance(key, tuple) else (key,)
+            field = name.format(*code)
+            counters.setdefault((payer, day), {})[field] = float(amount)
+
+    grouped = lines.groupby(["payer", "day"])
+    add([], grouped.size(), "decided")
+    add([], grouped["denied"].sum(), "denied")
+    add([], grouped["billed"].sum(), "billed_cents")
+    add([], lines[lines.denied].groupby(["payer", "day"])["billed"].sum(), "denied_cents")
+    add([], (~lines.denied).groupby([lines.payer, lines.day]).sum(), "paid")
+    add([], grouped["paid"].sum(), "paid_cents")
+    by_cpt = lines.groupby(["payer", "day", "cpt"])
+    add([], by_cpt.size(), "cpt.{}.decided")
+    add([], by_cpt["denied"].sum(), "cpt.{}.denied")
+    add([], lines[lines.denied].groupby(["payer", "day", "cpt"])["billed"].sum(),
+        "cpt.{}.denied_cents")
+    denied = lines[lines.denied].groupby(["payer", "day", "carc"])
+    add([], denied.size(), "carc.{}.denied")
+    add([], denied["billed"].sum(), "carc.{}.denied_cents")
+    add([], lines[~lines.denied].groupby(["payer", "day", "lag"]).size(), "lag.{}")
+    return [DailyCell(payer, START + timedelta(days=int(day)),
+                      {k: v for k, v in fields.items() if v})
+            for (payer, day), fields in counters.items()]

@@ -1,0 +1,117 @@
+"""DelayGuard: a payer paying later (days from submission to decision, paid lines).
+
+- `seeds_rule`: weekly medians w1 (last 7 days), w2, w3; alert when w1 > w2 > w3 and
+  w1 − w3 > 7 days, or w1 > 1.3× the 13-week baseline median.
+- `weekly_test`: the last 14 days' lags against the 13 weeks before them, one-sided
+  Mann-Whitney U (a rank test: robust to the long right tail of lags), Benjamini-Hochberg
+  across payers at `run_fdr_level`, with the seeds' 1.3× median ratio and at least 3 days of
+  shift as the practical floor (a shorter shift is inside one weekly check run). Two weeks,
+  not one: lines decided in one week are too few at smaller payers, and lag is measured only
+  when a line is decided, so the window has to reach back anyway.
+
+Cash-flow impact, as the seeds define it: extra days / 7 × average weekly paid dollars.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from upstream.domain.aggregates import AggregateFrame
+from upstream.domain.detect import stats
+from upstream.domain.detect.common import (
+    BASELINE_WEEKS,
+    Windows,
+    dollars,
+    run_fdr_level,
+)
+from upstream.domain.detect.findings import Finding, Severity, Window
+
+TYPE = "payment_delay"
+SEEDS_RATIO = 1.3
+SEEDS_TREND_DAYS = 7
+MIN_SHIFT_DAYS = 3
+MIN_CURRENT_PAID = 20
+MIN_BASELINE_PAID = 50
+
+
+def _week(frame: AggregateFrame, payer: str, run_day: date, weeks_back: int) -> float | None:
+    end = run_day - timedelta(weeks=weeks_back)
+    return stats.histogram_median(frame.lag_histogram(payer, end - timedelta(weeks=1), end))
+
+
+def _finding(frame: AggregateFrame, payer: str, run_day: date, current_start: date,
+             baseline_start: date, current_median: float, baseline_median: float,
+             method: str, extra: dict[str, object]) -> Finding:
+    extra_days = current_median - baseline_median
+    paid = frame.window(payer, "paid_cents", baseline_start, current_start)
+    weeks = max(1.0, (current_start - baseline_start).days / 7)
+    weekly_paid = paid / weeks
+    delayed = extra_days / 7 * weekly_paid
+    ratio = current_median / baseline_median if baseline_median else float("inf")
+    return Finding(
+        type=TYPE, payer=payer, scope="payer", method=method,
+        severity=Severity.HIGH if ratio >= 1.5 else Severity.MEDIUM,
+        title=f"{payer}: paying in {current_median:.0f} days vs {baseline_median:.0f} usual",
+        summary=(f"Median days from submission to payment rose to {current_median:.0f} from "
+                 f"{baseline_median:.0f}; about ${dollars(delayed):,.0f} of cash arrives later "
+                 "than usual."),
+        metrics={"current_median_days": current_median, "baseline_median_days": baseline_median,
+                 "extra_days": extra_days, "ratio": round(ratio, 2),
+                 "average_weekly_paid_dollars": dollars(weekly_paid),
+                 "delayed_dollars": dollars(delayed),
+                 "w1": _week(frame, payer, run_day, 0), "w2": _week(frame, payer, run_day, 1),
+                 "w3": _week(frame, payer, run_day, 2), **extra},
+        evidence={"lag_histogram_current": _compact(frame, payer, current_start, run_day),
+                  "lag_histogram_baseline": _compact(frame, payer, baseline_start,
+                                                     current_start)},
+        recommended_actions=[
+            "Check the payer's claim-status portal for claims older than the usual lag.",
+            "Ask the payer's provider relations about processing backlogs.",
+            "Plan cash flow for the delayed dollars."],
+        window=Window(baseline_start=baseline_start,
+                      baseline_end=current_start - timedelta(days=1),
+                      current_start=current_start, current_end=run_day - timedelta(days=1)))
+
+
+def _compact(frame: AggregateFrame, payer: str, first: date, end: date) -> dict[str, int]:
+    histogram = frame.lag_histogram(payer, first, end)
+    return {str(days): int(count) for days, count in enumerate(histogram) if count}
+
+
+def seeds_rule(frame: AggregateFrame, run_day: date) -> list[Finding]:
+    found = []
+    baseline_start = run_day - timedelta(weeks=3 + BASELINE_WEEKS)
+    baseline_end = run_day - timedelta(weeks=3)
+    for payer in frame.payers:
+        w1, w2, w3 = (_week(frame, payer, run_day, k) for k in range(3))
+        base = stats.histogram_median(frame.lag_histogram(payer, baseline_start, baseline_end))
+        if w1 is None or base is None:
+            continue
+        trend = (w2 is not None and w3 is not None and w1 > w2 > w3
+                 and w1 - w3 > SEEDS_TREND_DAYS)
+        if trend or w1 > SEEDS_RATIO * base:
+            found.append(_finding(frame, payer, run_day, run_day - timedelta(weeks=1),
+                                  baseline_start, w1, base, "seeds_median_trend", {}))
+    return found
+
+
+def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
+    current_start = run_day - timedelta(weeks=2)
+    windows = Windows(current_start - timedelta(weeks=BASELINE_WEEKS), current_start, run_day)
+    tested = []
+    for payer in frame.payers:
+        current = frame.lag_histogram(payer, current_start, run_day)
+        baseline = frame.lag_histogram(payer, windows.baseline_start, current_start)
+        if current.sum() < MIN_CURRENT_PAID or baseline.sum() < MIN_BASELINE_PAID:
+            continue
+        cur_median = stats.histogram_median(current) or 0.0
+        base_median = stats.histogram_median(baseline) or 0.0
+        if cur_median < SEEDS_RATIO * base_median or cur_median - base_median < MIN_SHIFT_DAYS:
+            continue
+        tested.append((payer, cur_median, base_median, stats.shift_pvalue(current, baseline)))
+    q = run_fdr_level(len(frame.payers))
+    rejected = stats.benjamini_hochberg([t[3] for t in tested], q)
+    return [_finding(frame, payer, run_day, current_start, windows.baseline_start, cur, base,
+                     "weekly_mann_whitney_bh", {"p_value": p_value, "fdr_level": round(q, 4)})
+            for (payer, cur, base, p_value), reject in zip(tested, rejected, strict=True)
+            if reject]

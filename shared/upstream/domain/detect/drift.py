@@ -1,0 +1,215 @@
+"""DriftWatch: a payer's denial rate moving up, per payer, payer×CPT and payer×CARC.
+
+Three methods over the same aggregates:
+
+- `seeds_rule` — the seeds' weekly test, kept as the floor and for comparison: 13-week
+  baseline vs the last 7 days, Pearson chi-square p < 0.05, ≥ 10 lines in each period,
+  MEDIUM ≥ 1.25×, HIGH ≥ 1.5×. Every cell at p < 0.05 every week: with a few hundred cells
+  that is false alarms every week.
+- `weekly_test` — same windows and floors, but each cell judged by the beta-binomial
+  predictive p-value (exact at small counts; baseline uncertainty and week-to-week
+  overdispersion as a design effect), and Benjamini-Hochberg across every cell tested in the run at the
+  level `run_fdr_level` sets from a false-alerts-per-payer-year budget. The seeds' 1.25× stays
+  as the practical-significance floor.
+- `daily_cusum` — a binomial CUSUM per payer (designed for a 1.5× shift, the seeds' HIGH) and
+  per payer×CPT (2×) on daily counts over the last 13 weeks, with the threshold from Lorden's
+  bound: it rings on the day the evidence is enough, not at the next Monday, and it adds up
+  weeks of small excesses a one-week test cannot see.
+
+References and constants: see `stats.py` and `common.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+
+from upstream.domain.aggregates import AggregateFrame
+from upstream.domain.detect import stats
+from upstream.domain.detect.common import (
+    HIGH_RATIO,
+    MIN_LINES,
+    Windows,
+    dollars,
+    rate,
+    run_fdr_level,
+    severity_for_ratio,
+    top_codes,
+)
+from upstream.domain.detect.findings import Finding, Severity, Window
+
+TYPE = "denial_rate_drift"
+# A baseline needs more than one week's floor of lines before a rate can be called its normal.
+MIN_BASELINE_LINES = 30
+# The CUSUM accumulates evidence over up to 13 weeks (then the baseline moves on): a moderate
+# shift at a small payer needs weeks of lines before it is distinguishable from noise.
+WEEKLY_WINDOWS_DAYS = (7, 28)
+CUSUM_DAYS = 91
+CUSUM_SHIFT = HIGH_RATIO
+CUSUM_CELL_SHIFT = 2.0
+# In-control average run length: ten years of business days per payer, so the CUSUM alone
+# raises ≤ 0.1 false alerts per payer-year (Lorden: ARL₀ ≥ e^h).
+CUSUM_ARL0_DAYS = 2500
+
+
+def _cells(frame: AggregateFrame, payer: str) -> list[tuple[str, str, str]]:
+    """(scope, denied counter, decided counter) for every cell of a payer."""
+    series = frame.payers[payer]
+    cells = [("payer", "denied", "decided")]
+    cells += [(f"cpt:{c}", f"cpt.{c}.denied", f"cpt.{c}.decided") for c in series.names("cpt")]
+    cells += [(f"carc:{c}", f"carc.{c}.denied", "decided") for c in series.names("carc")]
+    return cells
+
+
+def _counts(frame: AggregateFrame, payer: str, denied: str, decided: str,
+            windows: Windows) -> tuple[float, float, float, float]:
+    return (frame.window(payer, denied, windows.current_start, windows.end),
+            frame.window(payer, decided, windows.current_start, windows.end),
+            frame.window(payer, denied, windows.baseline_start, windows.current_start),
+            frame.window(payer, decided, windows.baseline_start, windows.current_start))
+
+
+def _finding(frame: AggregateFrame, payer: str, scope: str, windows: Windows,
+             counts: tuple[float, float, float, float], severity: str, method: str,
+             test: dict[str, Any]) -> Finding:
+    x, n, x0, n0 = counts
+    current, baseline = rate(x, n) or 0.0, rate(x0, n0) or 0.0
+    ratio = current / baseline if baseline else float("inf")
+    where = payer if scope == "payer" else f"{payer}, {scope.replace(':', ' ')}"
+    denied_cents = frame.window(payer, "denied_cents", windows.current_start, windows.end)
+    return Finding(
+        type=TYPE, payer=payer, scope=scope, severity=Severity(severity), method=method,
+        title=f"{where}: denial rate {current:.0%} vs {baseline:.0%} baseline",
+        summary=(f"{int(x)} of {int(n)} lines denied from {windows.current_start} to "
+                 f"{windows.end - timedelta(days=1)} ({current:.1%}), against {baseline:.1%} "
+                 f"in the {(windows.current_start - windows.baseline_start).days // 7} weeks "
+                 "before"
+                 + (f" ({ratio:.1f}×)." if baseline else ".")),
+        metrics={"current_rate": current, "baseline_rate": baseline,
+                 "ratio": round(ratio, 2) if baseline else None, "current_denied": int(x),
+                 "current_decided": int(n), "baseline_denied": int(x0),
+                 "baseline_decided": int(n0), **test},
+        evidence={**top_codes(frame, payer, windows),
+                  "denied_dollars_current_week": dollars(denied_cents)},
+        recommended_actions=_actions(scope),
+        window=windows.model())
+
+
+def _actions(scope: str) -> list[str]:
+    actions = ["Pull the denied lines of the last 7 days for this payer and read the remark "
+               "codes on the remittances.",
+               "Check the payer's bulletins for policy or edit changes in the period."]
+    if scope.startswith("cpt:"):
+        actions.insert(0, f"Review the payer's current rules for CPT {scope[4:]} (modifiers, "
+                          "units, authorization).")
+    if scope.startswith("carc:"):
+        actions.insert(0, f"Work the {scope[5:]} denials first: see the CARC's corrective "
+                          "action in the evidence.")
+    return actions
+
+
+def seeds_rule(frame: AggregateFrame, run_day: date) -> list[Finding]:
+    windows = Windows.weekly(run_day)
+    found = []
+    for payer in frame.payers:
+        for scope, denied, decided in _cells(frame, payer):
+            counts = _counts(frame, payer, denied, decided, windows)
+            x, n, x0, n0 = counts
+            if n < MIN_LINES or n0 < MIN_LINES or x0 == 0:
+                continue
+            severity = severity_for_ratio((x / n) / (x0 / n0))
+            p_value = stats.chi_square_pvalue(x, n, x0, n0)
+            if severity and p_value < 0.05:
+                found.append(_finding(frame, payer, scope, windows, counts, severity,
+                                      "seeds_chi_square", {"p_value": round(p_value, 6)}))
+    return found
+
+
+def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
+    """Each cell over the last 7 and the last 28 days (a moderate shift at a mid-size payer
+    is invisible in one week and plain in four), both looks in one BH family."""
+    tested: list[tuple[str, str, Windows, tuple[float, float, float, float], float, float]] = []
+    for days in WEEKLY_WINDOWS_DAYS:
+        windows = Windows.weekly(run_day, days)
+        for payer in frame.payers:
+            for scope, denied, decided in _cells(frame, payer):
+                counts = _counts(frame, payer, denied, decided, windows)
+                x, n, x0, n0 = counts
+                if n < MIN_LINES or n0 < MIN_BASELINE_LINES:
+                    continue
+                weekly_x = [frame.window(payer, denied, a, b) for a, b in windows.weeks()]
+                weekly_n = [frame.window(payer, decided, a, b) for a, b in windows.weeks()]
+                deff = stats.dispersion(weekly_x, weekly_n)
+                tested.append((payer, scope, windows, counts, deff,
+                               stats.rate_increase_pvalue(x, n, x0, n0, deff)))
+    q = run_fdr_level(len(frame.payers))
+    # Payer-level rates are what a director acts on first: half the budget goes to them, the
+    # other half to the hundreds of CPT and CARC cells (weighted BH).
+    weights = stats.split_weights([t[1] == "payer" for t in tested])
+    rejected = stats.benjamini_hochberg([t[5] for t in tested], q, weights)
+    found = []
+    for (payer, scope, windows, counts, deff, p_value), reject in zip(tested, rejected,
+                                                                      strict=True):
+        x, n, x0, n0 = counts
+        baseline = (x0 + 0.5) / (n0 + 1)
+        severity = severity_for_ratio((x / n) / baseline)
+        if reject and severity:
+            found.append(_finding(frame, payer, scope, windows, counts, severity,
+                                  "weekly_beta_binomial_bh",
+                                  {"p_value": p_value, "fdr_level": round(q, 4),
+                                   "cells_tested": len(tested), "design_effect": round(deff, 3),
+                                   "window_days": (windows.end - windows.current_start).days}))
+    return found
+
+
+def daily_cusum(frame: AggregateFrame, run_day: date) -> list[Finding]:
+    """Per payer (designed for 1.5×) and per payer×CPT (designed for 2×: a single code needs
+    a larger move to matter). Threshold h = ln(ARL₀ × cells): a Bonferroni split of the
+    payer's false-alarm budget over its cells, cheap because h grows with the log. The alarm
+    needs the statistic above h on the run's last day of data."""
+    found = []
+    start = run_day - timedelta(days=CUSUM_DAYS)
+    baseline_start = start - timedelta(weeks=13)
+    lo, hi = frame.index(start), min(frame.days, frame.index(run_day))
+    b_lo = max(0, frame.index(baseline_start))
+    if lo < 1 or hi <= lo:
+        return found
+    for payer, series in frame.payers.items():
+        cells = [("payer", "denied", "decided", CUSUM_SHIFT)] + [
+            (f"cpt:{c}", f"cpt.{c}.denied", f"cpt.{c}.decided", CUSUM_CELL_SHIFT)
+            for c in series.names("cpt")]
+        threshold = math.log(CUSUM_ARL0_DAYS * len(cells))
+        for scope, denied_name, decided_name, shift in cells:
+            denied = series.get(denied_name, frame.days)
+            decided = series.get(decided_name, frame.days)
+            x0, n0 = denied[b_lo:lo], decided[b_lo:lo]
+            if n0.sum() < MIN_BASELINE_LINES or x0.sum() == 0:
+                continue
+            p0 = float((x0.sum() + 0.5) / (n0.sum() + 1))
+            p1 = min(0.99, p0 * shift)
+            if p1 <= p0:
+                continue
+            path = stats.binomial_cusum(denied[lo:hi], decided[lo:hi], p0, p1,
+                                        stats.dispersion(x0, n0))
+            if len(path) == 0 or path[-1] <= threshold:
+                continue
+            zeros = np.flatnonzero(path == 0)
+            opened = int(zeros[-1]) + 1 if len(zeros) else 0
+            first = start + timedelta(days=opened)
+            x, n = float(denied[lo + opened:hi].sum()), float(decided[lo + opened:hi].sum())
+            if n < MIN_LINES:
+                continue
+            severity = severity_for_ratio((x / n) / p0) or "MEDIUM"
+            windows = Windows(baseline_start, first, run_day)
+            finding = _finding(frame, payer, scope, windows, (x, n, x0.sum(), n0.sum()),
+                               severity, "daily_binomial_cusum",
+                               {"cusum": round(float(path[-1]), 2),
+                                "threshold": round(threshold, 2),
+                                "shift_since": first.isoformat()})
+            found.append(finding.model_copy(update={"window": Window(
+                baseline_start=baseline_start, baseline_end=start - timedelta(days=1),
+                current_start=first, current_end=run_day - timedelta(days=1))}))
+    return found

@@ -1,0 +1,140 @@
+"""Detector findings and the alerts they become (DESIGN Contract 4).
+
+A detector run yields `Finding`s; `merge_into_alerts` turns them into alerts against what is
+already open, so that one problem is one alert: a rerun of the same day, a second day of the
+same episode, or another method (weekly test, daily CUSUM) seeing the same payer updates the
+open alert instead of adding one. `alert_id` is a hash of customer, type, scope and the day the
+episode opened, so the same history replayed gives the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Severity(StrEnum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    NOISE = "noise"
+
+
+# An episode whose last sighting is older than two weekly runs is over: a later finding for the
+# same scope is a new problem, not the same one dragging on.
+EPISODE_GAP_DAYS = 14
+
+
+class Window(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    baseline_start: date | None = None
+    baseline_end: date | None = None
+    current_start: date
+    current_end: date
+
+
+class Finding(BaseModel):
+    """What one detector saw in one scope on one run."""
+
+    model_config = ConfigDict(frozen=True)
+    type: str
+    payer: str | None
+    scope: str  # "payer", "cpt:97153", "carc:CO-197", "auth:<number>", …
+    severity: Severity
+    title: str
+    summary: str
+    method: str
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    recommended_actions: list[str] = Field(default_factory=list)
+    window: Window
+
+    @property
+    def episode_key(self) -> tuple[str, str, str]:
+        return self.type, self.payer or "", self.scope
+
+
+class Alert(BaseModel):
+    """Contract 4, plus the episode bookkeeping (`first_seen`, `last_seen`, `methods`)."""
+
+    alert_id: str
+    customer_id: str
+    type: str
+    severity: Severity
+    payer: str | None
+    scope: str
+    title: str
+    summary: str
+    metrics: dict[str, Any]
+    evidence: dict[str, Any]
+    recommended_actions: list[str]
+    window: Window
+    created_at: date
+    first_seen: date
+    last_seen: date
+    methods: list[str]
+    status: AlertStatus = AlertStatus.OPEN
+
+    @property
+    def episode_key(self) -> tuple[str, str, str]:
+        return self.type, self.payer or "", self.scope
+
+    def to_document(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def alert_id(customer_id: str, finding: Finding, opened: date) -> str:
+    raw = "\x1f".join((customer_id, *finding.episode_key, opened.isoformat()))
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def merge_into_alerts(customer_id: str, findings: Iterable[Finding], existing: Iterable[Alert],
+                      run_day: date) -> list[Alert]:
+    """The alerts to write (new or updated) for this run's findings. Several findings for one
+    scope in one run (weekly test and CUSUM) fold into one alert at the highest severity.
+    An alert marked noise within the episode gap silences its scope; a resolved one does not."""
+    recent = {a.episode_key: a for a in sorted(existing, key=lambda a: a.last_seen)
+              if a.last_seen >= run_day - timedelta(days=EPISODE_GAP_DAYS)}
+    written: dict[tuple[str, str, str], Alert] = {}
+    for finding in sorted(findings, key=lambda f: SEVERITY_ORDER[f.severity], reverse=True):
+        key = finding.episode_key
+        current = written.get(key) or recent.get(key)
+        if current is not None and current.status is AlertStatus.NOISE:
+            continue
+        if current is not None and current.status is not AlertStatus.RESOLVED:
+            severity = max(current.severity, finding.severity, key=SEVERITY_ORDER.__getitem__)
+            if key in written:  # a second method in the same run: keep the first's numbers
+                methods = sorted({*current.methods, finding.method})
+                written[key] = current.model_copy(update={"severity": severity,
+                                                          "methods": methods})
+                continue
+            written[key] = current.model_copy(update={
+                "severity": severity, "title": finding.title, "summary": finding.summary,
+                "metrics": finding.metrics, "evidence": finding.evidence,
+                "recommended_actions": finding.recommended_actions, "window": finding.window,
+                "last_seen": max(current.last_seen, run_day),
+                "methods": sorted({*current.methods, finding.method})})
+            continue
+        written[key] = Alert(
+            alert_id=alert_id(customer_id, finding, run_day), customer_id=customer_id,
+            type=finding.type, severity=finding.severity, payer=finding.payer,
+            scope=finding.scope, title=finding.title, summary=finding.summary,
+            metrics=finding.metrics, evidence=finding.evidence,
+            recommended_actions=finding.recommended_actions, window=finding.window,
+            created_at=run_day, first_seen=run_day, last_seen=run_day, methods=[finding.method])
+    return list(written.values())
