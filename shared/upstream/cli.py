@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from upstream.cli_detect import register as register_detection
 from upstream.domain.records import RecordKind
 from upstream.domain.table import UnreadableFile
 from upstream.events import content_id
@@ -288,6 +289,7 @@ def records(customer: str, kind: str, payer: str | None, limit: int, count_only:
     _print(repo.list(customer, RecordKind(kind), payer=payer, limit=limit), fmt)
 
 
+register_detection(main)
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -89,5 +89,25 @@ class RecordChangeBatch(BaseModel):
 
     @classmethod
     def from_cloud_event(cls, event: CloudEventLike) -> RecordChangeBatch:
+        message = event.data["message"]
+        return cls.model_validate_json(base64.b64decode(message["data"]))
+
+
+class DetectorRun(BaseModel):
+    """What Cloud Scheduler publishes on `detector-runs` (and what the fan-out republishes,
+    one message per tenant): `{"run": "daily"|"weekly", "customer": "<id>"|"*", "as_of"}`.
+    `as_of` is the run day (data strictly before it); default: today (UTC)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run: Literal["daily", "weekly"]
+    customer: str = Field(min_length=1, max_length=63, pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_-]*)$")
+    as_of: date | None = None
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_cloud_event(cls, event: CloudEventLike) -> DetectorRun:
         message = event.data["message"]
         return cls.model_validate_json(base64.b64decode(message["data"]))

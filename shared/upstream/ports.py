@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, BinaryIO, Protocol
 
+from upstream.domain.aggregates import DailyCell
+from upstream.domain.detect.findings import Alert
 from upstream.domain.records import RecordKind
 
 
@@ -66,3 +68,26 @@ class SecretStore(Protocol):
     def get(self, name: str) -> bytes | None: ...
 
     def put(self, name: str, value: bytes) -> None: ...
+
+
+class AggregateStore(Protocol):
+    def apply(self, customer_id: str, changes: Sequence[tuple[str, datetime, str, dict[str, Any]]],
+              ) -> int: ...
+
+    def cells(self, customer_id: str, first: date, end: date) -> list[DailyCell]: ...
+
+
+class AlertStore(Protocol):
+    def recent(self, customer_id: str, since: date) -> list[Alert]: ...
+
+    def save(self, customer_id: str, alerts: Iterable[Alert], known: set[str]) -> list[str]: ...
+
+    def get(self, customer_id: str, alert_id: str) -> dict[str, Any] | None: ...
+
+    def mark_published(self, customer_id: str, alert_id: str, severity: str) -> None: ...
+
+    def record_run(self, customer_id: str, run_id: str, summary: dict[str, Any]) -> None: ...
+
+
+class TenantLister(Protocol):
+    def list_ids(self) -> list[str]: ...

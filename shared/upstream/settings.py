@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     project: str = Field("upstream-local",
                          validation_alias=AliasChoices("UPSTREAM_PROJECT", "GOOGLE_CLOUD_PROJECT"))
     claims_topic: str = "claims"
+    alerts_topic: str = "alerts"
+    detector_runs_topic: str = "detector-runs"
     secrets_backend: Literal["local", "gcp"] = "local"
     secrets_file: Path = Path(".upstream/secrets.json")
     # Firestore commits at most 500 writes; one slot is the batch's progress marker.

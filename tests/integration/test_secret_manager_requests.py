@@ -79,7 +79,8 @@ def secret_manager() -> Iterator[tuple[FakeSecretManager, SecretManagerStore]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     client = secretmanager.SecretManagerServiceClient(
-        credentials=AnonymousCredentials(), transport="rest",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        transport="rest",
         client_options=ClientOptions(api_endpoint=f"http://127.0.0.1:{server.server_port}"))
     yield state, SecretManagerStore(client, "upstream-prod")
     server.shutdown()

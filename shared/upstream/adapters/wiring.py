@@ -5,11 +5,15 @@ from __future__ import annotations
 from functools import cache
 
 from upstream.adapters.clients import firestore_client, publisher_client, storage_client
+from upstream.adapters.firestore_aggregates import FirestoreAggregates
+from upstream.adapters.firestore_alerts import FirestoreAlerts
 from upstream.adapters.firestore_store import FirestoreTenants, FirestoreUploads
 from upstream.adapters.gcs import GcsObjectStore
 from upstream.adapters.pubsub import PubSubPublisher
 from upstream.adapters.secrets import LocalFileSecretStore, SecretManagerStore
 from upstream.ports import SecretStore
+from upstream.services.aggregate_changes import AggregateDeps
+from upstream.services.detector_runs import DetectorDeps
 from upstream.services.ingest_upload import IngestDeps
 from upstream.settings import get_settings
 
@@ -37,4 +41,25 @@ def ingest_deps() -> IngestDeps:
         batch_size=settings.ingest_batch_size,
         parallel_batches=settings.ingest_parallel_batches,
         lease_seconds=settings.ingest_lease_seconds,
+    )
+
+
+@cache
+def aggregate_deps() -> AggregateDeps:
+    settings = get_settings()
+    return AggregateDeps(aggregates=FirestoreAggregates(firestore_client()),
+                         publisher=PubSubPublisher(publisher_client(), settings.project),
+                         claims_topic=settings.claims_topic)
+
+
+@cache
+def detector_deps() -> DetectorDeps:
+    settings = get_settings()
+    return DetectorDeps(
+        tenants=FirestoreTenants(firestore_client()),
+        aggregates=FirestoreAggregates(firestore_client()),
+        alerts=FirestoreAlerts(firestore_client()),
+        publisher=PubSubPublisher(publisher_client(), settings.project),
+        runs_topic=settings.detector_runs_topic,
+        alerts_topic=settings.alerts_topic,
     )

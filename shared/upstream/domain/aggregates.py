@@ -19,7 +19,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ PAID_OUTCOMES = frozenset({"PAID", "PARTIAL"})
 LAG_CAP_DAYS = 120
 
 Contribution = dict[str, dict[str, float]]  # aggregate key → flat field → amount
+LineChange = tuple[str, datetime, str, dict[str, Any]]  # doc id, updated_at, content hash, doc
 
 
 def aggregate_key(payer: str, day: date | str) -> str:
@@ -227,3 +228,13 @@ def cell_from_document(document: Mapping[str, Any]) -> DailyCell:
     if any(value < 0 for value in counters.values()):
         raise ValueError(f"aggregate for {day} has negative counters")
     return DailyCell(payer, day, counters)
+
+
+def line_changes(records: Iterable[tuple[str, str, Mapping[str, Any]]]) -> list[LineChange]:
+    """(doc id, content hash, stored document) → changes ordered by (`updated_at`, hash):
+    the version order that decides which of two deliveries of a line is newer."""
+    changes = []
+    for doc_id, content_hash, document in records:
+        stamp = datetime.fromisoformat(str(document["updated_at"]).replace("Z", "+00:00"))
+        changes.append((doc_id, stamp, content_hash, dict(document)))
+    return changes

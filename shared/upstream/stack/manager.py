@@ -18,7 +18,7 @@ import requests
 
 from upstream.stack import processes
 from upstream.stack.config import StackConfig
-from upstream.stack.topology import FUNCTIONS, TOPICS
+from upstream.stack.topology import FUNCTIONS, MAX_DELIVERY_ATTEMPTS, TOPICS
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -141,6 +141,43 @@ def _provision(config: StackConfig) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+    _subscribe(config)
+
+
+def _subscribe(config: StackConfig) -> None:
+    """A push subscription per topic-triggered function (to its port, with the topic in the
+    path so functions-framework gives the CloudEvent a proper `source`), each with a dead-letter
+    policy; a pull subscription on every dead-letter topic keeps what lands there visible."""
+    from google.api_core import exceptions as gexc
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    subscriber = pubsub_v1.SubscriberClient()
+    project = config.project
+    wanted: list[dict[str, Any]] = []
+    for offset, spec in enumerate(FUNCTIONS):
+        if not spec.trigger.startswith("topic:"):
+            continue
+        topic = spec.trigger.removeprefix("topic:")
+        port = config.functions_base_port + offset
+        wanted.append({
+            "name": subscriber.subscription_path(project, f"{spec.name}-push"),
+            "topic": f"projects/{project}/topics/{topic}",
+            "push_config": {"push_endpoint":
+                            f"{config.url(port)}/projects/{project}/topics/{topic}"},
+            "ack_deadline_seconds": 60,
+            "dead_letter_policy": {"dead_letter_topic": f"projects/{project}/topics/{topic}-dlq",
+                                   "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS},
+            "retry_policy": {"minimum_backoff": {"seconds": 1},
+                             "maximum_backoff": {"seconds": 10}}})
+    for topic in TOPICS:
+        wanted.append({"name": subscriber.subscription_path(project, f"{topic}-dlq-hold"),
+                       "topic": f"projects/{project}/topics/{topic}-dlq"})
+    with subscriber:
+        for request in wanted:
+            try:
+                subscriber.create_subscription(request=request)
+            except gexc.AlreadyExists:
+                pass
 
 
 def down(config: StackConfig) -> dict[str, Any]:

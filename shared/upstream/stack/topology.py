@@ -17,4 +17,8 @@ class FunctionSpec:
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("file_ingest", "cloudevent", "storage"),
+    FunctionSpec("aggregator", "cloudevent", "topic:claims"),
+    FunctionSpec("detectors", "cloudevent", "topic:detector-runs"),
 )
+# Deliveries before a message goes to the dead-letter topic (Pub/Sub's minimum is 5).
+MAX_DELIVERY_ATTEMPTS = 5

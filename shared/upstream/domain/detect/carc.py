@@ -21,7 +21,8 @@ GROUPS = {"CO": "contractual obligation (not billable to the patient)",
 def _catalogue() -> dict[str, tuple[str, str]]:
     text = importlib.resources.files("upstream.domain.detect").joinpath(
         "data/carc_catalogue.csv").read_text(encoding="utf-8")
-    return {row["code"]: (row["meaning"], row["action"]) for row in csv.DictReader(text.splitlines())}
+    rows = csv.DictReader(text.splitlines())
+    return {row["code"]: (row["meaning"], row["action"]) for row in rows}
 
 
 def describe_carc(code: str) -> dict[str, Any]:

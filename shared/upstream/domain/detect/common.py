@@ -77,7 +77,7 @@ def top_codes(frame: AggregateFrame, payer: str, windows: Windows, limit: int = 
     """Top CPT codes by denied lines (current vs baseline rate) and top CARC codes by denied
     dollars, each CARC with its meaning and corrective action."""
     series = frame.payers[payer]
-    cpts = []
+    cpts: list[dict[str, Any]] = []
     for code in series.names("cpt"):
         cur_n = frame.window(payer, f"cpt.{code}.decided", windows.current_start, windows.end)
         cur_x = frame.window(payer, f"cpt.{code}.denied", windows.current_start, windows.end)
@@ -88,7 +88,7 @@ def top_codes(frame: AggregateFrame, payer: str, windows: Windows, limit: int = 
         if cur_x > 0:
             cpts.append({"cpt": code, "denied": int(cur_x), "decided": int(cur_n),
                          "rate": rate(cur_x, cur_n), "baseline_rate": rate(base_x, base_n)})
-    carcs = []
+    carcs: list[dict[str, Any]] = []
     for code in series.names("carc"):
         cur_x = frame.window(payer, f"carc.{code}.denied", windows.current_start, windows.end)
         cents = frame.window(payer, f"carc.{code}.denied_cents", windows.current_start,

@@ -1,4 +1,5 @@
-"""DenialScope: denied-dollar spikes per payer, payer×CPT and payer×CARC against the cell's own weeks.
+"""DenialScope: denied-dollar spikes per payer, payer×CPT and payer×CARC against the cell's
+own weeks.
 
 Test: the current week's denied dollars against a one-sided t prediction interval of the 13
 baseline weeks on log1p scale (Hahn & Meeker), Benjamini-Hochberg across the cells of the run
@@ -12,11 +13,13 @@ should be interrupted). The seeds' variant (`seeds_rule`) flags any week above 1
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import numpy as np
 
 from upstream.domain.aggregates import AggregateFrame
 from upstream.domain.detect import stats
+from upstream.domain.detect.carc import describe_carc
 from upstream.domain.detect.common import (
     BASELINE_WEEKS,
     HIGH_RATIO,
@@ -26,7 +29,6 @@ from upstream.domain.detect.common import (
     run_fdr_level,
     top_codes,
 )
-from upstream.domain.detect.carc import describe_carc
 from upstream.domain.detect.findings import Finding, Severity
 
 TYPE = "denial_dollar_spike"
@@ -57,7 +59,7 @@ def _finding(frame: AggregateFrame, payer: str, scope: str, windows: Windows, cu
     mean = float(weekly.mean())
     ratio = current / mean if mean else float("inf")
     where = payer if scope == "payer" else f"{payer}, {scope.replace(':', ' ')}"
-    evidence = top_codes(frame, payer, windows)
+    evidence: dict[str, Any] = dict(top_codes(frame, payer, windows))
     if scope.startswith("carc:"):
         evidence["reason"] = describe_carc(scope[5:])
     return Finding(
@@ -89,7 +91,8 @@ def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
             if measured is None:
                 continue
             current, weekly = measured
-            if current - weekly.mean() < MIN_AT_RISK_CENTS or current < SPIKE_RATIO * weekly.mean():
+            typical = float(weekly.mean())
+            if current - typical < MIN_AT_RISK_CENTS or current < SPIKE_RATIO * typical:
                 continue  # below the practical floor: not tested, not counted in BH
             tested.append((payer, scope, current, weekly,
                            stats.upper_prediction_pvalue(current, weekly)))
@@ -97,8 +100,8 @@ def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
     rejected = stats.benjamini_hochberg([t[4] for t in tested], q)
     return [_finding(frame, payer, scope, windows, current, weekly, "weekly_prediction_bh",
                      {"p_value": p_value, "fdr_level": round(q, 4)})
-            for (payer, scope, current, weekly, p_value), reject in zip(tested, rejected, strict=True)
-            if reject]
+            for (payer, scope, current, weekly, p_value), reject
+            in zip(tested, rejected, strict=True) if reject]
 
 
 def seeds_rule(frame: AggregateFrame, run_day: date) -> list[Finding]:

@@ -8,8 +8,9 @@ Three methods over the same aggregates:
   that is false alarms every week.
 - `weekly_test` — same windows and floors, but each cell judged by the beta-binomial
   predictive p-value (exact at small counts; baseline uncertainty and week-to-week
-  overdispersion as a design effect), and Benjamini-Hochberg across every cell tested in the run at the
-  level `run_fdr_level` sets from a false-alerts-per-payer-year budget. The seeds' 1.25× stays
+  overdispersion as a design effect), over the last 7 and 28 days, and weighted
+  Benjamini-Hochberg across every cell tested in the run at the level `run_fdr_level` sets
+  from a false-alerts-per-payer-year budget. The seeds' 1.25× stays
   as the practical-significance floor.
 - `daily_cusum` — a binomial CUSUM per payer (designed for a 1.5× shift, the seeds' HIGH) and
   per payer×CPT (2×) on daily counts over the last 13 weeks, with the threshold from Lorden's
@@ -170,7 +171,7 @@ def daily_cusum(frame: AggregateFrame, run_day: date) -> list[Finding]:
     a larger move to matter). Threshold h = ln(ARL₀ × cells): a Bonferroni split of the
     payer's false-alarm budget over its cells, cheap because h grows with the log. The alarm
     needs the statistic above h on the run's last day of data."""
-    found = []
+    found: list[Finding] = []
     start = run_day - timedelta(days=CUSUM_DAYS)
     baseline_start = start - timedelta(weeks=13)
     lo, hi = frame.index(start), min(frame.days, frame.index(run_day))

@@ -46,7 +46,7 @@ def rate_increase_pvalue(denied: float, decided: float, baseline_denied: float,
     lines of one week share that week's payer behaviour.
     """
     deff = max(1.0, design_effect)
-    n, x = int(round(decided / deff)), int(round(denied / deff))
+    n, x = round(decided / deff), round(denied / deff)
     if n <= 0 or x <= 0:
         return 1.0
     a = baseline_denied / deff + 0.5

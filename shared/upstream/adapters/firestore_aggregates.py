@@ -1,0 +1,127 @@
+"""Per-payer daily aggregates in Firestore, kept exactly once per claim change.
+
+Layout under `customers/{id}/`: `aggregates/{payer-hash}_{day}` (nested counters plus `payer`
+and `day`) and `aggregate_ledger/{claim-line doc id}` (the version and the contribution last
+applied for that line).
+
+One transaction per chunk of changes reads the chunk's ledger documents, skips every change
+not newer than what the ledger holds (a redelivery, or an older version arriving late), and
+writes the new ledger entries together with `Increment`s of the difference. The aggregate
+documents are written without being read, so concurrent chunks never contend on them (the
+emulator aborts contended transactions on one document; `Increment` commutes).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+import random
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from upstream.adapters.firestore_store import tenant_collection
+from upstream.domain.aggregates import (
+    DailyCell,
+    LineChange,
+    cell_from_document,
+    cell_meta,
+    contribution_delta,
+    line_contribution,
+    nest,
+)
+
+AGGREGATES = "aggregates"
+LEDGER = "aggregate_ledger"
+# Concurrent deliveries touching the same day's documents contend; the library retries at
+# once, which under contention just collides again. Randomised exponential backoff spreads
+# the retries (about 25 s in the worst case, inside the function's timeout).
+TRANSACTION_ATTEMPTS = 10
+BACKOFF_SECONDS = 0.05
+# ≤ 500 writes per commit: each change writes one ledger entry and touches at most two
+# aggregate documents (the day it leaves and the day it joins).
+CHUNK = 150
+
+
+
+def _newer(incoming: tuple[datetime, str], stored: dict[str, Any] | None) -> bool:
+    if not stored or "updated_at" not in stored:
+        return True
+    return incoming > (stored["updated_at"], stored.get("content_hash", ""))
+
+
+class FirestoreAggregates:
+    def __init__(self, client: firestore.Client) -> None:
+        self._client = client
+
+    def apply(self, customer_id: str, changes: Sequence[LineChange]) -> int:
+        """Returns how many changes moved the aggregates (the rest were not newer)."""
+        applied = 0
+        for start in range(0, len(changes), CHUNK):
+            applied += self._apply_chunk(customer_id, changes[start:start + CHUNK])
+        return applied
+
+    def _apply_chunk(self, customer_id: str, changes: Sequence[LineChange]) -> int:
+        ledger = tenant_collection(self._client, customer_id, LEDGER)
+        aggregates = tenant_collection(self._client, customer_id, AGGREGATES)
+        latest: dict[str, LineChange] = {}
+        for change in changes:  # within a chunk, only the newest version of a line matters
+            held = latest.get(change[0])
+            if held is None or (change[1], change[2]) > (held[1], held[2]):
+                latest[change[0]] = change
+
+        @firestore.transactional
+        def apply(transaction: firestore.Transaction) -> int:
+            refs = {doc_id: ledger.document(doc_id) for doc_id in latest}
+            stored = {snap.id: snap.to_dict() for snap in
+                      transaction.get_all(list(refs.values())) if snap.exists}
+            totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+            meta: dict[str, dict[str, str]] = {}
+            moved = 0
+            for doc_id, (_, updated_at, content_hash, document) in latest.items():
+                previous = stored.get(doc_id)
+                if not _newer((updated_at, content_hash), previous):
+                    continue
+                new = line_contribution(document)
+                for key in new:
+                    meta[key] = cell_meta(document)
+                delta = contribution_delta((previous or {}).get("contribution", {}), new)
+                for key, fields in delta.items():
+                    for name, amount in fields.items():
+                        totals[key][name] += amount
+                transaction.set(refs[doc_id], {"updated_at": updated_at,
+                                               "content_hash": content_hash,
+                                               "contribution": new})
+                moved += 1
+            for key, fields in totals.items():
+                increments = {name: firestore.Increment(amount)
+                              for name, amount in fields.items() if amount}
+                if increments:
+                    transaction.set(aggregates.document(key),
+                                    {**meta.get(key, {}), **nest(increments)}, merge=True)
+            return moved
+
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                result: int = apply(self._client.transaction(max_attempts=1))
+                return result
+            except (ValueError, gexc.Aborted) as exc:
+                # A lost contention: Aborted on a read, or wrapped in ValueError at commit.
+                lost = isinstance(exc, gexc.Aborted) or isinstance(exc.__cause__, gexc.Aborted)
+                if not lost or attempt == TRANSACTION_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** attempt))
+        raise AssertionError("unreachable")
+
+    def cells(self, customer_id: str, first: date, end: date) -> list[DailyCell]:
+        """Cells with first ≤ day < end. A corrupt document raises `ValueError`."""
+        query = tenant_collection(self._client, customer_id, AGGREGATES).where(
+            filter=firestore.FieldFilter("day", ">=", first.isoformat())).where(
+            filter=firestore.FieldFilter("day", "<", end.isoformat()))
+        return [cell_from_document(snap.to_dict() or {}) for snap in query.stream()]
+
+    def payers(self, customer_id: str, first: date, end: date) -> set[str]:
+        return {cell.payer for cell in self.cells(customer_id, first, end)}

@@ -1,0 +1,168 @@
+"""Detection commands of `upstream` (Contract 5): `analyze` and `backtest` offline, `run` and
+`alerts` on the local stack. Offline commands run the same domain code the functions run."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from upstream.domain.aggregates import cells_from_documents
+from upstream.domain.detect.findings import Alert, merge_into_alerts
+from upstream.domain.detect.runner import MethodSet, Schedule, backtest, run_findings
+from upstream.domain.table import UnreadableFile
+from upstream.stack.config import StackConfig
+
+FORMATS = click.Choice(["json", "table"])
+DATE = click.DateTime(["%Y-%m-%d"])
+
+
+def _stack_env(config: StackConfig) -> None:
+    for key, value in config.emulator_env().items():
+        os.environ.setdefault(key, value)
+
+
+def _claim_documents(path: Path) -> list[dict[str, Any]]:
+    from upstream.domain.records import RecordKind
+    from upstream.offline import offline_context, read_file
+
+    try:
+        with path.open("rb") as stream:
+            _, records = read_file(stream, RecordKind.CLAIMS, offline_context())
+            return [record.to_document() for record in records]
+    except UnreadableFile as exc:
+        raise click.ClickException(f"{path}: {exc}") from exc
+
+
+def _last_day(documents: list[dict[str, Any]]) -> date:
+    days = [d.get(k) for d in documents
+            for k in ("decided_date", "submitted_date", "service_date") if d.get(k)]
+    if not days:
+        raise click.ClickException("no dated claim lines in the file")
+    return max(date.fromisoformat(str(day)) for day in days)
+
+
+def _emit(alerts: list[Alert], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps([a.to_document() for a in alerts], indent=1, default=str))
+        return
+    if not alerts:
+        click.echo("no alerts")
+    for alert in alerts:
+        click.echo(f"{alert.created_at}  {alert.severity:8} {alert.type:22} {alert.title}")
+
+
+@click.command()
+@click.argument("claims", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--authorizations", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Accepted; the authorization calendar reads it (see README).")
+@click.option("--as-of", type=DATE, default=None,
+              help="Run day (data before it). Default: the day after the file's last date.")
+@click.option("--method", type=click.Choice([m.value for m in MethodSet]), default="ours")
+@click.option("--format", "fmt", type=FORMATS, default="json")
+def analyze(claims: Path, authorizations: Path | None, as_of: Any, method: str,
+            fmt: str) -> None:
+    """Every detector as of one day, on a claims CSV; prints the alerts."""
+    from upstream.domain.aggregates import build_frame
+
+    documents = _claim_documents(claims)
+    run_day = as_of.date() if as_of else _last_day(documents) + timedelta(days=1)
+    frame = build_frame(cells_from_documents(documents), end=run_day)
+    findings = run_findings(frame, run_day, Schedule.WEEKLY, MethodSet(method))
+    _emit(merge_into_alerts("offline", findings, [], run_day), fmt)
+
+
+@click.command("backtest")
+@click.argument("claims", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--from", "first", type=DATE, required=True)
+@click.option("--to", "last", type=DATE, required=True)
+@click.option("--method", type=click.Choice([m.value for m in MethodSet]), default="ours")
+@click.option("--format", "fmt", type=FORMATS, default="json")
+def backtest_command(claims: Path, first: Any, last: Any, method: str, fmt: str) -> None:
+    """Replays the production schedule over FROM..TO; each run sees only what was known on its
+    day. Prints every alert raised, `created_at` = the day of the run that raised it."""
+    if last < first:
+        raise click.ClickException("--to is before --from")
+    documents = _claim_documents(claims)
+    alerts = backtest("offline", cells_from_documents(documents), first.date(), last.date(),
+                      MethodSet(method))
+    _emit(alerts, fmt)
+
+
+@click.command("run")
+@click.argument("schedule", type=click.Choice([s.value for s in Schedule]))
+@click.option("--customer", default=None)
+@click.option("--all", "all_tenants", is_flag=True)
+@click.option("--as-of", type=DATE, default=None)
+@click.option("--timeout", type=float, default=120.0)
+@click.option("--format", "fmt", type=FORMATS, default="json")
+def run_command(schedule: str, customer: str | None, all_tenants: bool, as_of: Any,
+                timeout: float, fmt: str) -> None:
+    """Publish what Cloud Scheduler publishes on `detector-runs`, wait for the tenants' runs."""
+    if bool(customer) == all_tenants:
+        raise click.ClickException("give exactly one of --customer C or --all")
+    config = StackConfig()
+    _stack_env(config)
+    from upstream.adapters.clients import firestore_client, publisher_client
+    from upstream.adapters.firestore_alerts import FirestoreAlerts
+    from upstream.adapters.firestore_store import FirestoreTenants
+    from upstream.adapters.pubsub import PubSubPublisher
+    from upstream.events import DetectorRun
+    from upstream.services.detector_runs import run_id
+
+    run_day = as_of.date() if as_of else None
+    message = DetectorRun(run=schedule, customer=customer or "*", as_of=run_day)
+    tenants = [customer] if customer else FirestoreTenants(firestore_client()).list_ids()
+    day = run_day or datetime.now(UTC).date()
+    published_at = datetime.now(UTC).isoformat()
+    PubSubPublisher(publisher_client(), config.project).publish(
+        "detector-runs", message.to_bytes(), {"run": schedule})
+    alerts = FirestoreAlerts(firestore_client())
+    wanted = run_id(message, day)
+    deadline = time.monotonic() + timeout
+    results: dict[str, Any] = {}
+    while time.monotonic() < deadline and len(results) < len(tenants):
+        for tenant in tenants:
+            if tenant not in results:
+                found = alerts.get_run(tenant, wanted)
+                if found and found.get("started_at", "") >= published_at:
+                    results[tenant] = found
+        time.sleep(0.3)
+    missing = [t for t in tenants if t not in results]
+    out = {"run": schedule, "as_of": day.isoformat(), "tenants": results, "missing": missing}
+    click.echo(json.dumps(out, indent=1, default=str) if fmt == "json" else
+               "\n".join(f"{t}: {r.get('findings')} findings, {r.get('alerts_written')} alerts"
+                         for t, r in results.items()) or "no tenant finished")
+    if missing:
+        raise click.ClickException(f"no finished run for {', '.join(missing)} after "
+                                   f"{timeout:.0f} s (see {config.logs_dir}/detectors.log)")
+
+
+@click.command("alerts")
+@click.option("--customer", required=True)
+@click.option("--status", default=None)
+@click.option("--format", "fmt", type=FORMATS, default="table")
+def alerts_command(customer: str, status: str | None, fmt: str) -> None:
+    """A tenant's alerts on the local stack."""
+    config = StackConfig()
+    _stack_env(config)
+    from upstream.adapters.clients import firestore_client
+    from upstream.adapters.firestore_alerts import FirestoreAlerts
+
+    rows = FirestoreAlerts(firestore_client()).list(customer, status)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1, default=str))
+        return
+    for row in rows or [{"title": "no alerts"}]:
+        click.echo(f"{row.get('created_at', ''):10}  {row.get('severity', ''):8} "
+                   f"{row.get('status', ''):8} {row.get('type', ''):22} {row.get('title')}")
+
+
+def register(group: click.Group) -> None:
+    for command in (analyze, backtest_command, run_command, alerts_command):
+        group.add_command(command)

@@ -1,0 +1,62 @@
+"""The `aggregator` use-case: claim-change messages → per-payer daily aggregates, once.
+
+Why a function of its own on the `claims` topic rather than inside the writers' commit: every
+path that changes claim lines (file ingest, the FHIR mapper, 835 remittances) already publishes
+a change message, so one consumer keeps the aggregates for all of them, and ingest keeps its
+write speed. Exactly once comes from the ledger transaction in the adapter (one entry per
+line, version-ordered): a redelivered or reordered message moves nothing.
+"""
+
+from __future__ import annotations
+
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from upstream.domain.aggregates import line_changes
+from upstream.events import CloudEventLike, RecordChangeBatch
+from upstream.logs import get_logger
+from upstream.ports import AggregateStore, Publisher
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateDeps:
+    aggregates: AggregateStore
+    publisher: Publisher
+    claims_topic: str
+
+
+def handle_change_event(event: CloudEventLike, deps: AggregateDeps) -> dict[str, Any]:
+    """A message that is not a change batch goes to the dead-letter topic with its reason."""
+    try:
+        batch = RecordChangeBatch.from_cloud_event(event)
+    except (ValidationError, KeyError, TypeError, ValueError, binascii.Error) as exc:
+        reason = str(exc)[:500]
+        raw = event.data.get("message", {}).get("data", "") if isinstance(event.data, dict) else ""
+        deps.publisher.publish(deps.claims_topic + "-dlq", str(raw).encode(),
+                               {"reason": "malformed_change_batch", "detail": reason})
+        log.error("malformed claim-change message dead-lettered", extra={"reason": reason})
+        return {"status": "dead_lettered", "reason": reason}
+    return aggregate_batch(batch, deps)
+
+
+def aggregate_batch(batch: RecordChangeBatch, deps: AggregateDeps) -> dict[str, Any]:
+    if batch.kind != "claims":
+        return {"status": "ignored", "reason": f"{batch.kind} are not aggregated"}
+    changes = line_changes(
+        (change.doc_id, change.content_hash, change.record) for change in batch.changes
+        if change.record.get("customer_id") == batch.customer_id)
+    foreign = len(batch.changes) - len(changes)
+    if foreign:  # a record claiming another tenant is refused, never aggregated
+        log.error("records for another tenant in a change batch",
+                  extra={"customer_id": batch.customer_id, "refused": foreign})
+    moved = deps.aggregates.apply(batch.customer_id, changes)
+    summary = {"status": "applied", "changes": len(batch.changes), "moved": moved,
+               "refused": foreign}
+    log.info("aggregates updated", extra={"customer_id": batch.customer_id,
+                                          "upload_id": batch.upload_id, **summary})
+    return summary

@@ -1,0 +1,109 @@
+"""The `detectors` use-case: one `detector-runs` message → alerts for one tenant, or the fan-out.
+
+`customer: "*"` (what Cloud Scheduler sends) republishes one message per tenant, so each
+tenant's run is its own delivery: one tenant's failure (a corrupt aggregate) is retried and
+dead-lettered on its own, and a large tenant never delays the others.
+
+A tenant's run is idempotent: findings merge into the open alerts (deterministic ids), alerts
+are written before they are published, and an alert's severity is published once (a crash
+between write and publish is repaired by the redelivery, which finds it unpublished).
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from upstream.domain.aggregates import build_frame
+from upstream.domain.detect.findings import EPISODE_GAP_DAYS, merge_into_alerts
+from upstream.domain.detect.runner import Schedule, lookback_start, run_findings
+from upstream.events import CloudEventLike, DetectorRun
+from upstream.logs import get_logger
+from upstream.ports import AggregateStore, AlertStore, Publisher, TenantLister
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorDeps:
+    tenants: TenantLister
+    aggregates: AggregateStore
+    alerts: AlertStore
+    publisher: Publisher
+    runs_topic: str
+    alerts_topic: str
+    today: Callable[[], date] = lambda: datetime.now(UTC).date()
+
+
+def run_id(run: DetectorRun, as_of: date) -> str:
+    return f"{run.run}_{as_of.isoformat()}"
+
+
+def handle_run(run: DetectorRun, deps: DetectorDeps) -> dict[str, Any]:
+    as_of = run.as_of or deps.today()
+    if run.customer == "*":
+        tenants = deps.tenants.list_ids()
+        for customer in tenants:
+            message = DetectorRun(run=run.run, customer=customer, as_of=as_of)
+            deps.publisher.publish(deps.runs_topic, message.to_bytes(),
+                                   {"customer_id": customer, "run": run.run})
+        log.info("detector run fanned out", extra={"run": run.run, "tenants": len(tenants)})
+        return {"status": "fanned_out", "tenants": len(tenants)}
+    return run_tenant(run.customer, Schedule(run.run), as_of, deps)
+
+
+def run_tenant(customer: str, schedule: Schedule, as_of: date,
+               deps: DetectorDeps) -> dict[str, Any]:
+    """Raises on a corrupt aggregate: the delivery fails, is retried, then dead-lettered."""
+    started = datetime.now(UTC)
+    cells = deps.aggregates.cells(customer, lookback_start(as_of), as_of)
+    frame = build_frame(cells, lookback_start(as_of), as_of)
+    findings = run_findings(frame, as_of, schedule)
+    existing = deps.alerts.recent(customer, as_of - timedelta(days=EPISODE_GAP_DAYS))
+    alerts = merge_into_alerts(customer, findings, existing, as_of)
+    unpublished = deps.alerts.save(customer, alerts, {a.alert_id for a in existing})
+    by_id = {alert.alert_id: alert for alert in alerts}
+    for alert_id in unpublished:
+        stored = deps.alerts.get(customer, alert_id) or {}
+        stored.pop("published_severity", None)
+        alert = by_id.get(alert_id)
+        payload = alert.model_dump_json().encode() if alert else _json(stored)
+        severity = str(stored.get("severity", alert.severity if alert else ""))
+        deps.publisher.publish(deps.alerts_topic, payload,
+                               {"customer_id": customer, "type": str(stored.get("type")),
+                                "severity": severity})
+        deps.alerts.mark_published(customer, alert_id, severity)
+    summary = {"customer_id": customer, "run": schedule.value, "as_of": as_of.isoformat(),
+               "status": "complete", "payers": len(frame.payers), "findings": len(findings),
+               "alerts_written": len(alerts), "alerts_published": len(unpublished),
+               "started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat()}
+    deps.alerts.record_run(customer, run_id(DetectorRun(run=schedule.value, customer=customer),
+                                            as_of), summary)
+    log.info("detector run complete", extra=summary)
+    return summary
+
+
+def _json(document: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(document, default=str, sort_keys=True).encode()
+
+
+def handle_run_event(event: CloudEventLike, deps: DetectorDeps) -> dict[str, Any]:
+    """A message no retry can make valid goes straight to the dead-letter topic with its
+    reason (visible, and not retried five times first)."""
+    try:
+        run = DetectorRun.from_cloud_event(event)
+    except (ValidationError, KeyError, TypeError, ValueError, binascii.Error) as exc:
+        reason = str(exc)[:500]
+        raw = event.data.get("message", {}).get("data", "") if isinstance(event.data, dict) else ""
+        deps.publisher.publish(deps.runs_topic + "-dlq", str(raw).encode(),
+                               {"reason": "malformed_detector_run", "detail": reason})
+        log.error("malformed detector-run message dead-lettered", extra={"reason": reason})
+        return {"status": "dead_lettered", "reason": reason}
+    return handle_run(run, deps)
