@@ -13,9 +13,9 @@ emulator aborts contended transactions on one document; `Increment` commutes).
 
 from __future__ import annotations
 
-from collections import defaultdict
 import random
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any

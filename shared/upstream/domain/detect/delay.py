@@ -32,6 +32,17 @@ SEEDS_TREND_DAYS = 7
 MIN_SHIFT_DAYS = 3
 MIN_CURRENT_PAID = 20
 MIN_BASELINE_PAID = 50
+# Lags seen in a payer's first weeks of data are truncated (nothing submitted before the data
+# starts can be decided in it), which makes the early baseline look fast. A baseline starts
+# no earlier than this many days after the payer's first decision: beyond the long lags of
+# the slowest Medicaid plans in the sample data.
+WARMUP_DAYS = 60
+
+
+def _history_ok(frame: AggregateFrame, payer: str, baseline_start: date) -> bool:
+    decided = frame.payers[payer].get("decided", frame.days)
+    seen = decided.nonzero()[0]
+    return len(seen) > 0 and frame.day(int(seen[0])) + timedelta(days=WARMUP_DAYS) <= baseline_start
 
 
 def _week(frame: AggregateFrame, payer: str, run_day: date, weeks_back: int) -> float | None:
@@ -83,6 +94,8 @@ def seeds_rule(frame: AggregateFrame, run_day: date) -> list[Finding]:
     baseline_start = run_day - timedelta(weeks=3 + BASELINE_WEEKS)
     baseline_end = run_day - timedelta(weeks=3)
     for payer in frame.payers:
+        if not _history_ok(frame, payer, baseline_start):
+            continue
         w1, w2, w3 = (_week(frame, payer, run_day, k) for k in range(3))
         base = stats.histogram_median(frame.lag_histogram(payer, baseline_start, baseline_end))
         if w1 is None or base is None:
@@ -100,6 +113,8 @@ def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
     windows = Windows(current_start - timedelta(weeks=BASELINE_WEEKS), current_start, run_day)
     tested = []
     for payer in frame.payers:
+        if not _history_ok(frame, payer, windows.baseline_start):
+            continue
         current = frame.lag_histogram(payer, current_start, run_day)
         baseline = frame.lag_histogram(payer, windows.baseline_start, current_start)
         if current.sum() < MIN_CURRENT_PAID or baseline.sum() < MIN_BASELINE_PAID:

@@ -1,0 +1,71 @@
+"""`upstream analyze` and `upstream backtest` offline (Contract 5)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from upstream.cli import main
+from upstream.domain.sample import Shift, export_claims, generate
+
+
+@pytest.fixture(scope="module")
+def drifting_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = generate(date(2025, 3, 1), date(2025, 9, 30), lines_per_day=50, seed=5,
+                    shifts=[Shift("Aetna", date(2025, 7, 15), denial_factor=3.0)])
+    path = tmp_path_factory.mktemp("cli") / "claims.csv"
+    path.write_bytes(export_claims(data.claims, "athena", seed=5))
+    return path
+
+
+def test_analyze_prints_contract_4_alerts(drifting_csv: Path) -> None:
+    result = CliRunner().invoke(main, ["analyze", str(drifting_csv)])
+    assert result.exit_code == 0, result.output
+    alerts = json.loads(result.output)
+    drift = [a for a in alerts if a["type"] == "denial_rate_drift"]
+    assert drift and all(a["payer"] == "Aetna" for a in drift)
+    for key in ("alert_id", "customer_id", "severity", "title", "summary", "metrics",
+                "evidence", "recommended_actions", "window", "created_at", "status"):
+        assert key in drift[0]
+    assert drift[0]["created_at"] == "2025-10-01"  # the day after the file's last date
+
+
+def test_analyze_before_the_change_is_quiet(drifting_csv: Path) -> None:
+    result = CliRunner().invoke(main, ["analyze", str(drifting_csv), "--as-of", "2025-07-01",
+                                       "--format", "table"])
+    assert result.exit_code == 0 and result.output.strip() == "no alerts"
+
+
+def test_backtest_raises_the_drift_after_the_change_only(drifting_csv: Path) -> None:
+    result = CliRunner().invoke(main, ["backtest", str(drifting_csv), "--from", "2025-06-01",
+                                       "--to", "2025-09-30"])
+    assert result.exit_code == 0, result.output
+    drift = [a for a in json.loads(result.output) if a["type"] == "denial_rate_drift"]
+    assert drift and all(a["payer"] == "Aetna" and a["created_at"] > "2025-07-15"
+                         for a in drift)
+
+
+def test_backtest_refuses_a_reversed_range(drifting_csv: Path) -> None:
+    result = CliRunner().invoke(main, ["backtest", str(drifting_csv), "--from", "2025-06-01",
+                                       "--to", "2025-05-01"])
+    assert result.exit_code != 0 and "before --from" in result.output
+
+
+def test_analyze_of_an_unreadable_file_is_one_clear_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    result = CliRunner().invoke(main, ["analyze", str(empty)])
+    assert result.exit_code != 0 and "empty.csv" in result.output
+
+
+def test_analyze_of_only_pending_lines_has_no_alerts(tmp_path: Path) -> None:
+    path = tmp_path / "pending.csv"
+    path.write_text("Claim ID,Payer,CPT,DOS,Billed,Status\n"
+                    + "".join(f"C{i},Aetna,97153,2025-03-{i % 28 + 1:02d},100,Pending\n"
+                              for i in range(60)))
+    result = CliRunner().invoke(main, ["analyze", str(path), "--format", "table"])
+    assert result.exit_code == 0 and result.output.strip() == "no alerts"

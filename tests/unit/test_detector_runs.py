@@ -1,0 +1,166 @@
+"""The detectors and aggregator use-cases with fakes for their callers' sake (storage is
+proven on the emulators in tests/integration)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from tests.fakes import FakePublisher
+from tests.unit.test_detectors import RUN, stream
+from upstream.domain.aggregates import DailyCell
+from upstream.domain.detect.findings import Alert
+from upstream.events import DetectorRun, RecordChange, RecordChangeBatch
+from upstream.services.aggregate_changes import AggregateDeps, handle_change_event
+from upstream.services.detector_runs import DetectorDeps, handle_run, handle_run_event
+
+
+class Event:
+    def __init__(self, payload: bytes) -> None:
+        self.data = {"message": {"data": base64.b64encode(payload).decode()}}
+
+    def __getitem__(self, key: str) -> Any:
+        return {"type": "google.cloud.pubsub.topic.v1.messagePublished"}[key]
+
+
+class Tenants:
+    def list_ids(self) -> list[str]:
+        return ["a", "b", "c"]
+
+
+class Aggregates:
+    def __init__(self, cells: dict[str, list[DailyCell]], broken: set[str] = frozenset()) -> None:
+        self.by_tenant, self.broken = cells, broken
+        self.applied: list[Any] = []
+
+    def cells(self, customer_id: str, first: date, end: date) -> list[DailyCell]:
+        if customer_id in self.broken:
+            raise ValueError("aggregate for 2025-01-02 has negative counters")
+        return [c for c in self.by_tenant.get(customer_id, []) if first <= c.day < end]
+
+    def apply(self, customer_id: str, changes: Any) -> int:
+        self.applied.append((customer_id, list(changes)))
+        return len(changes)
+
+
+class Alerts:
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.runs: dict[str, dict[str, Any]] = {}
+
+    def recent(self, customer_id: str, since: date) -> list[Alert]:
+        return [Alert.model_validate({k: v for k, v in d.items() if k != "published_severity"})
+                for d in self.docs.values() if d["customer_id"] == customer_id]
+
+    def save(self, customer_id: str, alerts: Iterable[Alert], known: set[str]) -> list[str]:
+        out = []
+        for alert in alerts:
+            doc = self.docs.setdefault(alert.alert_id, {})
+            doc.update(alert.to_document())
+            if doc.get("published_severity") != doc["severity"]:
+                out.append(alert.alert_id)
+        return out
+
+    def get(self, customer_id: str, alert_id: str) -> dict[str, Any] | None:
+        return dict(self.docs[alert_id])
+
+    def mark_published(self, customer_id: str, alert_id: str, severity: str) -> None:
+        self.docs[alert_id]["published_severity"] = severity
+
+    def record_run(self, customer_id: str, run_id: str, summary: dict[str, Any]) -> None:
+        self.runs[f"{customer_id}/{run_id}"] = summary
+
+
+def deps(aggregates: Aggregates, alerts: Alerts, publisher: FakePublisher) -> DetectorDeps:
+    return DetectorDeps(tenants=Tenants(), aggregates=aggregates, alerts=alerts,
+                        publisher=publisher, runs_topic="detector-runs", alerts_topic="alerts",
+                        today=lambda: RUN)
+
+
+def test_the_scheduler_message_fans_out_one_run_per_tenant() -> None:
+    publisher = FakePublisher()
+    result = handle_run(DetectorRun(run="weekly", customer="*"),
+                        deps(Aggregates({}), Alerts(), publisher))
+    assert result == {"status": "fanned_out", "tenants": 3}
+    sent = [json.loads(data) for topic, data, _ in publisher.messages if topic == "detector-runs"]
+    assert [m["customer"] for m in sent] == ["a", "b", "c"]
+    assert {m["as_of"] for m in sent} == {RUN.isoformat()}  # one day for all, fixed at fan-out
+
+
+def test_a_run_publishes_each_alert_once_even_when_repeated() -> None:
+    cells = stream("Aetna", per_day=30, rate=0.08, change=RUN - timedelta(days=28), factor=2.5)
+    publisher, alerts = FakePublisher(), Alerts()
+    d = deps(Aggregates({"a": cells}), alerts, publisher)
+    first = handle_run(DetectorRun(run="weekly", customer="a", as_of=RUN), d)
+    assert first["alerts_published"] >= 1
+    again = handle_run(DetectorRun(run="weekly", customer="a", as_of=RUN), d)
+    assert again["alerts_published"] == 0
+    published = [json.loads(data)["alert_id"] for topic, data, _ in publisher.messages
+                 if topic == "alerts"]
+    assert sorted(published) == sorted(alerts.docs)
+
+
+def test_a_corrupt_tenant_fails_loudly() -> None:
+    d = deps(Aggregates({}, broken={"a"}), Alerts(), FakePublisher())
+    with pytest.raises(ValueError, match="negative"):
+        handle_run(DetectorRun(run="daily", customer="a", as_of=RUN), d)
+
+
+@pytest.mark.parametrize("payload", [
+    b"not json", b'{"run": "hourly", "customer": "a"}', b'{"run": "daily"}',
+    b'{"run": "daily", "customer": "../x"}', b'{"run": "daily", "customer": "a", "x": 1}',
+    b'{"run": "daily", "customer": "a", "as_of": "yesterday"}'])
+def test_malformed_run_messages_are_dead_lettered(payload: bytes) -> None:
+    publisher = FakePublisher()
+    result = handle_run_event(Event(payload), deps(Aggregates({}), Alerts(), publisher))
+    assert result["status"] == "dead_lettered"
+    ((topic, _, attributes),) = publisher.messages
+    assert topic == "detector-runs-dlq" and attributes["reason"] == "malformed_detector_run"
+
+
+def test_detector_run_accepts_what_the_scheduler_sends() -> None:
+    run = DetectorRun.model_validate_json(b'{"run": "weekly", "customer": "*"}')
+    assert run.as_of is None
+    with pytest.raises(ValidationError):
+        DetectorRun.model_validate_json(b'{"run": "weekly", "customer": ""}')
+
+
+def _batch(customer: str, records: list[dict[str, Any]]) -> bytes:
+    return RecordChangeBatch(kind="claims", customer_id=customer, upload_id="u", batch=0,
+                             changes=[RecordChange(doc_id=f"d{i}", content_hash="h", record=r)
+                                      for i, r in enumerate(records)]).to_bytes()
+
+
+def test_the_aggregator_refuses_records_of_another_tenant() -> None:
+    aggregates, publisher = Aggregates({}), FakePublisher()
+    stamp = datetime(2026, 1, 1).isoformat()
+    records = [{"customer_id": "a", "updated_at": stamp, "payer": "X", "outcome": "DENIED"},
+               {"customer_id": "b", "updated_at": stamp, "payer": "X", "outcome": "DENIED"}]
+    result = handle_change_event(Event(_batch("a", records)),
+                                 AggregateDeps(aggregates, publisher, "claims"))
+    assert result["refused"] == 1 and result["moved"] == 1
+    ((customer, changes),) = aggregates.applied
+    assert customer == "a" and [c[3]["customer_id"] for c in changes] == ["a"]
+
+
+def test_the_aggregator_dead_letters_what_is_not_a_change_batch() -> None:
+    publisher = FakePublisher()
+    result = handle_change_event(Event(b'{"kind": "claims"}'),
+                                 AggregateDeps(Aggregates({}), publisher, "claims"))
+    assert result["status"] == "dead_lettered"
+    assert publisher.messages[0][0] == "claims-dlq"
+
+
+def test_authorization_batches_are_not_aggregated() -> None:
+    aggregates = Aggregates({})
+    payload = RecordChangeBatch(kind="authorizations", customer_id="a", upload_id="u", batch=0,
+                                changes=[]).to_bytes()
+    result = handle_change_event(Event(payload),
+                                 AggregateDeps(aggregates, FakePublisher(), "claims"))
+    assert result["status"] == "ignored" and aggregates.applied == []
