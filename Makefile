@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_CUSTOMER ?= demo
 DEMO_DIR ?= .upstream/sample
+# The sample year ends 2025-12-31; the run sees everything decided before this day.
+DEMO_RUN_DAY ?= 2026-01-01
 
-.PHONY: help setup test test-unit lint demo down bench clean
+.PHONY: help setup test test-unit lint demo down bench bench-detect clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -39,6 +41,9 @@ demo: $(STAMP)  ## run Upstream locally on a year of sample data
 	done
 	@$(BIN)/upstream records --customer $(DEMO_CUSTOMER) --count --format table
 	@$(BIN)/upstream records --customer $(DEMO_CUSTOMER) --kind authorizations --count --format table
+	@echo; echo "Weekly detector run as Cloud Scheduler would start it on $(DEMO_RUN_DAY):"
+	@$(BIN)/upstream run weekly --customer $(DEMO_CUSTOMER) --as-of $(DEMO_RUN_DAY) --format table
+	@echo; echo "Alerts:"; $(BIN)/upstream alerts --customer $(DEMO_CUSTOMER)
 	@echo; echo "Stack (stop it with: make down):"; $(BIN)/upstream stack status
 
 down: $(STAMP)  ## stop the local stack
@@ -46,6 +51,9 @@ down: $(STAMP)  ## stop the local stack
 
 bench: $(STAMP)  ## ingestion benchmark (100k-line messy CSV through the function)
 	$(BIN)/python bench/bench_ingest.py
+
+bench-detect: $(STAMP)  ## detection benchmark: seeds' rules vs ours on simulated streams
+	$(BIN)/python bench/bench_detect.py
 
 clean: down
 	rm -rf .upstream

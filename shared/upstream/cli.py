@@ -108,8 +108,9 @@ def sample(out_dir: Path, start: Any, end: Any, lines_per_day: float, seed: int)
 
     first, last = start.date(), end.date()
     # Two changes to find: a payer that starts denying more, one that starts paying later.
-    shifts = [Shift("Aetna", date.fromordinal(last.toordinal() - 35), denial_factor=2.2),
-              Shift("Cigna", date.fromordinal(last.toordinal() - 50), extra_lag_days=9)]
+    shifts = [Shift("UnitedHealthcare", date.fromordinal(last.toordinal() - 90),
+                    denial_factor=2.5),
+              Shift("Cigna", date.fromordinal(last.toordinal() - 60), extra_lag_days=9)]
     data = generate(first, last, lines_per_day=lines_per_day, seed=seed, shifts=shifts)
     files = monthly_files(data, seed)
     for name, content in files.items():

@@ -99,10 +99,12 @@ def backtest_command(claims: Path, first: Any, last: Any, method: str, fmt: str)
 @click.option("--customer", default=None)
 @click.option("--all", "all_tenants", is_flag=True)
 @click.option("--as-of", type=DATE, default=None)
-@click.option("--timeout", type=float, default=120.0)
+@click.option("--timeout", type=float, default=180.0)
+@click.option("--settle/--no-settle", default=True,
+              help="First wait until the aggregator has seen every stored claim line.")
 @click.option("--format", "fmt", type=FORMATS, default="json")
 def run_command(schedule: str, customer: str | None, all_tenants: bool, as_of: Any,
-                timeout: float, fmt: str) -> None:
+                timeout: float, settle: bool, fmt: str) -> None:
     """Publish what Cloud Scheduler publishes on `detector-runs`, wait for the tenants' runs."""
     if bool(customer) == all_tenants:
         raise click.ClickException("give exactly one of --customer C or --all")
@@ -110,14 +112,15 @@ def run_command(schedule: str, customer: str | None, all_tenants: bool, as_of: A
     _stack_env(config)
     from upstream.adapters.clients import firestore_client, publisher_client
     from upstream.adapters.firestore_alerts import FirestoreAlerts
-    from upstream.adapters.firestore_store import FirestoreTenants
     from upstream.adapters.pubsub import PubSubPublisher
     from upstream.events import DetectorRun
     from upstream.services.detector_runs import run_id
 
+    if settle:
+        _settle(tenants_of(customer), time.monotonic() + timeout)
     run_day = as_of.date() if as_of else None
     message = DetectorRun(run=schedule, customer=customer or "*", as_of=run_day)
-    tenants = [customer] if customer else FirestoreTenants(firestore_client()).list_ids()
+    tenants = tenants_of(customer)
     day = run_day or datetime.now(UTC).date()
     published_at = datetime.now(UTC).isoformat()
     PubSubPublisher(publisher_client(), config.project).publish(
@@ -141,6 +144,30 @@ def run_command(schedule: str, customer: str | None, all_tenants: bool, as_of: A
     if missing:
         raise click.ClickException(f"no finished run for {', '.join(missing)} after "
                                    f"{timeout:.0f} s (see {config.logs_dir}/detectors.log)")
+
+
+def tenants_of(customer: str | None) -> list[str]:
+    from upstream.adapters.clients import firestore_client
+    from upstream.adapters.firestore_store import FirestoreTenants
+
+    return [customer] if customer else FirestoreTenants(firestore_client()).list_ids()
+
+
+def _settle(tenants: list[str], deadline: float) -> None:
+    """The aggregator works from the `claims` topic a little behind ingestion; a run started
+    before it caught up would judge part of the data."""
+    from upstream.adapters.clients import firestore_client
+    from upstream.adapters.firestore_aggregates import FirestoreAggregates
+    from upstream.adapters.firestore_store import FirestoreRecords
+    from upstream.domain.records import RecordKind
+
+    records, aggregates = FirestoreRecords(firestore_client()), FirestoreAggregates(
+        firestore_client())
+    for tenant in tenants:
+        while aggregates.lines_aggregated(tenant) < records.count(tenant, RecordKind.CLAIMS):
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"the aggregator has not caught up for {tenant}")
+            time.sleep(0.5)
 
 
 @click.command("alerts")

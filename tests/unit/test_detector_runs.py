@@ -35,7 +35,8 @@ class Tenants:
 
 
 class Aggregates:
-    def __init__(self, cells: dict[str, list[DailyCell]], broken: set[str] = frozenset()) -> None:
+    def __init__(self, cells: dict[str, list[DailyCell]],
+                 broken: frozenset[str] = frozenset()) -> None:
         self.by_tenant, self.broken = cells, broken
         self.applied: list[Any] = []
 
@@ -107,7 +108,7 @@ def test_a_run_publishes_each_alert_once_even_when_repeated() -> None:
 
 
 def test_a_corrupt_tenant_fails_loudly() -> None:
-    d = deps(Aggregates({}, broken={"a"}), Alerts(), FakePublisher())
+    d = deps(Aggregates({}, broken=frozenset({"a"})), Alerts(), FakePublisher())
     with pytest.raises(ValueError, match="negative"):
         handle_run(DetectorRun(run="daily", customer="a", as_of=RUN), d)
 
