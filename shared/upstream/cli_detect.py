@@ -27,13 +27,15 @@ def _stack_env(config: StackConfig) -> None:
         os.environ.setdefault(key, value)
 
 
-def _claim_documents(path: Path) -> list[dict[str, Any]]:
+def _documents(path: Path, kind: str = "claims", ctx: Any = None) -> list[dict[str, Any]]:
+    """Records of a CSV as stored documents. Pass one `ctx` for files that must link (the
+    offline patient-hash key lives for one context only)."""
     from upstream.domain.records import RecordKind
     from upstream.offline import offline_context, read_file
 
     try:
         with path.open("rb") as stream:
-            _, records = read_file(stream, RecordKind.CLAIMS, offline_context())
+            _, records = read_file(stream, RecordKind(kind), ctx or offline_context())
             return [record.to_document() for record in records]
     except UnreadableFile as exc:
         raise click.ClickException(f"{path}: {exc}") from exc
@@ -60,7 +62,7 @@ def _emit(alerts: list[Alert], fmt: str) -> None:
 @click.command()
 @click.argument("claims", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--authorizations", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Accepted; the authorization calendar reads it (see README).")
+              default=None, help="Authorizations CSV for the authorization calendar.")
 @click.option("--as-of", type=DATE, default=None,
               help="Run day (data before it). Default: the day after the file's last date.")
 @click.option("--method", type=click.Choice([m.value for m in MethodSet]), default="ours")
@@ -69,11 +71,17 @@ def analyze(claims: Path, authorizations: Path | None, as_of: Any, method: str,
             fmt: str) -> None:
     """Every detector as of one day, on a claims CSV; prints the alerts."""
     from upstream.domain.aggregates import build_frame
+    from upstream.domain.detect.authcal import calendar
+    from upstream.offline import offline_context
 
-    documents = _claim_documents(claims)
+    ctx = offline_context()
+    documents = _documents(claims, ctx=ctx)
     run_day = as_of.date() if as_of else _last_day(documents) + timedelta(days=1)
     frame = build_frame(cells_from_documents(documents), end=run_day)
     findings = run_findings(frame, run_day, Schedule.WEEKLY, MethodSet(method))
+    if authorizations is not None:
+        findings += calendar(_documents(authorizations, "authorizations", ctx), documents,
+                             run_day)
     _emit(merge_into_alerts("offline", findings, [], run_day), fmt)
 
 
@@ -88,7 +96,7 @@ def backtest_command(claims: Path, first: Any, last: Any, method: str, fmt: str)
     day. Prints every alert raised, `created_at` = the day of the run that raised it."""
     if last < first:
         raise click.ClickException("--to is before --from")
-    documents = _claim_documents(claims)
+    documents = _documents(claims)
     alerts = backtest("offline", cells_from_documents(documents), first.date(), last.date(),
                       MethodSet(method))
     _emit(alerts, fmt)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from upstream.ports import UploadBusy, UploadClaim, UploadStatus
 CUSTOMERS = "customers"
 UPLOADS = "uploads"
 BATCHES = "batches"
+IN_LIMIT = 30  # values in one Firestore `in` filter
 
 
 def tenant_collection(client: firestore.Client, customer_id: str,
@@ -126,6 +128,26 @@ class FirestoreRecords:
         if payer:
             query = query.where(filter=firestore.FieldFilter("payer", "==", payer))
         return [doc.to_dict() for doc in query.limit(limit).stream()]
+
+    def authorizations(self, customer_id: str) -> builtins.list[dict[str, Any]]:
+        return [doc.to_dict() or {} for doc in
+                tenant_collection(self._client, customer_id, "authorizations").stream()]
+
+    def lines_for_authorizations(self, customer_id: str, numbers: Sequence[str],
+                                 patient_keys: Sequence[str]) -> builtins.list[dict[str, Any]]:
+        """Claim lines carrying one of the numbers, plus lines of the patients (for lines
+        without a number), only the fields the calendar needs; `in` takes 30 values a query."""
+        claims = tenant_collection(self._client, customer_id, RecordKind.CLAIMS.value)
+        fields = ["authorization_number", "patient_key", "payer", "cpt", "service_date",
+                  "units", "billed_cents", "outcome"]
+        found: dict[str, dict[str, Any]] = {}
+        for field, values in (("authorization_number", numbers), ("patient_key", patient_keys)):
+            for start in range(0, len(values), IN_LIMIT):
+                query = claims.where(filter=firestore.FieldFilter(
+                    field, "in", list(values[start:start + IN_LIMIT]))).select(fields)
+                for snap in query.stream():
+                    found[snap.id] = snap.to_dict() or {}
+        return list(found.values())
 
     def count(self, customer_id: str, kind: RecordKind) -> int:
         result = tenant_collection(self._client, customer_id, kind.value).count().get()  # type: ignore[no-untyped-call]

@@ -7,7 +7,7 @@ from functools import cache
 from upstream.adapters.clients import firestore_client, publisher_client, storage_client
 from upstream.adapters.firestore_aggregates import FirestoreAggregates
 from upstream.adapters.firestore_alerts import FirestoreAlerts
-from upstream.adapters.firestore_store import FirestoreTenants, FirestoreUploads
+from upstream.adapters.firestore_store import FirestoreRecords, FirestoreTenants, FirestoreUploads
 from upstream.adapters.gcs import GcsObjectStore
 from upstream.adapters.pubsub import PubSubPublisher
 from upstream.adapters.secrets import LocalFileSecretStore, SecretManagerStore
@@ -62,4 +62,5 @@ def detector_deps() -> DetectorDeps:
         publisher=PubSubPublisher(publisher_client(), settings.project),
         runs_topic=settings.detector_runs_topic,
         alerts_topic=settings.alerts_topic,
+        authorizations=FirestoreRecords(firestore_client()),
     )

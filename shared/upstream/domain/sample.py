@@ -141,8 +141,37 @@ def generate(start: date, end: date, *, lines_per_day: float = 60.0, patients: i
                 claims.append(_line(rng, f"CLM{claim_seq:07d}", line, patient, payer, day,
                                     submitted, lag, as_of, shifts))
         day += timedelta(days=1)
-    auths = _authorizations(rng, patient_payer, start, end)
+    auths = _size_authorizations(rng, _authorizations(rng, patient_payer, start, end), claims)
     return SampleData(claims, auths, shifts)
+
+
+def _size_authorizations(rng: random.Random, auths: list[dict[str, Any]],
+                         claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Units authorized in line with the sessions actually delivered: most authorizations
+    cover their case with room to spare, about one in six is too small and runs out early
+    (what the calendar's unit-exhaustion check is for)."""
+    by_number = {a["authorization_number"]: a for a in auths}
+    used: dict[str, float] = {}
+    last_service: dict[str, Any] = {}
+    for line in claims:
+        auth = by_number.get(line.get("authorization_number"))
+        if auth and line["cpt"] in auth["cpt_codes"] and (
+                auth["start_date"] <= line["service_date"] <= auth["end_date"]):
+            number = auth["authorization_number"]
+            used[number] = used.get(number, 0) + line["units"]
+            last_service[number] = max(last_service.get(number, line["service_date"]),
+                                       line["service_date"])
+    for auth in auths:
+        number = auth["authorization_number"]
+        delivered = used.get(number, 0.0)
+        # Sessions run past the data's end: project the pace over the whole authorization.
+        seen = max(1, ((last_service.get(number) or auth["start_date"])
+                       - auth["start_date"]).days)
+        expected = delivered * max(1.0, (auth["end_date"] - auth["start_date"]).days / seen)
+        auth["units_authorized"] = max(40, round(expected * rng.choice(
+            (0.85, 1.1, 1.2, 1.3, 1.4, 1.5)) / 10) * 10)
+        auth["units_used"] = None
+    return auths
 
 
 def _line(rng: random.Random, claim_id: str, line: int, patient: str, payer: PayerProfile,

@@ -20,11 +20,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from upstream.domain.aggregates import build_frame
-from upstream.domain.detect.findings import EPISODE_GAP_DAYS, merge_into_alerts
+from upstream.domain.detect.authcal import calendar
+from upstream.domain.detect.findings import EPISODE_GAP_DAYS, Finding, merge_into_alerts
 from upstream.domain.detect.runner import Schedule, lookback_start, run_findings
 from upstream.events import CloudEventLike, DetectorRun
 from upstream.logs import get_logger
-from upstream.ports import AggregateStore, AlertStore, Publisher, TenantLister
+from upstream.ports import (
+    AggregateStore,
+    AlertStore,
+    AuthorizationSource,
+    Publisher,
+    TenantLister,
+)
 
 log = get_logger(__name__)
 
@@ -37,6 +44,7 @@ class DetectorDeps:
     publisher: Publisher
     runs_topic: str
     alerts_topic: str
+    authorizations: AuthorizationSource | None = None
     today: Callable[[], date] = lambda: datetime.now(UTC).date()
 
 
@@ -63,7 +71,7 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     started = datetime.now(UTC)
     cells = deps.aggregates.cells(customer, lookback_start(as_of), as_of)
     frame = build_frame(cells, lookback_start(as_of), as_of)
-    findings = run_findings(frame, as_of, schedule)
+    findings = run_findings(frame, as_of, schedule) + _calendar(customer, as_of, deps)
     existing = deps.alerts.recent(customer, as_of - timedelta(days=EPISODE_GAP_DAYS))
     alerts = merge_into_alerts(customer, findings, existing, as_of)
     unpublished = deps.alerts.save(customer, alerts, {a.alert_id for a in existing})
@@ -86,6 +94,22 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
                                             as_of), summary)
     log.info("detector run complete", extra=summary)
     return summary
+
+
+def _calendar(customer: str, as_of: date, deps: DetectorDeps) -> list[Finding]:
+    """The authorization calendar runs on every schedule (daily is its own cadence), over the
+    authorizations still live or recently ended, and only the claim lines linked to them."""
+    if deps.authorizations is None:
+        return []
+    recent = (as_of - timedelta(days=31)).isoformat()
+    auths = [a for a in deps.authorizations.authorizations(customer)
+             if str(a.get("end_date", "")) >= recent]
+    if not auths:
+        return []
+    numbers = sorted({str(a["authorization_number"]) for a in auths})
+    patients = sorted({str(a["patient_key"]) for a in auths if a.get("patient_key")})
+    lines = deps.authorizations.lines_for_authorizations(customer, numbers, patients)
+    return calendar(auths, lines, as_of)
 
 
 def _json(document: dict[str, Any]) -> bytes:
