@@ -10,7 +10,8 @@ EXPIRED after it; RENEWED when a later authorization for the same patient, payer
 covers the days after its end (then it raises nothing).
 
 Claim lines count against an authorization by its number, or, when a line carries none, by
-patient + payer + code; either way only for services inside its date range. Denied and void lines consume nothing.
+patient + payer + code; either way only for services inside its date range. Denied and void
+lines consume nothing.
 
 Re-authorization lead times (`data/reauth_lead_days.csv`) are conservative defaults: longer
 for Medicaid plans and TRICARE, whose reviews are slower, 14 days elsewhere; a tenant's own
