@@ -23,6 +23,7 @@ from upstream.adapters.secrets import LocalFileSecretStore
 from upstream.domain.aggregates import cells_from_documents, line_changes
 from upstream.domain.records import document_hash
 from upstream.domain.sample import Shift, export_claims, generate
+from upstream.domain.detect.runner import Schedule
 from upstream.events import DetectorRun
 from upstream.services.tenants import patient_key_secret
 from upstream.stack.config import StackConfig
@@ -210,3 +211,55 @@ def test_a_malformed_run_message_is_dead_lettered_with_its_reason(
     (message,) = messages
     assert message.message.attributes["reason"] == "malformed_detector_run"
     assert base64.b64decode(message.message.data) == b'{"run": "hourly", "customer": "../etc"}'
+
+
+def _seed_aggregates(db: firestore.Client, customer: str, cells: list[Any]) -> None:
+    from upstream.domain.aggregates import aggregate_key, nest
+
+    batch = db.batch()
+    for count, cell in enumerate(cells, 1):
+        batch.set(tenant_collection(db, customer, "aggregates").document(
+            aggregate_key(cell.payer, cell.day)),
+            {"payer": cell.payer, "day": cell.day.isoformat(), **nest(cell.counters)})
+        if count % 400 == 0:
+            batch.commit()
+            batch = db.batch()
+    batch.commit()
+
+
+def test_three_practices_drifting_on_a_payer_alert_every_practice_with_that_payer(
+        clean_stack: StackConfig, unique: str) -> None:
+    from tests.unit.test_detectors import RUN, stream
+    from upstream.adapters.firestore_network import FirestoreNetwork
+    from upstream.adapters.firestore_store import FirestoreRecords
+    from upstream.adapters.pubsub import PubSubPublisher
+    from upstream.services.detector_runs import DetectorDeps, run_tenant
+
+    config = clean_stack
+    db = _db(config)
+    payer = f"Payer {unique}"
+    drifting = [f"n{i}-{unique}" for i in range(3)]
+    quiet, elsewhere = f"quiet-{unique}", f"other-{unique}"
+    for i, customer in enumerate(drifting):
+        _seed_aggregates(db, customer, stream(payer, per_day=30, rate=0.08, seed=i,
+                                              change=RUN - timedelta(days=28), factor=2.5))
+    _seed_aggregates(db, quiet, stream(payer, per_day=4, rate=0.08, seed=7))
+    _seed_aggregates(db, elsewhere, stream("Some Other Payer", per_day=30, rate=0.08, seed=8))
+    deps = DetectorDeps(
+        tenants=FirestoreTenants(db), aggregates=FirestoreAggregates(db),
+        alerts=FirestoreAlerts(db),
+        publisher=PubSubPublisher(pubsub_v1.PublisherClient(), config.project),
+        runs_topic="detector-runs", alerts_topic="alerts",
+        authorizations=FirestoreRecords(db), network=FirestoreNetwork(db),
+        network_key=lambda: b"k" * 32)
+    for customer in [*drifting, quiet, elsewhere]:
+        run_tenant(customer, Schedule.WEEKLY, RUN, deps)
+    industry = FirestoreAlerts(db).list(quiet)
+    assert [a["type"] for a in industry] == ["industry_payer_change"]
+    assert industry[0]["metrics"]["practices"] == 3
+    text = json.dumps(industry)
+    assert not any(customer in text for customer in drifting)  # nobody's identity leaks
+    assert FirestoreAlerts(db).list(elsewhere) == []
+    # the first drifting practice ran before the third signal: it hears it on its next run
+    run_tenant(drifting[0], Schedule.WEEKLY, RUN + timedelta(days=1), deps)
+    assert "industry_payer_change" in {a["type"] for a in FirestoreAlerts(db).list(drifting[0])}

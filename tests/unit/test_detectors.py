@@ -217,3 +217,24 @@ def test_applying_deltas_equals_a_recompute(history: list[tuple[int, str, int]])
     got = {key.split("_")[1]: {k: v for k, v in fields.items() if v}
            for key, fields in totals.items()}
     assert {k: v for k, v in got.items() if v} == expected
+
+
+# --- network ------------------------------------------------------------------------------
+
+def test_network_change_needs_three_practices_within_48_hours() -> None:
+    from upstream.domain.detect.network import network_change
+
+    day = date(2025, 6, 10)
+    signal = [{"tenant": t, "day": d} for t, d in
+              (("a", "2025-06-10"), ("b", "2025-06-09"), ("a", "2025-06-08"))]
+    assert network_change(signal, day) == 0  # two practices
+    assert network_change([*signal, {"tenant": "c", "day": "2025-06-08"}], day) == 3
+    assert network_change([*signal, {"tenant": "c", "day": "2025-06-07"}], day) == 0  # too old
+
+
+def test_tenant_tokens_are_stable_and_unlinkable_without_the_key() -> None:
+    from upstream.domain.detect.network import tenant_token
+
+    assert tenant_token(b"k" * 32, "acme") == tenant_token(b"k" * 32, "acme")
+    assert tenant_token(b"k" * 32, "acme") != tenant_token(b"j" * 32, "acme")
+    assert "acme" not in tenant_token(b"k" * 32, "acme")

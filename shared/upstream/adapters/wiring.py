@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 
 from upstream.adapters.clients import firestore_client, publisher_client, storage_client
 from upstream.adapters.firestore_aggregates import FirestoreAggregates
 from upstream.adapters.firestore_alerts import FirestoreAlerts
+from upstream.adapters.firestore_network import FirestoreNetwork
 from upstream.adapters.firestore_store import FirestoreRecords, FirestoreTenants, FirestoreUploads
 from upstream.adapters.gcs import GcsObjectStore
 from upstream.adapters.pubsub import PubSubPublisher
 from upstream.adapters.secrets import LocalFileSecretStore, SecretManagerStore
+from upstream.logs import get_logger
 from upstream.ports import SecretStore
 from upstream.services.aggregate_changes import AggregateDeps
 from upstream.services.detector_runs import DetectorDeps
 from upstream.services.ingest_upload import IngestDeps
 from upstream.settings import get_settings
+
+log = get_logger(__name__)
 
 
 @cache
@@ -63,4 +68,23 @@ def detector_deps() -> DetectorDeps:
         runs_topic=settings.detector_runs_topic,
         alerts_topic=settings.alerts_topic,
         authorizations=FirestoreRecords(firestore_client()),
+        network=FirestoreNetwork(firestore_client()),
+        network_key=network_key,
     )
+
+
+NETWORK_KEY_SECRET = "network-signal-key"
+
+
+def network_key() -> bytes | None:
+    """The key that makes tenant tokens unattributable. Locally it is created on first use;
+    in production Terraform declares the secret and an operator sets its value (until then
+    the network detector is off and says so)."""
+    store = secret_store()
+    key = store.get(NETWORK_KEY_SECRET)
+    if key is None and get_settings().secrets_backend == "local":
+        store.put(NETWORK_KEY_SECRET, os.urandom(32))
+        key = store.get(NETWORK_KEY_SECRET)
+    if key is None:
+        log.warning("network detector off: secret missing", extra={"secret": NETWORK_KEY_SECRET})
+    return key

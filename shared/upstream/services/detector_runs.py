@@ -12,7 +12,7 @@ between write and publish is repaired by the redelivery, which finds it unpublis
 from __future__ import annotations
 
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,8 +20,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from upstream.domain.aggregates import build_frame
+from upstream.domain.detect import network
 from upstream.domain.detect.authcal import calendar
 from upstream.domain.detect.findings import EPISODE_GAP_DAYS, Finding, merge_into_alerts
+from upstream.domain.detect.network import tenant_token
 from upstream.domain.detect.runner import Schedule, lookback_start, run_findings
 from upstream.events import CloudEventLike, DetectorRun
 from upstream.logs import get_logger
@@ -29,6 +31,7 @@ from upstream.ports import (
     AggregateStore,
     AlertStore,
     AuthorizationSource,
+    NetworkStore,
     Publisher,
     TenantLister,
 )
@@ -45,6 +48,8 @@ class DetectorDeps:
     runs_topic: str
     alerts_topic: str
     authorizations: AuthorizationSource | None = None
+    network: NetworkStore | None = None
+    network_key: Callable[[], bytes | None] = lambda: None
     today: Callable[[], date] = lambda: datetime.now(UTC).date()
 
 
@@ -72,6 +77,7 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     cells = deps.aggregates.cells(customer, lookback_start(as_of), as_of)
     frame = build_frame(cells, lookback_start(as_of), as_of)
     findings = run_findings(frame, as_of, schedule) + _calendar(customer, as_of, deps)
+    findings += _network(customer, findings, frame.payers, as_of, deps)
     existing = deps.alerts.recent(customer, as_of - timedelta(days=EPISODE_GAP_DAYS))
     alerts = merge_into_alerts(customer, findings, existing, as_of)
     unpublished = deps.alerts.save(customer, alerts, {a.alert_id for a in existing})
@@ -110,6 +116,32 @@ def _calendar(customer: str, as_of: date, deps: DetectorDeps) -> list[Finding]:
     patients = sorted({str(a["patient_key"]) for a in auths if a.get("patient_key")})
     lines = deps.authorizations.lines_for_authorizations(customer, numbers, patients)
     return calendar(auths, lines, as_of)
+
+
+def _network(customer: str, findings: list[Finding], payers: Iterable[str], as_of: date,
+             deps: DetectorDeps) -> list[Finding]:
+    """Signal this tenant's payer drifts, note a network change when enough practices
+    signalled, and turn recent network changes on this tenant's payers into findings."""
+    key = deps.network_key() if deps.network is not None else None
+    if deps.network is None or not key:
+        return []
+    token = tenant_token(key, customer)
+    since = as_of - timedelta(days=network.WINDOW_DAYS)
+    for finding in findings:
+        if network.is_signal(finding) and finding.payer:
+            deps.network.signal(finding.payer, token, as_of)
+            practices = network.network_change(deps.network.signals(finding.payer, since), as_of)
+            if practices:
+                deps.network.record_change(finding.payer, as_of, practices)
+    changes = deps.network.changes(sorted(payers), since)
+    latest: dict[str, dict[str, Any]] = {}
+    for change in changes:
+        if str(change["day"]) <= as_of.isoformat():
+            latest.setdefault(change["payer"], change)
+            if change["practices"] > latest[change["payer"]]["practices"]:
+                latest[change["payer"]] = change
+    return [network.industry_finding(payer, int(c["practices"]), date.fromisoformat(c["day"]),
+                                     as_of) for payer, c in sorted(latest.items())]
 
 
 def _json(document: dict[str, Any]) -> bytes:
