@@ -21,9 +21,9 @@ from upstream.adapters.firestore_alerts import FirestoreAlerts
 from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
 from upstream.adapters.secrets import LocalFileSecretStore
 from upstream.domain.aggregates import cells_from_documents, line_changes
+from upstream.domain.detect.runner import Schedule
 from upstream.domain.records import document_hash
 from upstream.domain.sample import Shift, export_claims, generate
-from upstream.domain.detect.runner import Schedule
 from upstream.events import DetectorRun
 from upstream.services.tenants import patient_key_secret
 from upstream.stack.config import StackConfig
