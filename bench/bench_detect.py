@@ -38,20 +38,20 @@ LAST = START + timedelta(days=729)
 DETECTION_HORIZON_DAYS = 90
 
 
-def _score(alerts: list[Alert], change: Change | None) -> tuple[int | None, int]:
-    """(delay in days or None, false alerts) for one stream."""
-    delay, false = None, 0
+def _score(alerts: list[Alert], change: Change | None) -> tuple[int | None, int, str]:
+    """(delay in days or None, false alerts, what caught it) for one stream."""
+    delay, false, how = None, 0, ""
     for alert in alerts:
         on_changed = change is not None and alert.payer == change.payer
         after = change is not None and alert.created_at >= change.start
         if change is not None and on_changed and after and alert.type in DETECTS[change.kind]:
             days = (alert.created_at - change.start).days
             if days <= DETECTION_HORIZON_DAYS and (delay is None or days < delay):
-                delay = days
+                delay, how = days, f"{alert.type} {alert.scope} by {'+'.join(alert.methods)}"
         elif not (on_changed and after):
             false += 1
             FALSE_BY_METHOD[tuple(alert.methods)] = FALSE_BY_METHOD.get(tuple(alert.methods), 0) + 1
-    return delay, false
+    return delay, false, how
 
 
 def main() -> None:
@@ -67,20 +67,23 @@ def main() -> None:
     for methods in (MethodSet.SEEDS, MethodSet.OURS):
         started = time.perf_counter()
         delays: list[int | None] = []
+        hows: list[str] = []
         false = 0
         by_type: dict[str, int] = {}
         for seed, change in streams:
             alerts = backtest("bench", cells[seed], FIRST, LAST, methods)
-            delay, wrong = _score(alerts, change)
+            delay, wrong, how = _score(alerts, change)
             false += wrong
             for alert in alerts:
                 by_type[alert.type] = by_type.get(alert.type, 0) + 1
             if change is not None:
                 delays.append(delay)
+                hows.append(how)
         found = [d for d in delays if d is not None]
         print(f"\n[{methods.value}] replay {time.perf_counter() - started:.1f} s")
-        for change, delay in zip(EVENTS, delays, strict=True):
-            print(f"  {change.name:<36} {'missed' if delay is None else f'{delay} days'}")
+        for change, delay, how in zip(EVENTS, delays, hows, strict=True):
+            print(f"  {change.name:<36} {'missed' if delay is None else f'{delay} days':>8}"
+                  f"  {how}")
         median = statistics.median(found) if found else float("nan")
         print(f"  detected {len(found)}/{len(EVENTS)}, median delay {median:.0f} days, "
               f"false alerts {false} = {false / payer_years:.2f} per payer-year "

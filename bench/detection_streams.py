@@ -61,7 +61,7 @@ EVENTS = (
     Change("rate ×2, small payer", "rate", "Anthem-like", 2.0),
     Change("one CPT jumps (97155 ×4)", "cpt", "Aetna-like", 4.0, "97155"),
     Change("one CPT jumps (97530 ×3)", "cpt", "State Medicaid", 3.0, "97530"),
-    Change("expensive code denied (97151 ×6)", "dollars", "Blue Plan", 6.0, "97151"),
+    Change("expensive code denied (97151 ×6)", "dollars", "Big Commercial", 6.0, "97151"),
     Change("payment lag ×1.5", "lag", "Big Commercial", 1.5),
     Change("payment lag ×1.8", "lag", "Humana-like", 1.8),
     Change("gradual drift to ×2 over 60 days", "gradual", "Optum-like", 2.0, ramp_days=60),

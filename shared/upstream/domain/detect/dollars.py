@@ -91,17 +91,17 @@ def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
             if measured is None:
                 continue
             current, weekly = measured
-            typical = float(weekly.mean())
-            if current - typical < MIN_AT_RISK_CENTS or current < SPIKE_RATIO * typical:
-                continue  # below the practical floor: not tested, not counted in BH
             tested.append((payer, scope, current, weekly,
                            stats.upper_prediction_pvalue(current, weekly)))
     q = run_fdr_level(len(frame.payers))
     rejected = stats.benjamini_hochberg([t[4] for t in tested], q)
+    # Every eligible cell is in the BH family; the practical floor applies after it.
     return [_finding(frame, payer, scope, windows, current, weekly, "weekly_prediction_bh",
                      {"p_value": p_value, "fdr_level": round(q, 4)})
             for (payer, scope, current, weekly, p_value), reject
-            in zip(tested, rejected, strict=True) if reject]
+            in zip(tested, rejected, strict=True)
+            if reject and current - weekly.mean() >= MIN_AT_RISK_CENTS
+            and current >= SPIKE_RATIO * weekly.mean()]
 
 
 def seeds_rule(frame: AggregateFrame, run_day: date) -> list[Finding]:
