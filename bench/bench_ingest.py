@@ -121,6 +121,15 @@ def _bench_function(config, path: Path, data_dir: Path) -> None:  # type: ignore
           f"Pub/Sub, rejects); status {summary['status']}, stored {summary['stored']:,}")
     print(f"function peak RSS: {peak / 1024:.0f} MiB (idle before upload: "
           f"{baseline / 1024:.0f} MiB)")
+    from upstream.adapters.firestore_aggregates import FirestoreAggregates
+
+    aggregates = FirestoreAggregates(firestore_client())
+    while aggregates.lines_aggregated("bench") < summary["stored"]:
+        time.sleep(0.5)
+    caught_up = time.perf_counter() - started
+    print(f"aggregator (concurrently, from the claims topic): all {summary['stored']:,} lines "
+          f"aggregated {caught_up:.1f} s after upload = {summary['stored'] / caught_up:,.0f} "
+          f"lines/s")
 
 
 def _bench_bare_writer(config, documents, fast: bool) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]

@@ -8,18 +8,20 @@ import os
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from upstream.domain.aggregates import cells_from_documents
-from upstream.domain.detect.findings import Alert, merge_into_alerts
-from upstream.domain.detect.runner import MethodSet, Schedule, backtest, run_findings
 from upstream.domain.table import UnreadableFile
 from upstream.stack.config import StackConfig
 
+if TYPE_CHECKING:  # scipy and statsmodels load with the commands that use them
+    from upstream.domain.detect.findings import Alert
+
 FORMATS = click.Choice(["json", "table"])
 DATE = click.DateTime(["%Y-%m-%d"])
+METHODS = click.Choice(["ours", "seeds"])
+SCHEDULES = click.Choice(["daily", "weekly"])
 
 
 def _stack_env(config: StackConfig) -> None:
@@ -65,13 +67,15 @@ def _emit(alerts: list[Alert], fmt: str) -> None:
               default=None, help="Authorizations CSV for the authorization calendar.")
 @click.option("--as-of", type=DATE, default=None,
               help="Run day (data before it). Default: the day after the file's last date.")
-@click.option("--method", type=click.Choice([m.value for m in MethodSet]), default="ours")
+@click.option("--method", type=METHODS, default="ours")
 @click.option("--format", "fmt", type=FORMATS, default="json")
 def analyze(claims: Path, authorizations: Path | None, as_of: Any, method: str,
             fmt: str) -> None:
     """Every detector as of one day, on a claims CSV; prints the alerts."""
-    from upstream.domain.aggregates import build_frame
+    from upstream.domain.aggregates import build_frame, cells_from_documents
     from upstream.domain.detect.authcal import calendar
+    from upstream.domain.detect.findings import merge_into_alerts
+    from upstream.domain.detect.runner import MethodSet, Schedule, run_findings
     from upstream.offline import offline_context
 
     ctx = offline_context()
@@ -89,11 +93,14 @@ def analyze(claims: Path, authorizations: Path | None, as_of: Any, method: str,
 @click.argument("claims", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--from", "first", type=DATE, required=True)
 @click.option("--to", "last", type=DATE, required=True)
-@click.option("--method", type=click.Choice([m.value for m in MethodSet]), default="ours")
+@click.option("--method", type=METHODS, default="ours")
 @click.option("--format", "fmt", type=FORMATS, default="json")
 def backtest_command(claims: Path, first: Any, last: Any, method: str, fmt: str) -> None:
     """Replays the production schedule over FROM..TO; each run sees only what was known on its
     day. Prints every alert raised, `created_at` = the day of the run that raised it."""
+    from upstream.domain.aggregates import cells_from_documents
+    from upstream.domain.detect.runner import MethodSet, backtest
+
     if last < first:
         raise click.ClickException("--to is before --from")
     documents = _documents(claims)
@@ -103,7 +110,7 @@ def backtest_command(claims: Path, first: Any, last: Any, method: str, fmt: str)
 
 
 @click.command("run")
-@click.argument("schedule", type=click.Choice([s.value for s in Schedule]))
+@click.argument("schedule", type=SCHEDULES)
 @click.option("--customer", default=None)
 @click.option("--all", "all_tenants", is_flag=True)
 @click.option("--as-of", type=DATE, default=None)

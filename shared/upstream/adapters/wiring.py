@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from typing import TYPE_CHECKING
 
 from upstream.adapters.clients import firestore_client, publisher_client, storage_client
 from upstream.adapters.firestore_aggregates import FirestoreAggregates
-from upstream.adapters.firestore_alerts import FirestoreAlerts
-from upstream.adapters.firestore_network import FirestoreNetwork
 from upstream.adapters.firestore_store import FirestoreRecords, FirestoreTenants, FirestoreUploads
 from upstream.adapters.gcs import GcsObjectStore
 from upstream.adapters.pubsub import PubSubPublisher
 from upstream.adapters.secrets import LocalFileSecretStore, SecretManagerStore
 from upstream.logs import get_logger
 from upstream.ports import SecretStore
-from upstream.services.aggregate_changes import AggregateDeps
-from upstream.services.detector_runs import DetectorDeps
 from upstream.services.ingest_upload import IngestDeps
+
+if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where it runs
+    from upstream.services.aggregate_changes import AggregateDeps
+    from upstream.services.detector_runs import DetectorDeps
 from upstream.settings import get_settings
 
 log = get_logger(__name__)
@@ -51,6 +52,8 @@ def ingest_deps() -> IngestDeps:
 
 @cache
 def aggregate_deps() -> AggregateDeps:
+    from upstream.services.aggregate_changes import AggregateDeps
+
     settings = get_settings()
     return AggregateDeps(aggregates=FirestoreAggregates(firestore_client()),
                          publisher=PubSubPublisher(publisher_client(), settings.project),
@@ -59,6 +62,10 @@ def aggregate_deps() -> AggregateDeps:
 
 @cache
 def detector_deps() -> DetectorDeps:
+    from upstream.adapters.firestore_alerts import FirestoreAlerts
+    from upstream.adapters.firestore_network import FirestoreNetwork
+    from upstream.services.detector_runs import DetectorDeps
+
     settings = get_settings()
     return DetectorDeps(
         tenants=FirestoreTenants(firestore_client()),
