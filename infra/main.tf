@@ -161,3 +161,20 @@ resource "google_cloud_scheduler_job" "detector_runs" {
     data       = base64encode(jsonencode({ run = each.key, customer = "*" }))
   }
 }
+
+# The evidence query of a denial alert: a payer's denied lines decided in the alert's window.
+resource "google_firestore_index" "claims_denied_by_payer" {
+  collection = "claims"
+  fields {
+    field_path = "payer"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "outcome"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "decided_date"
+    order      = "ASCENDING"
+  }
+}

@@ -83,10 +83,23 @@ def analyze(claims: Path, authorizations: Path | None, as_of: Any, method: str,
     run_day = as_of.date() if as_of else _last_day(documents) + timedelta(days=1)
     frame = build_frame(cells_from_documents(documents), end=run_day)
     findings = run_findings(frame, run_day, Schedule.WEEKLY, MethodSet(method))
+    findings = [_enrich(finding, documents) for finding in findings]
     if authorizations is not None:
         findings += calendar(_documents(authorizations, "authorizations", ctx), documents,
                              run_day)
     _emit(merge_into_alerts("offline", findings, [], run_day), fmt)
+
+
+def _enrich(finding: Any, documents: list[dict[str, Any]]) -> Any:
+    from upstream.domain.detect.findings import affected_filter, with_affected_lines
+
+    wanted = affected_filter(finding)
+    if wanted is None:
+        return finding
+    payer, first, end = wanted
+    return with_affected_lines(finding, [
+        d for d in documents if d.get("payer") == payer and d.get("outcome") == "DENIED"
+        and first <= str(d.get("decided_date") or "") < end])
 
 
 @click.command("backtest")

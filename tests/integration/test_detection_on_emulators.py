@@ -171,6 +171,9 @@ def test_uploaded_sample_to_weekly_run_raises_the_injected_drift_once(
     drift = [a for a in stored if a["type"] == "denial_rate_drift" and a["payer"] == "Aetna"]
     assert drift, stored
     assert drift[0]["evidence"]["top_carc"][0]["meaning"]
+    lines = drift[0]["evidence"]["affected_lines"]
+    assert lines and all(line["patient_key"] and len(line["patient_key"]) == 64 for line in lines)
+    assert "patient_id" not in json.dumps(drift)  # keys only, never the raw identifier
     assert not [a for a in stored if a["payer"] != "Aetna" and a["type"] == "denial_rate_drift"]
     published = _pull_all(subscriber, tap)
     ids = [json.loads(m.message.data)["alert_id"] for m in published]

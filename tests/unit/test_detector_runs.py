@@ -165,3 +165,46 @@ def test_authorization_batches_are_not_aggregated() -> None:
     result = handle_change_event(Event(payload),
                                  AggregateDeps(aggregates, FakePublisher(), "claims"))
     assert result["status"] == "ignored" and aggregates.applied == []
+
+
+class Authorizations:
+    def __init__(self, auths: list[dict[str, Any]]) -> None:
+        self.auths, self.statuses = auths, {}  # type: ignore[var-annotated]
+
+    def authorizations(self, customer_id: str) -> list[dict[str, Any]]:
+        return self.auths
+
+    def lines_for_authorizations(self, customer_id: str, numbers: Any,
+                                 patient_keys: Any) -> list[dict[str, Any]]:
+        return []
+
+    def denied_lines(self, customer_id: str, payer: str, first: str,
+                     end: str) -> list[dict[str, Any]]:
+        return [{"claim_id": f"C{i}", "patient_key": "k" * 64, "payer": payer, "cpt": "97153",
+                 "billed_cents": 100 * i, "outcome": "DENIED", "patient_id": "MRN1"}
+                for i in range(40)]
+
+    def set_authorization_status(self, customer_id: str, number: str, status: str) -> None:
+        self.statuses[number] = status
+
+
+def test_a_run_lists_affected_lines_and_moves_authorization_statuses() -> None:
+    from dataclasses import replace
+
+    cells = stream("Aetna", per_day=30, rate=0.08, change=RUN - timedelta(days=28), factor=2.5)
+    auths = Authorizations([
+        {"authorization_number": "A1", "payer": "Aetna", "patient_key": "p",
+         "start_date": "2025-01-01", "end_date": (RUN + timedelta(days=10)).isoformat(),
+         "status": "ACTIVE"},
+        {"authorization_number": "A0", "payer": "Aetna", "patient_key": "q",
+         "start_date": "2025-01-01", "end_date": (RUN - timedelta(days=2)).isoformat()}])
+    alerts = Alerts()
+    d = replace(deps(Aggregates({"a": cells}), alerts, FakePublisher()), authorizations=auths)
+    handle_run(DetectorRun(run="weekly", customer="a", as_of=RUN), d)
+    assert auths.statuses == {"A1": "EXPIRING_SOON", "A0": "EXPIRED"}
+    drift = [a for a in alerts.docs.values() if a["type"] == "denial_rate_drift"]
+    lines = drift[0]["evidence"]["affected_lines"]
+    assert len(lines) == 25 and drift[0]["evidence"]["affected_lines_total"] == 40
+    assert lines[0]["billed_cents"] == 3900  # largest first
+    assert all("patient_id" not in line for line in lines)
+    assert {a["type"] for a in alerts.docs.values()} >= {"auth_expiring"}

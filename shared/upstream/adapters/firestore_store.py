@@ -11,13 +11,16 @@ from typing import Any
 from google.cloud import firestore
 
 from upstream.adapters.firestore_encoding import set_write
-from upstream.domain.records import RecordKind
+from upstream.domain.records import RecordKind, authorization_doc_id
 from upstream.ports import UploadBusy, UploadClaim, UploadStatus
 
 CUSTOMERS = "customers"
 UPLOADS = "uploads"
 BATCHES = "batches"
 IN_LIMIT = 30  # values in one Firestore `in` filter
+# Denied lines read for one alert's evidence: the largest 25 are shown, the total counted up
+# to this bound (a spike of thousands is described by its aggregates, not by reading it all).
+DENIED_LINES_LIMIT = 2000
 
 
 def tenant_collection(client: firestore.Client, customer_id: str,
@@ -148,6 +151,21 @@ class FirestoreRecords:
                 for snap in query.stream():
                     found[snap.id] = snap.to_dict() or {}
         return list(found.values())
+
+    def denied_lines(self, customer_id: str, payer: str, first: str,
+                     end: str) -> builtins.list[dict[str, Any]]:
+        """A payer's denied lines decided in [first, end): evidence for an alert. Uses the
+        composite index (payer, outcome, decided_date) declared in infra/."""
+        query = tenant_collection(self._client, customer_id, RecordKind.CLAIMS.value).where(
+            filter=firestore.FieldFilter("payer", "==", payer)).where(
+            filter=firestore.FieldFilter("outcome", "==", "DENIED")).where(
+            filter=firestore.FieldFilter("decided_date", ">=", first)).where(
+            filter=firestore.FieldFilter("decided_date", "<", end)).limit(DENIED_LINES_LIMIT)
+        return [snap.to_dict() or {} for snap in query.stream()]
+
+    def set_authorization_status(self, customer_id: str, number: str, status: str) -> None:
+        tenant_collection(self._client, customer_id, "authorizations").document(
+            authorization_doc_id(number)).update({"status": status})
 
     def count(self, customer_id: str, kind: RecordKind) -> int:
         result = tenant_collection(self._client, customer_id, kind.value).count().get()  # type: ignore[no-untyped-call]

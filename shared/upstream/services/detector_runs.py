@@ -22,7 +22,14 @@ from pydantic import ValidationError
 from upstream.domain.aggregates import build_frame
 from upstream.domain.detect import network
 from upstream.domain.detect.authcal import calendar
-from upstream.domain.detect.findings import EPISODE_GAP_DAYS, Finding, merge_into_alerts
+from upstream.domain.detect.authcal import status as auth_status
+from upstream.domain.detect.findings import (
+    EPISODE_GAP_DAYS,
+    Finding,
+    affected_filter,
+    merge_into_alerts,
+    with_affected_lines,
+)
 from upstream.domain.detect.network import tenant_token
 from upstream.domain.detect.runner import Schedule, lookback_start, run_findings
 from upstream.events import CloudEventLike, DetectorRun
@@ -78,6 +85,7 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     frame = build_frame(cells, lookback_start(as_of), as_of)
     findings = run_findings(frame, as_of, schedule) + _calendar(customer, as_of, deps)
     findings += _network(customer, findings, frame.payers, as_of, deps)
+    findings = [_with_lines(customer, finding, deps) for finding in findings]
     existing = deps.alerts.recent(customer, as_of - timedelta(days=EPISODE_GAP_DAYS))
     alerts = merge_into_alerts(customer, findings, existing, as_of)
     unpublished = deps.alerts.save(customer, alerts, {a.alert_id for a in existing})
@@ -102,6 +110,15 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     return summary
 
 
+def _with_lines(customer: str, finding: Finding, deps: DetectorDeps) -> Finding:
+    wanted = affected_filter(finding)
+    if wanted is None or deps.authorizations is None:
+        return finding
+    payer, first, end = wanted
+    return with_affected_lines(finding, deps.authorizations.denied_lines(
+        customer, payer, first, end))
+
+
 def _calendar(customer: str, as_of: date, deps: DetectorDeps) -> list[Finding]:
     """The authorization calendar runs on every schedule (daily is its own cadence), over the
     authorizations still live or recently ended, and only the claim lines linked to them."""
@@ -112,6 +129,11 @@ def _calendar(customer: str, as_of: date, deps: DetectorDeps) -> list[Finding]:
              if str(a.get("end_date", "")) >= recent]
     if not auths:
         return []
+    for auth in auths:  # ACTIVE → EXPIRING_SOON → EXPIRED, or RENEWED, on the document
+        state = auth_status(auth, auths, as_of).value
+        if auth.get("status") != state:
+            deps.authorizations.set_authorization_status(
+                customer, str(auth["authorization_number"]), state)
     numbers = sorted({str(a["authorization_number"]) for a in auths})
     patients = sorted({str(a["patient_key"]) for a in auths if a.get("patient_key")})
     lines = deps.authorizations.lines_for_authorizations(customer, numbers, patients)

@@ -98,6 +98,35 @@ class Alert(BaseModel):
         return self.model_dump(mode="json")
 
 
+AFFECTED_LINES = 25  # enough to start working the problem; the API pages through the rest
+AFFECTED_FIELDS = ("claim_id", "line", "patient_key", "cpt", "modifiers", "carc_codes",
+                   "billed_cents", "service_date", "decided_date", "outcome")
+# Finding types whose evidence lists the denied lines behind them.
+DENIAL_TYPES = frozenset({"denial_rate_drift", "denial_dollar_spike"})
+
+
+def affected_filter(finding: Finding) -> tuple[str, str, str] | None:
+    """(payer, first day, end day) of the denied lines behind a finding, if it has any."""
+    if finding.type not in DENIAL_TYPES or finding.payer is None:
+        return None
+    return (finding.payer, finding.window.current_start.isoformat(),
+            (finding.window.current_end + timedelta(days=1)).isoformat())
+
+
+def with_affected_lines(finding: Finding, lines: Iterable[dict[str, Any]]) -> Finding:
+    """The finding with the denied lines of its scope (patient keys only, never names),
+    largest first. `lines` are the payer's denied lines of the window."""
+    scope_kind, _, code = finding.scope.partition(":")
+    chosen = [line for line in lines
+              if scope_kind == "payer" or (scope_kind == "cpt" and line.get("cpt") == code)
+              or (scope_kind == "carc" and code in (line.get("carc_codes") or []))]
+    chosen.sort(key=lambda line: (-(line.get("billed_cents") or 0), str(line.get("claim_id"))))
+    rows = [{field: line.get(field) for field in AFFECTED_FIELDS}
+            for line in chosen[:AFFECTED_LINES]]
+    return finding.model_copy(update={"evidence": {
+        **finding.evidence, "affected_lines": rows, "affected_lines_total": len(chosen)}})
+
+
 def alert_id(customer_id: str, finding: Finding, opened: date) -> str:
     raw = "\x1f".join((customer_id, *finding.episode_key, opened.isoformat()))
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
