@@ -168,9 +168,10 @@ def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
 
 def daily_cusum(frame: AggregateFrame, run_day: date) -> list[Finding]:
     """Per payer (designed for 1.5×) and per payer×CPT (designed for 2×: a single code needs
-    a larger move to matter). Threshold h = ln(ARL₀ × cells): a Bonferroni split of the
-    payer's false-alarm budget over its cells, cheap because h grows with the log. The alarm
-    needs the statistic above h on the run's last day of data."""
+    a larger move to matter). The payer's false-alarm budget is split Bonferroni-style: half
+    to its payer-level chart, h = ln(2·ARL₀), half shared by its CPT charts,
+    h = ln(2·ARL₀·cells); cheap, because h grows with the log. The alarm needs the statistic
+    above h on the run's last day of data."""
     found: list[Finding] = []
     start = run_day - timedelta(days=CUSUM_DAYS)
     baseline_start = start - timedelta(weeks=13)
@@ -179,11 +180,11 @@ def daily_cusum(frame: AggregateFrame, run_day: date) -> list[Finding]:
     if lo < 1 or hi <= lo:
         return found
     for payer, series in frame.payers.items():
-        cells = [("payer", "denied", "decided", CUSUM_SHIFT)] + [
-            (f"cpt:{c}", f"cpt.{c}.denied", f"cpt.{c}.decided", CUSUM_CELL_SHIFT)
-            for c in series.names("cpt")]
-        threshold = math.log(CUSUM_ARL0_DAYS * len(cells))
-        for scope, denied_name, decided_name, shift in cells:
+        codes = series.names("cpt")
+        cells = [("payer", "denied", "decided", CUSUM_SHIFT, math.log(2 * CUSUM_ARL0_DAYS))] + [
+            (f"cpt:{c}", f"cpt.{c}.denied", f"cpt.{c}.decided", CUSUM_CELL_SHIFT,
+             math.log(2 * CUSUM_ARL0_DAYS * len(codes))) for c in codes]
+        for scope, denied_name, decided_name, shift, threshold in cells:
             denied = series.get(denied_name, frame.days)
             decided = series.get(decided_name, frame.days)
             x0, n0 = denied[b_lo:lo], decided[b_lo:lo]
