@@ -135,3 +135,13 @@ def test_numbers() -> None:
     assert v.parse_date("1/2/70") == date(1970, 1, 2)
     assert v.parse_date("1/2/69") == date(2069, 1, 2)
     assert v.parse_date("45292") == date(2024, 1, 1)
+
+
+def test_a_procedure_cell_of_separators_only_is_invalid_not_a_crash() -> None:
+    import pytest
+
+    from upstream.domain.values import InvalidValue, parse_procedure
+
+    for cell in ("/", "-", " : ", ",,", "²", "١٠٠", "٩٧١٥٣"):  # superscript, Arabic-Indic
+        with pytest.raises(InvalidValue, match="invalid_cpt"):
+            parse_procedure(cell)

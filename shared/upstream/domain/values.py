@@ -36,10 +36,12 @@ def clean(cell: str | None) -> str | None:
 # range a bare number is more likely an id than a date.
 _EXCEL_EPOCH = date(1899, 12, 30)
 _EXCEL_SERIAL_RANGE = (20000, 80000)
-_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$")
-_US = re.compile(r"^(\d{1,2})[/\-.](\d{1,2})[/\-.](\d{2}|\d{4})(?:\s.*)?$")
-_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-_SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")
+# Codes, dates and amounts are ASCII: `\d` in a str pattern would also take other scripts'
+# digits (`٩٧١٥٣`), which `int()` then reads as a number nobody typed.
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$", re.ASCII)
+_US = re.compile(r"^(\d{1,2})[/\-.](\d{1,2})[/\-.](\d{2}|\d{4})(?:\s.*)?$", re.ASCII)
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$", re.ASCII)
+_SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$", re.ASCII)
 # Two-digit years: 00–69 → 2000s, 70–99 → 1900s (the POSIX strptime %y pivot).
 _TWO_DIGIT_PIVOT = 70
 
@@ -99,9 +101,9 @@ def parse_money(cell: str | None) -> int | None:
     return -cents if negative else cents
 
 
-_CPT = re.compile(r"^(?:\d{4}[0-9FTU]|[A-V]\d{4})$")
+_CPT = re.compile(r"^(?:\d{4}[0-9FTU]|[A-V]\d{4})$", re.ASCII)
 _MODIFIER = re.compile(r"^[0-9A-Z]{2}$")
-_SPREADSHEET_FLOAT = re.compile(r"^(\d+)\.0+$")
+_SPREADSHEET_FLOAT = re.compile(r"^(\d+)\.0+$", re.ASCII)
 
 
 def parse_procedure(cell: str | None) -> tuple[str, tuple[str, ...]] | None:
@@ -118,8 +120,10 @@ def parse_procedure(cell: str | None) -> tuple[str, tuple[str, ...]] | None:
     if m := _SPREADSHEET_FLOAT.match(text):
         text = m[1]
     parts = [p for p in re.split(r"[\s\-:,/]+", text) if p]
+    if not parts:  # only separators, e.g. "/" or "-"
+        raise InvalidValue("invalid_cpt", f"{text!r} holds no procedure code")
     code, mods = parts[0], parts[1:]
-    if code.isdigit() and 100 <= int(code) <= 1999 and len(code) <= 4:
+    if code.isascii() and code.isdigit() and 100 <= int(code) <= 1999 and len(code) <= 4:
         code = code.zfill(5)
     # A modifier glued without a separator: 97153HN
     if not _CPT.match(code) and len(code) in (7, 9) and _CPT.match(code[:5]):
@@ -187,10 +191,10 @@ def infer_outcome(*, paid_cents: int | None, billed_cents: int | None,
     return Outcome.PENDING
 
 
-_GROUP_JOIN = re.compile(r"\b(CO|PR|OA|PI|CR)[\s\-]+(?=[A-Z]?\d)")
+_GROUP_JOIN = re.compile(r"\b(CO|PR|OA|PI|CR)[\s\-]+(?=[A-Z]?\d)", re.ASCII)
 # CARCs are 1–3 digits, or a letter and digits (A1, B10, P23, W1); group codes say who owes it.
-_CARC = re.compile(r"^(?:(CO|PR|OA|PI|CR)-?)?([A-Z]?\d{1,3})$")
-_RARC = re.compile(r"^(?:M|MA|N)\d{1,3}$")
+_CARC = re.compile(r"^(?:(CO|PR|OA|PI|CR)-?)?([A-Z]?\d{1,3})$", re.ASCII)
+_RARC = re.compile(r"^(?:M|MA|N)\d{1,3}$", re.ASCII)
 
 
 def parse_carc_list(cell: str | None) -> tuple[str, ...]:
@@ -223,7 +227,7 @@ def parse_rarc_list(cell: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes))
 
 
-_ICD10 = re.compile(r"^[A-Z]\d[0-9A-Z](?:[0-9A-Z]{1,4})?$")
+_ICD10 = re.compile(r"^[A-Z]\d[0-9A-Z](?:[0-9A-Z]{1,4})?$", re.ASCII)
 
 
 def parse_diagnosis_list(cell: str | None) -> tuple[str, ...]:
