@@ -32,7 +32,7 @@ from upstream.domain.detect.findings import Alert
 from upstream.domain.detect.runner import MethodSet, backtest
 
 FALSE_BY_METHOD: dict[tuple[str, ...], int] = {}
-NULL_STREAMS = int(os.environ.get("BENCH_NULL_STREAMS", "5"))
+NULL_STREAMS = int(os.environ.get("BENCH_NULL_STREAMS", "10"))
 FIRST = START + timedelta(days=365)
 LAST = START + timedelta(days=729)
 DETECTION_HORIZON_DAYS = 90
