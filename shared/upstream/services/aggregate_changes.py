@@ -9,16 +9,14 @@ line, version-ordered): a redelivered or reordered message moves nothing.
 
 from __future__ import annotations
 
-import binascii
 from dataclasses import dataclass
 from typing import Any
-
-from pydantic import ValidationError
 
 from upstream.domain.aggregates import line_changes
 from upstream.events import CloudEventLike, RecordChangeBatch
 from upstream.logs import get_logger
 from upstream.ports import AggregateStore, Publisher
+from upstream.services.dead_letters import decode_or_dead_letter
 
 log = get_logger(__name__)
 
@@ -31,16 +29,10 @@ class AggregateDeps:
 
 
 def handle_change_event(event: CloudEventLike, deps: AggregateDeps) -> dict[str, Any]:
-    """A message that is not a change batch goes to the dead-letter topic with its reason."""
-    try:
-        batch = RecordChangeBatch.from_cloud_event(event)
-    except (ValidationError, KeyError, TypeError, ValueError, binascii.Error) as exc:
-        reason = str(exc)[:500]
-        raw = event.data.get("message", {}).get("data", "") if isinstance(event.data, dict) else ""
-        deps.publisher.publish(deps.claims_topic + "-dlq", str(raw).encode(),
-                               {"reason": "malformed_change_batch", "detail": reason})
-        log.error("malformed claim-change message dead-lettered", extra={"reason": reason})
-        return {"status": "dead_lettered", "reason": reason}
+    batch = decode_or_dead_letter(event, RecordChangeBatch.from_cloud_event, deps.publisher,
+                                  deps.claims_topic, "malformed_change_batch")
+    if batch is None:
+        return {"status": "dead_lettered"}
     return aggregate_batch(batch, deps)
 
 

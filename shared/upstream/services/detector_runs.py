@@ -11,13 +11,10 @@ between write and publish is repaired by the redelivery, which finds it unpublis
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-
-from pydantic import ValidationError
 
 from upstream.domain.aggregates import build_frame
 from upstream.domain.detect import network
@@ -42,6 +39,7 @@ from upstream.ports import (
     Publisher,
     TenantLister,
 )
+from upstream.services.dead_letters import decode_or_dead_letter
 
 log = get_logger(__name__)
 
@@ -173,15 +171,8 @@ def _json(document: dict[str, Any]) -> bytes:
 
 
 def handle_run_event(event: CloudEventLike, deps: DetectorDeps) -> dict[str, Any]:
-    """A message no retry can make valid goes straight to the dead-letter topic with its
-    reason (visible, and not retried five times first)."""
-    try:
-        run = DetectorRun.from_cloud_event(event)
-    except (ValidationError, KeyError, TypeError, ValueError, binascii.Error) as exc:
-        reason = str(exc)[:500]
-        raw = event.data.get("message", {}).get("data", "") if isinstance(event.data, dict) else ""
-        deps.publisher.publish(deps.runs_topic + "-dlq", str(raw).encode(),
-                               {"reason": "malformed_detector_run", "detail": reason})
-        log.error("malformed detector-run message dead-lettered", extra={"reason": reason})
-        return {"status": "dead_lettered", "reason": reason}
+    run = decode_or_dead_letter(event, DetectorRun.from_cloud_event, deps.publisher,
+                                deps.runs_topic, "malformed_detector_run")
+    if run is None:
+        return {"status": "dead_lettered"}
     return handle_run(run, deps)
