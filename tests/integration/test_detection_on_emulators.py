@@ -212,7 +212,7 @@ def test_a_malformed_run_message_is_dead_lettered_with_its_reason(
     messages = wait_for(lambda: _pull_all(subscriber, hold, 1.0), timeout=30)
     (message,) = messages
     assert message.message.attributes["reason"] == "malformed_detector_run"
-    assert message.message.data == b'{"run": "hourly", "customer": "../etc"}'  # the original payload
+    assert message.message.data == b'{"run": "hourly", "customer": "../etc"}'  # as sent
 
 
 def _seed_aggregates(db: firestore.Client, customer: str, cells: list[Any]) -> None:
