@@ -38,12 +38,18 @@ class FakePublisher:
 class FakeSecrets:
     def __init__(self, values: dict[str, bytes] | None = None) -> None:
         self.values = dict(values or {})
+        self.previous: dict[str, bytes] = {}
 
     def get(self, name: str) -> bytes | None:
         return self.values.get(name)
 
     def put(self, name: str, value: bytes) -> None:
+        if name in self.values:
+            self.previous[name] = self.values[name]
         self.values[name] = value
+
+    def get_recent(self, name: str) -> list[bytes]:
+        return [v for v in (self.values.get(name), self.previous.get(name)) if v is not None]
 
 
 class FakeTenants:

@@ -188,6 +188,7 @@ def tenant_add(customer_id: str, name: str | None, webhook_secret: str | None,
     from upstream.adapters.clients import firestore_client
     from upstream.adapters.firestore_store import FirestoreTenants
     from upstream.adapters.wiring import secret_store
+    from upstream.services.tenants import athena_secret as athena_name
     from upstream.services.tenants import patient_key_secret
     from upstream.services.tenants import webhook_secret as webhook_name
 
@@ -198,7 +199,7 @@ def tenant_add(customer_id: str, name: str | None, webhook_secret: str | None,
         store.put(webhook_name(customer_id),
                   (webhook_secret or pysecrets.token_hex(32)).encode())
     if athena_hub_secret:
-        store.put(f"athena-hub-secret-{customer_id}", athena_hub_secret.encode())
+        store.put(athena_name(customer_id), athena_hub_secret.encode())
     FirestoreTenants(firestore_client()).upsert(customer_id, {"name": name or customer_id})
     click.echo(json.dumps({"customer_id": customer_id, "status": "active"}))
 

@@ -67,6 +67,11 @@ class Publisher(Protocol):
 class SecretStore(Protocol):
     def get(self, name: str) -> bytes | None: ...
 
+    def get_recent(self, name: str) -> list[bytes]:
+        """The newest enabled versions, newest first (at most two): during a rotation the
+        old and the new secret both verify."""
+        ...
+
     def put(self, name: str, value: bytes) -> None: ...
 
 
@@ -109,6 +114,14 @@ class NetworkStore(Protocol):
     def record_change(self, payer: str, day: date, practices: int) -> None: ...
 
     def changes(self, payers: Iterable[str], since: date) -> list[dict[str, Any]]: ...
+
+
+class IdempotencyStore(Protocol):
+    def claim(self, key: str, expire_at: datetime, now: datetime) -> bool:
+        """True when the key is new (or its previous claim expired); False for a repeat."""
+        ...
+
+    def release(self, key: str) -> None: ...
 
 
 class TenantLister(Protocol):

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
                          validation_alias=AliasChoices("UPSTREAM_PROJECT", "GOOGLE_CLOUD_PROJECT"))
     claims_topic: str = "claims"
     alerts_topic: str = "alerts"
+    ehr_topic: str = "ehr-events"
     detector_runs_topic: str = "detector-runs"
     secrets_backend: Literal["local", "gcp"] = "local"
     secrets_file: Path = Path(".upstream/secrets.json")

@@ -45,9 +45,17 @@ def _handler(state: FakeSecretManager) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?")[0].removeprefix("/v1/")
             state.requests.append(("GET", path, {}))
             secret = path.split("/")[3]
-            if not path.endswith("/versions/latest:access") or secret not in state.versions:
+            if secret not in state.versions:
                 return self._error(404, "NOT_FOUND")
-            data = base64.b64encode(state.versions[secret][-1]).decode()
+            versions = state.versions[secret]
+            if path.endswith("/versions"):  # list, newest first, like the service
+                state.requests[-1] = ("GET", path, {"query": self.path.split("?", 1)[1]})
+                return self._answer(200, {"versions": [
+                    {"name": f"{path}/{n}", "state": "ENABLED"}
+                    for n in range(len(versions), 0, -1)]})
+            number = path.removesuffix(":access").rsplit("/", 1)[1]
+            index = len(versions) if number == "latest" else int(number)
+            data = base64.b64encode(versions[index - 1]).decode()
             return self._answer(200, {"name": path.removesuffix(":access"),
                                       "payload": {"data": data}})
 
@@ -121,3 +129,17 @@ def test_put_creates_the_secret_once_then_adds_versions(
     assert create_again[0] == "POST" and add_again[1] == add[1]
     assert state.versions["webhook-secret-acme"] == [b"first", b"second"]
     assert store.get("webhook-secret-acme") == b"second"  # put invalidates the cache
+
+
+def test_recent_versions_are_listed_enabled_newest_first_then_read(
+        secret_manager: tuple[FakeSecretManager, SecretManagerStore]) -> None:
+    state, store = secret_manager
+    state.versions["athena-hub-secret-acme"] = [b"v1", b"v2", b"v3"]
+    assert store.get_recent("athena-hub-secret-acme") == [b"v3", b"v2"]
+    listing, first, second = state.requests
+    assert listing[1] == "projects/upstream-prod/secrets/athena-hub-secret-acme/versions"
+    assert "filter=state%3AENABLED" in listing[2]["query"]
+    assert first[1].endswith("/versions/3:access") and second[1].endswith("/versions/2:access")
+    assert store.get_recent("athena-hub-secret-acme") == [b"v3", b"v2"]  # cached
+    assert len(state.requests) == 3
+    assert store.get_recent("missing") == []

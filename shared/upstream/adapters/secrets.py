@@ -18,6 +18,9 @@ from google.api_core import exceptions as gexc
 from google.cloud import secretmanager
 
 CACHE_SECONDS = 120.0
+PREVIOUS = "@previous"  # the local store's key for a secret's version before the latest
+# Versions that verify at once: the new secret and the one it replaces.
+RECENT_VERSIONS = 2
 
 
 class LocalFileSecretStore:
@@ -37,9 +40,17 @@ class LocalFileSecretStore:
         value = self._load().get(name)
         return None if value is None else base64.b64decode(value)
 
+    def get_recent(self, name: str) -> list[bytes]:
+        data = self._load()
+        return [base64.b64decode(v) for v in (data.get(name), data.get(name + PREVIOUS))
+                if v is not None]
+
     def put(self, name: str, value: bytes) -> None:
+        """A new version; the one it replaces stays valid as the previous version."""
         with self._lock:
             data = self._load()
+            if name in data:
+                data[name + PREVIOUS] = data[name]
             data[name] = base64.b64encode(value).decode()
             self._path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self._path.with_suffix(".tmp")
@@ -56,6 +67,7 @@ class SecretManagerStore:
         self._client = client
         self._project = project
         self._cache: dict[str, tuple[float, bytes | None]] = {}
+        self._recent: dict[str, tuple[float, list[bytes]]] = {}
 
     def get(self, name: str) -> bytes | None:
         now = time.monotonic()
@@ -71,6 +83,25 @@ class SecretManagerStore:
         self._cache[name] = (now, value)
         return value
 
+    def get_recent(self, name: str) -> list[bytes]:
+        """The newest enabled versions (Secret Manager lists newest first); disabling the old
+        version ends its validity."""
+        now = time.monotonic()
+        cached = self._recent.get(name)
+        if cached and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        try:
+            versions = self._client.list_secret_versions(request={
+                "parent": self._client.secret_path(self._project, name),
+                "filter": "state:ENABLED", "page_size": RECENT_VERSIONS})
+            names = [v.name for _, v in zip(range(RECENT_VERSIONS), versions, strict=False)]
+            values = [self._client.access_secret_version(request={"name": n}).payload.data
+                      for n in names]
+        except gexc.NotFound:
+            values = []
+        self._recent[name] = (now, values)
+        return values
+
     def put(self, name: str, value: bytes) -> None:
         parent = f"projects/{self._project}"
         try:
@@ -83,3 +114,4 @@ class SecretManagerStore:
             "parent": self._client.secret_path(self._project, name),
             "payload": {"data": value}})
         self._cache.pop(name, None)
+        self._recent.pop(name, None)

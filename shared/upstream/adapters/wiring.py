@@ -19,6 +19,7 @@ from upstream.services.ingest_upload import IngestDeps
 if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where it runs
     from upstream.services.aggregate_changes import AggregateDeps
     from upstream.services.detector_runs import DetectorDeps
+    from upstream.services.webhooks import WebhookDeps
 from upstream.settings import get_settings
 
 log = get_logger(__name__)
@@ -95,3 +96,16 @@ def network_key() -> bytes | None:
     if key is None:
         log.warning("network detector off: secret missing", extra={"secret": NETWORK_KEY_SECRET})
     return key
+
+
+@cache
+def webhook_deps() -> WebhookDeps:
+    from upstream.adapters.firestore_idempotency import FirestoreIdempotency
+    from upstream.services.webhooks import WebhookDeps
+
+    settings = get_settings()
+    return WebhookDeps(
+        tenants=FirestoreTenants(firestore_client()), secrets=secret_store(),
+        idempotency=FirestoreIdempotency(firestore_client()),
+        publisher=PubSubPublisher(publisher_client(), settings.project),
+        ehr_topic=settings.ehr_topic)

@@ -19,6 +19,10 @@ def webhook_secret(customer_id: str) -> str:
     return f"webhook-secret-{customer_id}"
 
 
+def athena_secret(customer_id: str) -> str:
+    return f"athena-hub-secret-{customer_id}"
+
+
 class MissingTenantSecret(RuntimeError):
     """A known tenant without its patient-hash key: a provisioning fault worth a retry,
     never a reason to store an unhashed or differently-hashed patient id."""

@@ -19,6 +19,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("file_ingest", "cloudevent", "storage"),
     FunctionSpec("aggregator", "cloudevent", "topic:claims"),
     FunctionSpec("detectors", "cloudevent", "topic:detector-runs"),
+    FunctionSpec("athena_webhook", "http", "http"),
+    FunctionSpec("ehr_webhook", "http", "http"),
 )
 # Deliveries before a message goes to the dead-letter topic (Pub/Sub's minimum is 5).
 MAX_DELIVERY_ATTEMPTS = 5

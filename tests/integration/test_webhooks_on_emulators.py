@@ -1,0 +1,65 @@
+"""The webhook functions running on the stack, over HTTP, with Firestore idempotency keys and
+the `ehr-events` topic on the emulators."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import firestore, pubsub_v1  # type: ignore[attr-defined]
+
+from tests.unit.test_webhooks import SECRET, r4b_bundle, sign
+from upstream.adapters.firestore_idempotency import FirestoreIdempotency
+from upstream.adapters.firestore_store import FirestoreTenants
+from upstream.adapters.secrets import LocalFileSecretStore
+from upstream.services.tenants import athena_secret
+from upstream.stack import manager
+from upstream.stack.config import StackConfig
+
+pytestmark = pytest.mark.emulators
+
+
+def _db(config: StackConfig) -> firestore.Client:
+    return firestore.Client(project=config.project,
+                            credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+
+
+def test_athena_notification_over_http_is_published_once(clean_stack: StackConfig,
+                                                          unique: str) -> None:
+    config = clean_stack
+    customer = f"athena-{unique}"
+    LocalFileSecretStore(config.secrets_file).put(athena_secret(customer), SECRET)
+    FirestoreTenants(_db(config)).upsert(customer, {"athena_practice_id": "195900"})
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    tap = subscriber.subscription_path(config.project, f"ehr-tap-{unique}")
+    subscriber.create_subscription(request={
+        "name": tap, "topic": publisher.topic_path(config.project, "ehr-events")})
+    url = manager.function_urls(config)["athena_webhook"] + f"/{customer}"
+    body = r4b_bundle(f"evt-{unique}")
+    answers = [requests.post(url, data=body, timeout=10,
+                             headers={"X-Hub-Signature": sign(body),
+                                      "Content-Type": "application/fhir+json"})
+               for _ in range(3)]
+    assert [a.json()["status"] for a in answers] == ["accepted", "duplicate", "duplicate"]
+    refused = requests.post(url, data=body, timeout=10, headers={"X-Hub-Signature": "sha256=0"})
+    assert refused.status_code == 401
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert requests.get(url, timeout=10).status_code == 405
+    response = subscriber.pull(request={"subscription": tap, "max_messages": 10}, timeout=10)
+    messages = [json.loads(m.message.data) for m in response.received_messages]
+    assert len(messages) == 1 and messages[0]["events"][0]["event_id"] == f"evt-{unique}"
+    assert messages[0]["customer_id"] == customer
+
+
+def test_an_expired_key_counts_as_absent(clean_stack: StackConfig, unique: str) -> None:
+    keys = FirestoreIdempotency(_db(clean_stack))
+    now = datetime.now(UTC)
+    assert keys.claim(f"k-{unique}", now + timedelta(hours=1), now)
+    assert not keys.claim(f"k-{unique}", now + timedelta(hours=2), now + timedelta(minutes=5))
+    later = now + timedelta(hours=3)  # past expire_at; the emulator never deletes it
+    assert keys.claim(f"k-{unique}", later + timedelta(hours=24), later)
+    keys.release(f"k-{unique}")
+    assert keys.claim(f"k-{unique}", later + timedelta(hours=24), later)

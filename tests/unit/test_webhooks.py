@@ -1,0 +1,258 @@
+"""Webhook authentication and notification parsing (pure), and the receivers with fakes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.fakes import FakePublisher, FakeSecrets, FakeTenants
+from upstream.domain.webhooks import (
+    MAX_BODY_BYTES,
+    BadNotification,
+    parse_notification,
+    verify_ehr_signature,
+    verify_hub_signature,
+)
+from upstream.services.tenants import athena_secret, webhook_secret
+from upstream.services.webhooks import WebhookDeps, receive_athena, receive_ehr
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+SECRET, OLD = b"s" * 32, b"o" * 32
+
+
+def sign(body: bytes, secret: bytes = SECRET) -> str:
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def r4b_bundle(*event_ids: str, practice: str = "195900") -> bytes:
+    return json.dumps({"resourceType": "Bundle", "type": "history", "entry": [{"resource": {
+        "resourceType": "SubscriptionStatus", "type": "event-notification",
+        "subscription": {"reference": "Subscription/claims-1"},
+        "topic": "https://athenahealth.com/fhir/topic/Claim.update",
+        "notificationEvent": [{"id": e, "eventNumber": str(i), "timestamp": NOW.isoformat(),
+                               "focus": {"identifier": {
+                                   "system": "urn:athenahealth:athenanet:claim",
+                                   "value": f"a-{practice}.Claim-{i}"}}}
+                              for i, e in enumerate(event_ids)]}}]}).encode()
+
+
+def r4_bundle(*numbers: str) -> bytes:
+    return json.dumps({"resourceType": "Bundle", "type": "history", "entry": [{"resource": {
+        "resourceType": "Parameters", "parameter": [
+            {"name": "subscription", "valueReference": {"reference": "Subscription/s9"}},
+            {"name": "topic", "valueCanonical": "https://athenahealth.com/fhir/topic/Claim"},
+            *[{"name": "notification-event", "part": [
+                {"name": "event-number", "valueString": n},
+                {"name": "timestamp", "valueInstant": NOW.isoformat()},
+                {"name": "focus", "valueReference": {"reference": f"Claim/{n}"}}]}
+              for n in numbers]]}}]}).encode()
+
+
+# --- pure --------------------------------------------------------------------------------
+
+def test_hub_signature_verifies_on_the_raw_bytes_with_old_and_new_secret() -> None:
+    body = r4b_bundle("e1")
+    assert verify_hub_signature(body, sign(body), [SECRET])
+    assert verify_hub_signature(body, sign(body, OLD), [SECRET, OLD])  # during a rotation
+    assert not verify_hub_signature(body, sign(body, OLD), [SECRET])  # after it
+    assert not verify_hub_signature(body + b" ", sign(body), [SECRET])
+    assert not verify_hub_signature(body, sign(body).removeprefix("sha256="), [SECRET])
+    assert not verify_hub_signature(body, None, [SECRET])
+    assert not verify_hub_signature(body, sign(body), [])
+    assert verify_hub_signature(body, sign(body).upper().replace("SHA256=", "sha256="), [SECRET])
+
+
+def test_ehr_signature_covers_the_timestamp_and_refuses_replays() -> None:
+    body = b'{"resourceType": "Claim"}'
+    stamp = str(int(NOW.timestamp()))
+    good = sign(stamp.encode() + b"." + body)
+    assert verify_ehr_signature(body, stamp, good, [SECRET], NOW)
+    assert verify_ehr_signature(body, stamp, good, [SECRET], NOW + timedelta(seconds=299))
+    assert not verify_ehr_signature(body, stamp, good, [SECRET], NOW + timedelta(seconds=301))
+    assert not verify_ehr_signature(body, str(int(NOW.timestamp()) + 1), good, [SECRET], NOW)
+    iso = NOW.isoformat()
+    assert verify_ehr_signature(body, iso, sign(iso.encode() + b"." + body), [SECRET], NOW)
+    assert not verify_ehr_signature(body, "yesterday", good, [SECRET], NOW)
+
+
+def test_r4b_and_r4_backport_notifications_parse_to_events() -> None:
+    status = parse_notification(r4b_bundle("e1", "e2"))
+    assert [e.event_id for e in status.events] == ["e1", "e2"]
+    assert status.practice_ids() == {"195900"}
+    params = parse_notification(r4_bundle("7", "8"))
+    assert [e.event_id for e in params.events] == ["Subscription/s9#7", "Subscription/s9#8"]
+    assert params.events[0].focus == "Claim/7"
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"", "invalid_json"), (b"\xff\xfe", "invalid_json"), (b"[1, 2]", "invalid_json"),
+    (b'{"resourceType": "Claim"}', "not_a_notification"),
+    (b'{"resourceType": "Bundle", "type": "history", "entry": []}', "not_a_notification"),
+    (b'{"resourceType": "Bundle", "type": "history", "entry": [{"resource": {"resourceType":'
+     b' "Patient"}}]}', "not_a_notification"),
+    (b'{"resourceType": "Bundle", "type": "history", "entry": [{"resource": {"resourceType":'
+     b' "SubscriptionStatus", "notificationEvent": [{"timestamp": "x"}]}}]}',
+     "missing_event_id")])
+def test_malformed_notifications_have_a_reason(body: bytes, reason: str) -> None:
+    with pytest.raises(BadNotification) as caught:
+        parse_notification(body)
+    assert caught.value.reason == reason
+
+
+@settings(max_examples=200)
+@given(st.one_of(st.binary(max_size=300), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["resourceType", "type", "entry", "resource", "notificationEvent",
+                         "parameter", "part", "name", "id", "focus"]), inner, max_size=4),
+    max_leaves=20).map(lambda v: json.dumps(v).encode())))
+def test_any_body_either_parses_or_is_a_bad_notification(body: bytes) -> None:
+    try:
+        parse_notification(body)
+    except BadNotification:
+        pass
+
+
+# --- receivers with fakes ------------------------------------------------------------------
+
+class MemoryKeys:
+    def __init__(self) -> None:
+        self.keys: dict[str, datetime] = {}
+
+    def claim(self, key: str, expire_at: datetime, now: datetime) -> bool:
+        if key in self.keys and self.keys[key] > now:
+            return False
+        self.keys[key] = expire_at
+        return True
+
+    def release(self, key: str) -> None:
+        self.keys.pop(key, None)
+
+
+def deps(**tenant: Any) -> WebhookDeps:
+    secrets = FakeSecrets({athena_secret("acme"): SECRET, webhook_secret("acme"): SECRET})
+    return WebhookDeps(tenants=FakeTenants({"acme": {"status": "active", **tenant},
+                                            "gone": {"status": "disabled"}}),
+                       secrets=secrets, idempotency=MemoryKeys(), publisher=FakePublisher(),
+                       ehr_topic="ehr-events", clock=lambda: NOW)
+
+
+def test_athena_accepts_once_then_answers_duplicate() -> None:
+    d = deps(athena_practice_id="195900")
+    body = r4b_bundle("e1", "e2")
+    first = receive_athena("acme", body, {"X-Hub-Signature": sign(body)}, d)
+    assert (first.status, first.body["status"], first.body["events"]) == (200, "accepted", 2)
+    again = receive_athena("acme", body, {"x-hub-signature": sign(body)}, d)
+    assert (again.status, again.body["status"]) == (200, "duplicate")
+    partly = r4b_bundle("e2", "e3")
+    third = receive_athena("acme", partly, {"X-Hub-Signature": sign(partly)}, d)
+    assert third.body == {"status": "accepted", "events": 1, "duplicates": 1}
+    published = [json.loads(data) for _, data, _ in d.publisher.messages]  # type: ignore[attr-defined]
+    assert [[e["event_id"] for e in m["events"]] for m in published] == [["e1", "e2"], ["e3"]]
+
+
+def test_every_authentication_failure_gets_the_same_answer() -> None:
+    d = deps(athena_practice_id="195900")
+    body = r4b_bundle("e1")
+    other_practice = r4b_bundle("e9", practice="999")
+    answers = [
+        receive_athena("nobody", body, {"X-Hub-Signature": sign(body)}, d),
+        receive_athena("gone", body, {"X-Hub-Signature": sign(body)}, d),
+        receive_athena("../acme", body, {"X-Hub-Signature": sign(body)}, d),
+        receive_athena("acme", body, {}, d),
+        receive_athena("acme", body, {"X-Hub-Signature": sign(body, OLD)}, d),
+        receive_athena("acme", other_practice, {"X-Hub-Signature": sign(other_practice)}, d),
+        receive_ehr(b"{}", {"X-Customer-ID": "acme"}, d)]
+    assert {a.status for a in answers} == {401}
+    assert len({json.dumps(a.body) for a in answers}) == 1
+    assert d.publisher.messages == []  # type: ignore[attr-defined]
+
+
+def test_malformed_and_oversized_bodies() -> None:
+    d = deps()
+    bad = b'{"resourceType": "Bundle", "type": "searchset", "entry": []}'
+    answer = receive_athena("acme", bad, {"X-Hub-Signature": sign(bad)}, d)
+    assert answer.status == 400 and answer.content_type == "application/problem+json"
+    assert answer.body["type"].endswith("not-a-notification")
+    huge = b" " * (MAX_BODY_BYTES + 1)
+    assert receive_athena("acme", huge, {"X-Hub-Signature": sign(huge)}, d).status == 413
+    assert receive_ehr(huge, {}, d).status == 413
+
+
+def test_a_handshake_without_events_is_accepted_and_publishes_nothing() -> None:
+    d = deps()
+    body = r4b_bundle()
+    assert receive_athena("acme", body, {"X-Hub-Signature": sign(body)}, d).body["events"] == 0
+    assert d.publisher.messages == []  # type: ignore[attr-defined]
+
+
+def test_a_publish_failure_answers_503_and_releases_the_keys() -> None:
+    d = deps()
+    d.publisher.fail_on_call = 0  # type: ignore[attr-defined]
+    body = r4b_bundle("e1")
+    answer = receive_athena("acme", body, {"X-Hub-Signature": sign(body)}, d)
+    assert answer.status == 503 and answer.headers["Retry-After"]
+    retry = receive_athena("acme", body, {"X-Hub-Signature": sign(body)}, d)
+    assert retry.body["status"] == "accepted"  # the key was released, the retry publishes
+
+
+def ehr_headers(body: bytes, key: str = "evt-1", when: datetime = NOW) -> dict[str, str]:
+    stamp = str(int(when.timestamp()))
+    return {"X-Customer-ID": "acme", "X-Idempotency-Key": key, "X-Timestamp": stamp,
+            "X-Signature": sign(stamp.encode() + b"." + body)}
+
+
+def test_ehr_accepts_a_signed_resource_once() -> None:
+    d = deps()
+    body = json.dumps({"resourceType": "Claim", "id": "c1"}).encode()
+    assert receive_ehr(body, ehr_headers(body), d).body["status"] == "accepted"
+    assert receive_ehr(body, ehr_headers(body), d).body["status"] == "duplicate"
+    (message,) = [json.loads(m[1]) for m in d.publisher.messages]  # type: ignore[attr-defined]
+    assert message["resource_type"] == "Claim" and message["source"] == "ehr"
+
+
+def test_ehr_refuses_stale_unsupported_and_keyless_requests() -> None:
+    d = deps()
+    body = b'{"resourceType": "Patient"}'
+    stale = receive_ehr(body, ehr_headers(body, when=NOW - timedelta(minutes=6)), d)
+    assert stale.status == 401
+    assert receive_ehr(body, ehr_headers(body), d).status == 400
+    claim = b'{"resourceType": "Claim"}'
+    assert receive_ehr(claim, ehr_headers(claim, key=""), d).status == 400
+    assert receive_ehr(claim, ehr_headers(claim, key="k" * 201), d).status == 400
+
+
+@settings(max_examples=150)
+@given(body=st.binary(max_size=400),
+       headers=st.dictionaries(st.sampled_from(["X-Hub-Signature", "X-Customer-ID",
+                                                "X-Timestamp", "X-Signature",
+                                                "X-Idempotency-Key"]),
+                               st.text(max_size=80), max_size=5),
+       customer=st.text(max_size=20), signed=st.booleans())
+def test_no_input_gets_a_5xx(body: bytes, headers: dict[str, str], customer: str,
+                             signed: bool) -> None:
+    d = deps()
+    if signed:
+        headers = {**headers, "X-Hub-Signature": sign(body)}
+    assert receive_athena(customer or "acme", body, headers, d).status < 500
+    assert receive_ehr(body, headers, d).status < 500
+
+
+def test_the_local_secret_store_keeps_the_replaced_version_valid(tmp_path: Any) -> None:
+    from upstream.adapters.secrets import LocalFileSecretStore
+
+    store = LocalFileSecretStore(tmp_path / "secrets.json")
+    assert store.get_recent("webhook-secret-acme") == []
+    store.put("webhook-secret-acme", OLD)
+    store.put("webhook-secret-acme", SECRET)
+    assert store.get("webhook-secret-acme") == SECRET
+    assert store.get_recent("webhook-secret-acme") == [SECRET, OLD]
+    store.put("webhook-secret-acme", b"n" * 32)
+    assert store.get_recent("webhook-secret-acme") == [b"n" * 32, SECRET]  # OLD retired
