@@ -223,7 +223,13 @@ def test_ehr_refuses_stale_unsupported_and_keyless_requests() -> None:
     body = b'{"resourceType": "Patient"}'
     stale = receive_ehr(body, ehr_headers(body, when=NOW - timedelta(minutes=6)), d)
     assert stale.status == 401
-    assert receive_ehr(body, ehr_headers(body), d).status == 400
+    future = receive_ehr(body, ehr_headers(body, when=NOW + timedelta(minutes=6)), d)
+    assert future.status == 401
+    ignored = receive_ehr(body, ehr_headers(body), d)  # FHIR we do not map: accepted, ignored
+    assert (ignored.status, ignored.body["status"]) == (200, "ignored")
+    not_fhir = b'{"hello": "world"}'
+    assert receive_ehr(not_fhir, ehr_headers(not_fhir), d).status == 400
+    assert d.publisher.messages == []  # type: ignore[attr-defined]
     claim = b'{"resourceType": "Claim"}'
     assert receive_ehr(claim, ehr_headers(claim, key=""), d).status == 400
     assert receive_ehr(claim, ehr_headers(claim, key="k" * 201), d).status == 400

@@ -189,9 +189,13 @@ def parse_notification(raw: bytes) -> Notification:
 
 
 def ehr_resource_type(raw: bytes) -> str:
-    """The resourceType of a generic EHR body, checked against what the pipeline maps."""
+    """The resourceType of a generic EHR body. JSON without one is not FHIR (refused); a FHIR
+    type the pipeline does not map is the caller's to accept and ignore (`is_mapped`)."""
     kind = _json(raw).get("resourceType")
-    if kind not in EHR_RESOURCES:
-        raise BadNotification("unsupported_resource",
-                              f"resourceType must be one of {sorted(EHR_RESOURCES)}")
-    return str(kind)
+    if not isinstance(kind, str) or not kind.isalpha():
+        raise BadNotification("not_fhir", "the body has no FHIR resourceType")
+    return kind
+
+
+def is_mapped(resource_type: str) -> bool:
+    return resource_type in EHR_RESOURCES

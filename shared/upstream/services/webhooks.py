@@ -28,6 +28,7 @@ from upstream.domain.webhooks import (
     MAX_BODY_BYTES,
     BadNotification,
     ehr_resource_type,
+    is_mapped,
     parse_notification,
     verify_ehr_signature,
     verify_hub_signature,
@@ -188,7 +189,11 @@ def receive_ehr(raw: bytes, headers: Mapping[str, str], deps: WebhookDeps) -> An
     try:
         kind = ehr_resource_type(raw)
     except BadNotification as exc:
-        return problem(400, exc.reason.replace("_", "-"), "Unsupported body", exc.detail)
+        return problem(400, exc.reason.replace("_", "-"), "Not a FHIR resource", exc.detail)
+    if not is_mapped(kind):  # valid FHIR we do not map: accepted, ignored, counted in logs
+        log.info("ehr resource ignored", extra={"customer_id": customer_id,
+                                                "ignored_resource_type": kind})
+        return Answer(200, {"status": "ignored", "resource_type": kind})
     return _publish_new(
         deps, [f"ehr|{customer_id}|{event_key}"], now + timedelta(hours=EHR_KEY_HOURS), now,
         lambda _: EhrEvent(source="ehr", customer_id=customer_id, received_at=now,
