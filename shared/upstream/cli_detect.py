@@ -218,6 +218,40 @@ def alerts_command(customer: str, status: str | None, fmt: str) -> None:
                    f"{row.get('status', ''):8} {row.get('type', ''):22} {row.get('title')}")
 
 
+@click.command("map-fhir")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["json"]), default="json")
+def map_fhir(file: Path, fmt: str) -> None:
+    """FHIR JSON or NDJSON → claim lines, outcome updates and coverage facts, one JSON object
+    per line on stdout; the report (issues by reason, ignored types) on stderr."""
+    import dataclasses
+
+    from upstream.domain.fhir_map import MappingResult, iter_resources, map_resource
+    from upstream.offline import offline_context
+
+    ctx, total = offline_context(), MappingResult()
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{file}: not UTF-8 text ({exc.reason})") from exc
+    for resource in iter_resources(text):
+        total.extend(map_resource(resource, ctx))
+    for line in total.lines:
+        click.echo(json.dumps({"record_type": "claim_line", **line.to_document()}))
+    for kind, items in (("outcome", total.outcomes), ("coverage", total.coverages)):
+        for item in items:
+            click.echo(json.dumps({"record_type": kind, **dataclasses.asdict(item)},
+                                  default=str))
+    reasons: dict[str, int] = {}
+    for issue in total.issues:
+        reasons[issue.reason] = reasons.get(issue.reason, 0) + 1
+    click.echo(json.dumps({"lines": len(total.lines), "outcomes": len(total.outcomes),
+                           "coverages": len(total.coverages), "issues": reasons,
+                           "ignored": total.ignored, "versions": total.versions,
+                           "examples": [dataclasses.asdict(i) for i in total.issues[:5]]}),
+               err=True)
+
+
 def register(group: click.Group) -> None:
-    for command in (analyze, backtest_command, run_command, alerts_command):
+    for command in (analyze, backtest_command, run_command, alerts_command, map_fhir):
         group.add_command(command)

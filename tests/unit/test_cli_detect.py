@@ -69,3 +69,23 @@ def test_analyze_of_only_pending_lines_has_no_alerts(tmp_path: Path) -> None:
                               for i in range(60)))
     result = CliRunner().invoke(main, ["analyze", str(path), "--format", "table"])
     assert result.exit_code == 0 and result.output.strip() == "no alerts"
+
+
+def test_map_fhir_prints_records_and_a_report(tmp_path: Path) -> None:
+    from tests.unit.test_fhir_map import eob
+
+    path = tmp_path / "eobs.ndjson"
+    path.write_text(json.dumps(eob()) + "\n{broken\n")
+    result = CliRunner().invoke(main, ["map-fhir", str(path)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["record_type"] for r in rows] == ["claim_line", "claim_line"]
+    report = json.loads(result.stderr.splitlines()[-1])
+    assert report["lines"] == 2 and report["issues"] == {"not_fhir": 1}
+
+
+def test_map_fhir_of_a_binary_file_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    result = CliRunner().invoke(main, ["map-fhir", str(path)])
+    assert result.exit_code != 0 and "not UTF-8" in result.output
