@@ -79,7 +79,7 @@ def test_an_eob_gives_lines_with_outcomes_joined_to_their_claim() -> None:
     assert denied.claim_id == paid.claim_id == "C77"  # the claim's id, so lines join
     assert (denied.outcome, denied.carc_codes, denied.modifiers) == (
         Outcome.DENIED, ("197",), ("HN",))
-    assert denied.payer == "UnitedHealthcare" and denied.decided_date.isoformat() == "2025-03-10"
+    assert denied.payer == "UnitedHealthcare" and str(denied.decided_date) == "2025-03-10"
     assert (paid.outcome, paid.paid_cents, paid.billed_cents) == (Outcome.PAID, 15000, 18000)
 
 
@@ -144,12 +144,12 @@ def test_ndjson_with_a_broken_line_reports_it() -> None:
 @settings(max_examples=120, deadline=None)
 @given(st.data())
 def test_mapping_never_raises_on_mangled_resources(data: st.DataObject) -> None:
-    resource = copy.deepcopy(eob())
+    resource: Any = copy.deepcopy(eob())
     junk = st.one_of(st.none(), st.integers(), st.text(max_size=8), st.lists(st.integers(),
                                                                              max_size=2),
                      st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
     for _ in range(data.draw(st.integers(1, 4))):
-        target = resource
+        target: Any = resource
         path = data.draw(st.sampled_from([("item",), ("item", 0), ("item", 0, "adjudication"),
                                           ("insurer",), ("payment",), ("claim",), ()]))
         for step in path:
