@@ -150,11 +150,14 @@ def test_mapping_never_raises_on_mangled_resources(data: st.DataObject) -> None:
                      st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
     for _ in range(data.draw(st.integers(1, 4))):
         target: Any = resource
-        path = data.draw(st.sampled_from([("item",), ("item", 0), ("item", 0, "adjudication"),
-                                          ("insurer",), ("payment",), ("claim",), ()]))
+        path: tuple[Any, ...] = data.draw(st.sampled_from([
+            ("item",), ("item", 0), ("item", 0, "adjudication"), ("insurer",), ("payment",),
+            ("claim",), ()]))
         for step in path:
-            target = target[step] if isinstance(target, (dict, list)) and (
-                step in target if isinstance(target, dict) else step < len(target)) else target
+            if isinstance(target, dict) and step in target:
+                target = target[step]
+            elif isinstance(target, list) and isinstance(step, int) and step < len(target):
+                target = target[step]
         if isinstance(target, dict) and target:
             key = data.draw(st.sampled_from(sorted(target)))
             target[key] = data.draw(junk)
