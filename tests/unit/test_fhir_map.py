@@ -154,9 +154,7 @@ def test_mapping_never_raises_on_mangled_resources(data: st.DataObject) -> None:
             ("item",), ("item", 0), ("item", 0, "adjudication"), ("insurer",), ("payment",),
             ("claim",), ()]))
         for step in path:
-            if isinstance(target, dict) and step in target:
-                target = target[step]
-            elif isinstance(target, list) and isinstance(step, int) and step < len(target):
+            if (isinstance(target, dict) and step in target) or (isinstance(target, list) and isinstance(step, int) and step < len(target)):
                 target = target[step]
         if isinstance(target, dict) and target:
             key = data.draw(st.sampled_from(sorted(target)))
