@@ -154,7 +154,9 @@ def test_mapping_never_raises_on_mangled_resources(data: st.DataObject) -> None:
             ("item",), ("item", 0), ("item", 0, "adjudication"), ("insurer",), ("payment",),
             ("claim",), ()]))
         for step in path:
-            if (isinstance(target, dict) and step in target) or (isinstance(target, list) and isinstance(step, int) and step < len(target)):
+            in_dict = isinstance(target, dict) and step in target
+            in_list = isinstance(target, list) and isinstance(step, int) and step < len(target)
+            if in_dict or in_list:
                 target = target[step]
         if isinstance(target, dict) and target:
             key = data.draw(st.sampled_from(sorted(target)))
