@@ -50,7 +50,7 @@ def test_status_reports_every_address(emulators: StackConfig) -> None:
     assert status["firestore"] == f"127.0.0.1:{emulators.firestore_port}"
     assert status["storage"].startswith("http://127.0.0.1:")
     assert set(status["functions"]) == {"file_ingest", "aggregator", "detectors",
-                                        "athena_webhook", "ehr_webhook"}
+                                        "athena_webhook", "ehr_webhook", "fhir_mapper"}
     assert all(status["running"].values())
 
 
@@ -141,7 +141,8 @@ def test_down_stops_exactly_what_up_started(tmp_path: Path) -> None:
         pids = {k: v["pid"] for k, v in json.loads(config.state_file.read_text())
                 ["components"].items()}
         assert set(pids) == {"firestore", "pubsub", "storage", "file_ingest", "aggregator",
-                             "detectors", "athena_webhook", "ehr_webhook", "bridge"}
+                             "detectors", "athena_webhook", "ehr_webhook", "fhir_mapper",
+                             "bridge"}
         assert all(processes.alive(pid) for pid in pids.values())
     finally:
         stopped = json.loads(cli(config, "stack", "down", "--format", "json").stdout)["stopped"]

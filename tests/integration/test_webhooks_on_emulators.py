@@ -63,3 +63,58 @@ def test_an_expired_key_counts_as_absent(clean_stack: StackConfig, unique: str) 
     assert keys.claim(f"k-{unique}", later + timedelta(hours=24), later)
     keys.release(f"k-{unique}")
     assert keys.claim(f"k-{unique}", later + timedelta(hours=24), later)
+
+
+def test_signed_fhir_through_the_webhook_lands_as_claim_lines_once(
+        clean_stack: StackConfig, unique: str) -> None:
+    from tests.conftest import wait_for
+    from tests.unit.test_fhir_map import eob
+    from upstream.adapters.firestore_aggregates import FirestoreAggregates
+    from upstream.adapters.firestore_store import FirestoreRecords
+    from upstream.domain.records import RecordKind
+    from upstream.services.tenants import patient_key_secret, webhook_secret
+
+    config = clean_stack
+    customer = f"ehr-{unique}"
+    store = LocalFileSecretStore(config.secrets_file)
+    store.put(webhook_secret(customer), SECRET)
+    store.put(patient_key_secret(customer), b"p" * 32)
+    FirestoreTenants(_db(config)).upsert(customer, {})
+    url = manager.function_urls(config)["ehr_webhook"]
+    body = json.dumps(eob(id=f"eob-{unique}")).encode()
+
+    def post(key: str) -> requests.Response:
+        stamp = str(int(datetime.now(UTC).timestamp()))
+        return requests.post(url, data=body, timeout=10, headers={
+            "X-Customer-ID": customer, "X-Idempotency-Key": key, "X-Timestamp": stamp,
+            "X-Signature": sign(stamp.encode() + b"." + body)})
+
+    assert post(f"k-{unique}").json()["status"] == "accepted"
+    assert post(f"k-{unique}").json()["status"] == "duplicate"
+    records = FirestoreRecords(_db(config))
+    wait_for(lambda: records.count(customer, RecordKind.CLAIMS) == 2, timeout=60)
+    lines = sorted(records.list(customer, RecordKind.CLAIMS), key=lambda d: d["line"])
+    assert [d["outcome"] for d in lines] == ["DENIED", "PAID"]
+    assert lines[0]["carc_codes"] == ["197"] and lines[0]["source"] == "fhir"
+    # the same resource under a new event id changes nothing downstream
+    assert post(f"k2-{unique}").json()["status"] == "accepted"
+    aggregates = FirestoreAggregates(_db(config))
+    wait_for(lambda: aggregates.lines_aggregated(customer) == 2, timeout=60)
+    assert records.count(customer, RecordKind.CLAIMS) == 2
+
+
+def test_an_outcome_before_its_claim_is_joined_when_the_claim_comes(
+        clean_stack: StackConfig, unique: str) -> None:
+    from upstream.adapters.firestore_ehr import FirestoreEhrRecords
+
+    ehr = FirestoreEhrRecords(_db(clean_stack))
+    customer = f"order-{unique}"
+    assert ehr.apply_outcome(customer, "C1", "L1", {
+        "outcome": "DENIED", "carc_codes": ["16"], "paid_cents": 0}) == []
+    line = {"customer_id": customer, "claim_id": "C1", "line_key": "L1", "line": 1,
+            "payer": "Aetna", "cpt": "97153", "outcome": "PENDING",
+            "updated_at": "2026-01-02T00:00:00Z"}
+    ((_, stored),) = ehr.upsert_lines(customer, [line])
+    assert stored["outcome"] == "DENIED" and stored["carc_codes"] == ["16"]
+    older = {**line, "updated_at": "2026-01-01T00:00:00Z", "cpt": "97155"}
+    assert ehr.upsert_lines(customer, [older]) == []  # an older version never overwrites

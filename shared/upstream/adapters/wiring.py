@@ -19,6 +19,7 @@ from upstream.services.ingest_upload import IngestDeps
 if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where it runs
     from upstream.services.aggregate_changes import AggregateDeps
     from upstream.services.detector_runs import DetectorDeps
+    from upstream.services.map_ehr_events import MapperDeps
     from upstream.services.webhooks import WebhookDeps
 from upstream.settings import get_settings
 
@@ -109,3 +110,16 @@ def webhook_deps() -> WebhookDeps:
         idempotency=FirestoreIdempotency(firestore_client()),
         publisher=PubSubPublisher(publisher_client(), settings.project),
         ehr_topic=settings.ehr_topic)
+
+
+@cache
+def mapper_deps() -> MapperDeps:
+    from upstream.adapters.firestore_ehr import FirestoreEhrRecords
+    from upstream.services.map_ehr_events import MapperDeps
+
+    settings = get_settings()
+    return MapperDeps(
+        tenants=FirestoreTenants(firestore_client()), secrets=secret_store(),
+        records=FirestoreEhrRecords(firestore_client()),
+        publisher=PubSubPublisher(publisher_client(), settings.project),
+        ehr_topic=settings.ehr_topic, claims_topic=settings.claims_topic)

@@ -85,6 +85,10 @@ class EhrEvent(BaseModel):
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
 
+    @classmethod
+    def from_cloud_event(cls, event: Any) -> EhrEvent:
+        return cls.model_validate_json(base64.b64decode(event.data["message"]["data"]))
+
 
 @dataclass(frozen=True, slots=True)
 class WebhookDeps:

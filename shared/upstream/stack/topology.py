@@ -21,6 +21,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("detectors", "cloudevent", "topic:detector-runs"),
     FunctionSpec("athena_webhook", "http", "http"),
     FunctionSpec("ehr_webhook", "http", "http"),
+    FunctionSpec("fhir_mapper", "cloudevent", "topic:ehr-events"),
 )
 # Deliveries before a message goes to the dead-letter topic (Pub/Sub's minimum is 5).
 MAX_DELIVERY_ATTEMPTS = 5

@@ -1,0 +1,89 @@
+"""The `fhir_mapper` use-case: `ehr-events` → claim lines and outcomes in Firestore → change
+messages on `claims` (the same messages file_ingest sends, so aggregates follow).
+
+Full resources (generic EHRs) are mapped now. athenahealth's id-only events need the claim
+fetched from its API first; until the fetcher exists (issue 4) they are kept, visible, in
+`customers/{id}/ehr_pending` rather than dropped. Every resource that cannot be used is
+logged with its reason (never with PHI); the good entries of a Bundle still land.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from upstream.domain.fhir_map import map_resource
+from upstream.events import CloudEventLike, RecordChange, RecordChangeBatch
+from upstream.logs import get_logger
+from upstream.ports import Publisher, SecretStore, TenantDirectory
+from upstream.services.dead_letters import decode_or_dead_letter
+from upstream.services.tenants import tenant_context
+from upstream.services.webhooks import EhrEvent
+
+log = get_logger(__name__)
+
+
+class EhrRecordStore(Protocol):
+    def upsert_lines(self, customer_id: str, documents: Any) -> list[tuple[str, dict[str, Any]]]:
+        ...
+
+    def apply_outcome(self, customer_id: str, claim_id: str, line_key: str,
+                      fields: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]: ...
+
+    def hold_event(self, customer_id: str, event: dict[str, Any],
+                   received_at: datetime) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MapperDeps:
+    tenants: TenantDirectory
+    secrets: SecretStore
+    records: EhrRecordStore
+    publisher: Publisher
+    ehr_topic: str
+    claims_topic: str
+
+
+def handle_ehr_event(event: CloudEventLike, deps: MapperDeps) -> dict[str, Any]:
+    message = decode_or_dead_letter(event, EhrEvent.from_cloud_event, deps.publisher,
+                                    deps.ehr_topic, "malformed_ehr_event")
+    if message is None:
+        return {"status": "dead_lettered"}
+    customer = message.customer_id
+    if message.source == "athena":
+        for item in message.events:
+            deps.records.hold_event(customer, item, message.received_at)
+        return {"status": "held_for_fetch", "events": len(message.events)}
+    tenant = deps.tenants.get(customer)
+    if tenant is None:
+        raise LookupError(f"tenant {customer} unknown")  # retried, then dead-lettered
+    try:
+        resource = json.loads(base64.b64decode(message.resource_b64 or ""))
+    except (binascii.Error, ValueError):
+        resource = None
+    ctx = tenant_context(customer, tenant, deps.secrets, message.received_at)
+    result = map_resource(resource, ctx)
+    written = deps.records.upsert_lines(customer, [line.to_document() for line in result.lines])
+    for update in result.outcomes:
+        fields = {"outcome": update.outcome.value, "paid_cents": update.paid_cents,
+                  "allowed_cents": update.allowed_cents, "carc_codes": list(update.carc_codes),
+                  "decided_date": update.decided_date.isoformat() if update.decided_date
+                  else None, "updated_at": message.received_at.astimezone(UTC).isoformat()}
+        written += deps.records.apply_outcome(customer, update.claim_id, update.line_key,
+                                              fields)
+    if written:
+        key = str(message.events[0].get("event_id")) if message.events else "ehr"
+        batch = RecordChangeBatch(kind="claims", customer_id=customer, upload_id=f"ehr:{key}",
+                                  batch=0, changes=[RecordChange(
+                                      doc_id=doc_id, content_hash=doc["content_hash"],
+                                      record=doc) for doc_id, doc in written])
+        deps.publisher.publish(deps.claims_topic, batch.to_bytes(), batch.attributes())
+    summary = {"status": "mapped", "lines": len(result.lines), "outcomes": len(result.outcomes),
+               "written": len(written), "issues": [i.reason for i in result.issues],
+               "ignored": result.ignored}
+    log.info("ehr event mapped", extra={"customer_id": customer, **summary})
+    return summary

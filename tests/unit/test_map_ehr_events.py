@@ -1,0 +1,81 @@
+"""The fhir_mapper use-case with fakes for its callers (storage is proven on the emulators)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.fakes import FakePublisher, FakeSecrets, FakeTenants
+from tests.unit.test_detector_runs import Event
+from tests.unit.test_fhir_map import eob
+from upstream.services.map_ehr_events import MapperDeps, handle_ehr_event
+from upstream.services.tenants import patient_key_secret
+from upstream.services.webhooks import EhrEvent
+
+NOW = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+class Records:
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+        self.held: list[dict[str, Any]] = []
+
+    def upsert_lines(self, customer_id: str, documents: Any) -> list[tuple[str, dict[str, Any]]]:
+        self.lines += documents
+        return [(f"d{i}", {**d, "content_hash": "h"}) for i, d in enumerate(documents)]
+
+    def apply_outcome(self, customer_id: str, claim_id: str, line_key: str,
+                      fields: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        return []
+
+    def hold_event(self, customer_id: str, event: dict[str, Any], received_at: datetime) -> None:
+        self.held.append(event)
+
+
+def deps() -> tuple[MapperDeps, Records, FakePublisher]:
+    records, publisher = Records(), FakePublisher()
+    return MapperDeps(tenants=FakeTenants({"acme": {"status": "active"}}),
+                      secrets=FakeSecrets({patient_key_secret("acme"): b"k" * 32}),
+                      records=records, publisher=publisher, ehr_topic="ehr-events",
+                      claims_topic="claims"), records, publisher
+
+
+def test_a_full_resource_becomes_lines_and_one_change_message() -> None:
+    d, records, publisher = deps()
+    message = EhrEvent(source="ehr", customer_id="acme", received_at=NOW,
+                       events=[{"event_id": "e1"}], resource_type="ExplanationOfBenefit",
+                       resource_b64=base64.b64encode(json.dumps(eob()).encode()).decode())
+    result = handle_ehr_event(Event(message.to_bytes()), d)
+    assert result["written"] == 2 and len(records.lines) == 2
+    ((topic, data, _),) = publisher.messages
+    assert topic == "claims" and len(json.loads(data)["changes"]) == 2
+
+
+def test_athena_id_only_events_are_kept_for_the_fetcher() -> None:
+    d, records, publisher = deps()
+    message = EhrEvent(source="athena", customer_id="acme", received_at=NOW,
+                       events=[{"event_id": "a1"}, {"event_id": "a2"}])
+    assert handle_ehr_event(Event(message.to_bytes()), d)["status"] == "held_for_fetch"
+    assert [e["event_id"] for e in records.held] == ["a1", "a2"] and publisher.messages == []
+
+
+def test_a_malformed_event_is_dead_lettered_and_an_unknown_tenant_retried() -> None:
+    d, _, publisher = deps()
+    assert handle_ehr_event(Event(b"{}"), d)["status"] == "dead_lettered"
+    assert publisher.messages[0][0] == "ehr-events-dlq"
+    stranger = EhrEvent(source="ehr", customer_id="nobody", received_at=NOW,
+                        resource_b64=base64.b64encode(b"{}").decode())
+    with pytest.raises(LookupError):
+        handle_ehr_event(Event(stranger.to_bytes()), d)
+
+
+def test_an_undecodable_resource_is_reported_not_raised() -> None:
+    d, records, _ = deps()
+    message = EhrEvent(source="ehr", customer_id="acme", received_at=NOW,
+                       resource_b64=base64.b64encode(b"not json").decode())
+    result = handle_ehr_event(Event(message.to_bytes()), d)
+    assert result["issues"] == ["not_fhir"] and records.lines == []
