@@ -9,7 +9,7 @@ DEMO_DIR ?= .upstream/sample
 # The sample year ends 2025-12-31; the run sees everything decided before this day.
 DEMO_RUN_DAY ?= 2026-01-01
 
-.PHONY: help setup test test-unit lint demo down bench bench-detect clean
+.PHONY: help setup test test-unit lint demo down bench bench-detect bench-webhook clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -51,6 +51,9 @@ down: $(STAMP)  ## stop the local stack
 
 bench: $(STAMP)  ## ingestion benchmark (100k-line messy CSV through the function)
 	$(BIN)/python bench/bench_ingest.py
+
+bench-webhook: $(STAMP)  ## webhook latency at 200 requests/s for 60 s, and losses
+	$(BIN)/python bench/bench_webhook.py
 
 bench-detect: $(STAMP)  ## detection benchmark: seeds' rules vs ours on simulated streams
 	$(BIN)/python bench/bench_detect.py

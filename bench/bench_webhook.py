@@ -1,0 +1,116 @@
+"""Webhook benchmark (`make bench-webhook`): signed athenahealth notifications at a steady rate
+against the `athena_webhook` function on the local stack, then a check that every accepted
+event id reached Firestore. Prints p50/p99 latency, errors and losses; asserts nothing.
+
+Rate and duration: `BENCH_RATE` (default 200 requests/s) for `BENCH_SECONDS` (default 60).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+RATE = int(os.environ.get("BENCH_RATE", "200"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "60"))
+WORKERS = 32
+
+
+def main() -> None:
+    from upstream.stack import manager
+    from upstream.stack.config import StackConfig
+
+    config = StackConfig(project="upstream-bench-hook",
+                         data_dir=Path(tempfile.mkdtemp(prefix="upstream-hook-")),
+                         firestore_port=28781, pubsub_port=28782, storage_port=28783,
+                         functions_base_port=28790)
+    os.environ.update(config.emulator_env())
+    try:
+        manager.up(config)
+        run(config)
+    finally:
+        manager.down(config)
+
+
+def run(config) -> None:  # type: ignore[no-untyped-def]
+    from google.cloud import firestore
+
+    from tests.unit.test_webhooks import SECRET, r4b_bundle, sign
+    from upstream.adapters.clients import firestore_client
+    from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
+    from upstream.adapters.secrets import LocalFileSecretStore
+    from upstream.services.tenants import athena_secret
+
+    LocalFileSecretStore(config.secrets_file).put(athena_secret("bench"), SECRET)
+    FirestoreTenants(firestore_client()).upsert("bench", {})
+    url = manager_url(config) + "/bench"
+    session_local = threading.local()
+    latencies: list[float] = []
+    errors: list[str] = []
+    accepted: list[str] = []
+
+    def send(i: int) -> None:
+        session = getattr(session_local, "s", None) or requests.Session()
+        session_local.s = session
+        body = r4b_bundle(f"evt-{i}")
+        started = time.perf_counter()
+        try:
+            answer = session.post(url, data=body, timeout=10,
+                                  headers={"X-Hub-Signature": sign(body)})
+            latencies.append(time.perf_counter() - started)
+            if answer.status_code == 200 and answer.json()["status"] == "accepted":
+                accepted.append(f"evt-{i}")
+            else:
+                errors.append(str(answer.status_code))
+        except requests.RequestException as exc:
+            errors.append(type(exc).__name__)
+
+    for i in range(20):  # warm the function's clients
+        send(-1 - i)
+    latencies.clear()
+    accepted.clear()
+    total = RATE * SECONDS
+    started = time.perf_counter()
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for i in range(total):
+            delay = started + i / RATE - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(send, i)
+    elapsed = time.perf_counter() - started
+    held = tenant_collection(firestore_client(), "bench", "ehr_pending")
+    deadline = time.monotonic() + 120
+    stored = 0
+    while time.monotonic() < deadline:
+        stored = int(held.count().get()[0][0].value) - 20  # type: ignore[no-untyped-call]
+        if stored >= len(accepted):
+            break
+        time.sleep(1)
+    ordered = sorted(latencies)
+    print(f"athena_webhook: {total:,} signed notifications at {RATE}/s for {SECONDS} s "
+          f"(achieved {total / elapsed:,.0f}/s)")
+    print(f"latency p50 {statistics.median(ordered) * 1000:.1f} ms, p99 "
+          f"{ordered[int(len(ordered) * 0.99) - 1] * 1000:.1f} ms, max {ordered[-1] * 1000:.0f} ms;"
+          f" errors {len(errors)} {sorted(set(errors))[:5]}")
+    print(f"accepted {len(accepted):,}; reached Firestore (ehr_pending, via ehr-events and "
+          f"fhir_mapper) {stored:,}; lost {max(0, len(accepted) - stored):,}")
+    del firestore
+
+
+def manager_url(config) -> str:  # type: ignore[no-untyped-def]
+    from upstream.stack import manager
+
+    return manager.function_urls(config)["athena_webhook"]
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()
