@@ -12,6 +12,7 @@ should be interrupted). The seeds' variant (`seeds_rule`) flags any week above 1
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -82,17 +83,21 @@ def _finding(frame: AggregateFrame, payer: str, scope: str, windows: Windows, cu
         window=windows.model())
 
 
-def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
-    windows = Windows.weekly(run_day)
-    tested = []
+def _eligible(frame: AggregateFrame, windows: Windows,
+              ) -> Iterator[tuple[str, str, float, np.ndarray]]:
+    """(payer, scope, current dollars, baseline weekly dollars) of every cell with enough
+    history to be judged."""
     for payer in frame.payers:
         for scope, counter in _cells(frame, payer):
             measured = _measure(frame, payer, counter, windows)
-            if measured is None:
-                continue
-            current, weekly = measured
-            tested.append((payer, scope, current, weekly,
-                           stats.upper_prediction_pvalue(current, weekly)))
+            if measured is not None:
+                yield payer, scope, *measured
+
+
+def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
+    windows = Windows.weekly(run_day)
+    tested = [(payer, scope, current, weekly, stats.upper_prediction_pvalue(current, weekly))
+              for payer, scope, current, weekly in _eligible(frame, windows)]
     q = run_fdr_level(len(frame.payers))
     rejected = stats.benjamini_hochberg([t[4] for t in tested], q)
     # Every eligible cell is in the BH family; the practical floor applies after it.
@@ -106,11 +111,6 @@ def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
 
 def seeds_rule(frame: AggregateFrame, run_day: date) -> list[Finding]:
     windows = Windows.weekly(run_day)
-    found = []
-    for payer in frame.payers:
-        for scope, counter in _cells(frame, payer):
-            measured = _measure(frame, payer, counter, windows)
-            if measured and measured[0] >= SPIKE_RATIO * measured[1].mean() > 0:
-                found.append(_finding(frame, payer, scope, windows, *measured,
-                                      "seeds_spike_ratio", {}))
-    return found
+    return [_finding(frame, payer, scope, windows, current, weekly, "seeds_spike_ratio", {})
+            for payer, scope, current, weekly in _eligible(frame, windows)
+            if current >= SPIKE_RATIO * weekly.mean() > 0]
