@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import builtins
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +43,24 @@ class FirestoreTenants:
 
     def list_ids(self) -> list[str]:
         return [doc.id for doc in self._client.collection(CUSTOMERS).list_documents()]
+
+
+class CachedTenants:
+    """Tenant documents kept for `ttl` seconds: the webhooks look the tenant up on every
+    request. A disabled tenant is refused within `ttl` seconds."""
+
+    def __init__(self, inner: FirestoreTenants, ttl: float = 60.0) -> None:
+        self._inner, self._ttl = inner, ttl
+        self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+    def get(self, customer_id: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        held = self._cache.get(customer_id)
+        if held and now - held[0] < self._ttl:
+            return held[1]
+        tenant = self._inner.get(customer_id)
+        self._cache[customer_id] = (now, tenant)
+        return tenant
 
 
 class FirestoreUploads:

@@ -29,12 +29,20 @@ class LocalFileSecretStore:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._lock = threading.Lock()
+        self._loaded: tuple[tuple[int, int, int], dict[str, str]] | None = None
 
     def _load(self) -> dict[str, str]:
+        """Re-read only when the file changed: every write replaces it with a new file (new
+        inode), and mtime and size are compared too. Webhooks read secrets on every request."""
         try:
-            return dict(json.loads(self._path.read_text()))
+            info = self._path.stat()
         except FileNotFoundError:
             return {}
+        stamp = (info.st_mtime_ns, info.st_ino, info.st_size)
+        loaded = self._loaded
+        if loaded is None or loaded[0] != stamp:
+            loaded = self._loaded = (stamp, dict(json.loads(self._path.read_text())))
+        return dict(loaded[1])
 
     def get(self, name: str) -> bytes | None:
         value = self._load().get(name)
@@ -58,6 +66,7 @@ class LocalFileSecretStore:
             with os.fdopen(fd, "w") as handle:
                 json.dump(data, handle, indent=1, sort_keys=True)
             os.replace(tmp, self._path)
+            self._loaded = None
 
 
 class SecretManagerStore:

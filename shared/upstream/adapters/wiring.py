@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 
 from upstream.adapters.clients import firestore_client, publisher_client, storage_client
 from upstream.adapters.firestore_aggregates import FirestoreAggregates
-from upstream.adapters.firestore_store import FirestoreRecords, FirestoreTenants, FirestoreUploads
+from upstream.adapters.firestore_store import (
+    CachedTenants,
+    FirestoreRecords,
+    FirestoreTenants,
+    FirestoreUploads,
+)
 from upstream.adapters.gcs import GcsObjectStore
 from upstream.adapters.pubsub import PubSubPublisher
 from upstream.adapters.secrets import LocalFileSecretStore, SecretManagerStore
@@ -106,7 +111,7 @@ def webhook_deps() -> WebhookDeps:
 
     settings = get_settings()
     return WebhookDeps(
-        tenants=FirestoreTenants(firestore_client()), secrets=secret_store(),
+        tenants=CachedTenants(FirestoreTenants(firestore_client())), secrets=secret_store(),
         idempotency=FirestoreIdempotency(firestore_client()),
         publisher=PubSubPublisher(publisher_client(), settings.project),
         ehr_topic=settings.ehr_topic)
