@@ -39,8 +39,6 @@ def main() -> None:
 
 
 def run(config) -> None:  # type: ignore[no-untyped-def]
-    from google.cloud import firestore
-
     from tests.unit.test_webhooks import SECRET, r4b_bundle, sign
     from upstream.adapters.clients import firestore_client
     from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
@@ -100,7 +98,6 @@ def run(config) -> None:  # type: ignore[no-untyped-def]
           f" errors {len(errors)} {sorted(set(errors))[:5]}")
     print(f"accepted {len(accepted):,}; reached Firestore (ehr_pending, via ehr-events and "
           f"fhir_mapper) {stored:,}; lost {max(0, len(accepted) - stored):,}")
-    del firestore
 
 
 def manager_url(config) -> str:  # type: ignore[no-untyped-def]

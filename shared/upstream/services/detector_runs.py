@@ -11,6 +11,7 @@ between write and publish is repaired by the redelivery, which finds it unpublis
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -165,8 +166,6 @@ def _network(customer: str, findings: list[Finding], payers: Iterable[str], as_o
 
 
 def _json(document: dict[str, Any]) -> bytes:
-    import json
-
     return json.dumps(document, default=str, sort_keys=True).encode()
 
 
