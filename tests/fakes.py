@@ -99,3 +99,12 @@ class FakeUploads:
 
     def note_duplicate(self, customer_id: str, upload_id: str, object_name: str) -> None:
         self.uploads[(customer_id, upload_id)].setdefault("duplicates", []).append(object_name)
+
+    def lines_of_claims(self, customer_id: str, claim_ids: Sequence[str],
+                        ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        wanted = set(claim_ids)
+        found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for (customer, kind, doc_id), document in self.records.items():
+            if customer == customer_id and kind == "claims" and document["claim_id"] in wanted:
+                found.setdefault(document["claim_id"], []).append((doc_id, dict(document)))
+        return found

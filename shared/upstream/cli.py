@@ -59,12 +59,14 @@ def validate(file: Path, kind: str | None, records_out: Path | None, rejects_out
     """Dry-run ingestion of FILE: summary, normalized records and rejects. No cloud."""
     from upstream.offline import offline_context, read_file
 
-    if kind == RecordKind.REMITTANCE.value:
-        _fail("835 remittance files are not ingested yet (see issue 4)")
     try:
         stream = open(file, "rb")
     except OSError as exc:
         _fail(f"cannot open {file}: {exc.strerror}")
+    if kind == RecordKind.REMITTANCE.value or (kind is None and _is_x12(file)):
+        with stream:
+            _validate_remittance(file, stream.read(), records_out, rejects_out, fmt)
+        return
     with stream, _open_text(rejects_out) as rejects, _open_text(records_out) as out:
         try:
             report, records = read_file(stream, RecordKind(kind) if kind else None,
@@ -76,6 +78,43 @@ def validate(file: Path, kind: str | None, records_out: Path | None, rejects_out
             _fail(f"{file}: {exc}")
     _print({**report.summary(), "kind": report.kind.value, "encoding": report.encoding,
             "delimiter": report.delimiter, "unknown_columns": report.unknown_columns}, fmt)
+
+
+def _is_x12(file: Path) -> bool:
+    from upstream.domain.remittance import looks_like_x12
+
+    with open(file, "rb") as head:
+        return looks_like_x12(head.read(512))
+
+
+def _validate_remittance(file: Path, data: bytes, records_out: Path | None,
+                         rejects_out: Path | None, fmt: str) -> None:
+    from upstream.domain.ingest import Rejected
+    from upstream.domain.rejects import RejectsWriter
+    from upstream.domain.remittance import RemittanceUnreadable, outcome_records, read_835
+
+    try:
+        remittance = read_835(data)
+    except RemittanceUnreadable as exc:
+        _fail(f"{file}: {exc.reason}: {exc}")
+    unusable = [p for p in remittance.problems if p.level == "claim"]
+    with _open_text(rejects_out) as rejects, _open_text(records_out) as out:
+        if rejects:
+            writer = RejectsWriter(rejects, ["segment_id"])
+            for problem in unusable:
+                writer.write(Rejected(problem.segment, "unusable_claim", problem.reason,
+                                      [problem.segment_id]))
+        if out:
+            for record in outcome_records(remittance):
+                out.write(json.dumps(record) + "\n")
+    _print({"rows": len(remittance.claims) + len(unusable), "accepted": len(remittance.claims),
+            "rejected": len(unusable),
+            "reasons": {"unusable_claim": len(unusable)} if unusable else {},
+            "kind": RecordKind.REMITTANCE.value, "version": remittance.version,
+            "transactions": remittance.transactions,
+            "services": sum(len(c.services) for c in remittance.claims),
+            "warnings": len(remittance.warnings),
+            "warning_sample": [p.describe() for p in remittance.warnings[:10]]}, fmt)
 
 
 class _NullContext:

@@ -51,6 +51,11 @@ class UploadRepository(Protocol):
 
     def note_duplicate(self, customer_id: str, upload_id: str, object_name: str) -> None: ...
 
+    def lines_of_claims(self, customer_id: str, claim_ids: Sequence[str],
+                        ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """Stored claim lines by claim id, as (doc id, document): what an 835 posts onto."""
+        ...
+
 
 class ObjectStore(Protocol):
     def open_read(self, bucket: str, name: str) -> BinaryIO: ...

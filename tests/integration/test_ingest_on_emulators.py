@@ -200,3 +200,36 @@ def test_md5_content_id_matches_what_the_cli_computes(env: dict[str, Any]) -> No
     assert event.content_id() == f"md5-{hashlib.md5(CSV).hexdigest()}-{len(CSV)}"
     assert base64.b64decode(event.md5_hash or "") == hashlib.md5(CSV).digest()
     assert io.BytesIO(CSV).read(3) == b"Cla"
+
+
+def test_an_835_posts_onto_the_right_lines_and_only_the_tenants_own(env: dict[str, Any]) -> None:
+    """45 claims (two `in` queries of 30), each paid or denied with its CARC; the same ERA
+    dropped under another tenant finds none of acme's claims."""
+    from tests.x12 import Clp, Svc, build_835
+
+    ingest_object(put(env, "uploads/acme/claims/jan.csv", CSV), env["deps"])
+    pull_all(env)
+    claims = [Clp(f"C{i:04d}", "1" if i % 3 else "4", "1001.50", "0" if i % 3 == 0 else "900",
+                  [Svc("97153", "1001.50", "0" if i % 3 == 0 else "900",
+                       day=f"2024{1:02d}{i % 28 + 1:02d}", modifiers=("HN",),
+                       cas=(("CO", "50", "1001.50"),) if i % 3 == 0 else
+                       (("CO", "45", "101.50"),))]) for i in range(1, 46)]
+    era = build_835(claims, payer="UNITEDHEALTHCARE")
+    summary = ingest_object(put(env, "uploads/acme/remittance/era.835", era), env["deps"])
+    assert summary["status"] == "complete", summary
+    assert (summary["claims"], summary["accepted"], summary["rejected"]) == (45, 45, 0)
+    stored = {d["claim_id"]: d for _, d in snapshot(env, "acme").values()}
+    assert stored["C0003"]["outcome"] == "DENIED" and stored["C0003"]["carc_codes"] == ["CO-50"]
+    assert stored["C0004"]["outcome"] == "PAID" and stored["C0004"]["paid_cents"] == 90000
+    assert stored["C0004"]["carc_codes"] == ["CO-45"]
+    assert stored["C0004"]["decided_date"] == "2024-01-20"
+    assert stored["C0046"]["carc_codes"] == ["CO-97"]  # not in the ERA: untouched
+    changes = [c for m in pull_all(env) for c in m["changes"]]
+    assert len(changes) == 45 and {m["record"]["claim_id"] for m in changes} == {
+        f"C{i:04d}" for i in range(1, 46)}
+    again = ingest_object(put(env, "uploads/acme/remittance/era-copy.835", era), env["deps"])
+    assert again["status"] == "duplicate" and pull_all(env) == []
+
+    foreign = ingest_object(put(env, "uploads/beta/remittance/era.835", era), env["deps"])
+    assert foreign["accepted"] == 0 and foreign["reasons"] == {"claim_not_found": 45}
+    assert {d["claim_id"]: d for _, d in snapshot(env, "acme").values()} == stored

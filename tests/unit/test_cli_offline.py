@@ -55,3 +55,39 @@ def test_sample_files_validate_with_only_the_injected_breakage(runner: CliRunner
         assert summary["rejected"] <= summary["rows"] * 0.02
         assert set(summary["reasons"]) <= {"invalid_cpt", "invalid_date", "missing_payer",
                                            "duplicate_row"}
+
+
+def test_validate_remittance_prints_what_the_835_decided(runner: CliRunner,
+                                                         tmp_path: Path) -> None:
+    from tests.x12 import Clp, Svc, build_835
+
+    src = tmp_path / "era.835"
+    src.write_bytes(build_835([
+        Clp("C1", "1", "200", "100", [Svc("97153", "100", "100"),
+                                      Svc("97155", "100", "0", cas=(("CO", "197", "100"),))]),
+        Clp("C2", "1", "100", "100", [Svc("97153", "1OO", "100")]),
+    ]))
+    for kind in ([], ["--kind", "remittance"]):  # detected from the ISA header, or named
+        result = runner.invoke(main, ["validate", str(src), *kind, "--records",
+                                      str(tmp_path / "r.jsonl"), "--rejects",
+                                      str(tmp_path / "x.csv")])
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.output)
+        assert (summary["kind"], summary["rows"], summary["accepted"], summary["rejected"]) == (
+            "remittance", 2, 1, 1)
+    records = [json.loads(r) for r in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [(r["cpt"], r["outcome"], r["carc_codes"]) for r in records] == [
+        ("97153", "PAID", []), ("97155", "DENIED", ["CO-197"])]
+    assert "invalid_money" in (tmp_path / "x.csv").read_text()
+
+
+def test_validate_remittance_refuses_a_broken_envelope_in_one_line(runner: CliRunner,
+                                                                   tmp_path: Path) -> None:
+    from tests.x12 import Clp, Svc, build_835
+
+    src = tmp_path / "era.835"
+    src.write_bytes(build_835([Clp("C1", "1", "1", "1", [Svc("97153", "1", "1")])], se_delta=1))
+    result = runner.invoke(main, ["validate", str(src), "--kind", "remittance"])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "malformed_835" in result.stderr
+    assert "SE count" in result.stderr

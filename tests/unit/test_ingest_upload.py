@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.fakes import FakeObjects, FakePublisher, FakeSecrets, FakeTenants, FakeUploads
+from tests.x12 import Clp, Svc, build_835
 from upstream.events import StorageObjectEvent
 from upstream.ports import UploadBusy
 from upstream.services.ingest_upload import IngestDeps, ingest_object
@@ -122,10 +123,90 @@ def test_files_that_cannot_be_read_end_as_a_failed_summary(data: bytes, error: s
     assert stored["status"] == "failed" and stored["error"] == error
 
 
-def test_remittance_files_are_refused_clearly_until_835_support() -> None:
-    deps, objects, _, _, _ = make()
-    summary = ingest_object(event("uploads/acme/remittance/x.835", b"ISA*00*", objects), deps)
-    assert summary["error"] == "unsupported_kind"
+REMIT_CLAIMS = (b"Claim ID,Line,Patient ID,Payer,CPT,DOS,Billed,Status\r\n"
+                b"R1,1,MRN1,UHC,97153,2024-01-05,100.00,Submitted\r\n"
+                b"R1,2,MRN1,UHC,97155,2024-01-05,100.00,Submitted\r\n"
+                b"R2,1,MRN2,UHC,97153,2024-01-05,100.00,Submitted\r\n")
+REMIT = build_835([
+    Clp("R1", "1", "200", "100", [
+        Svc("97153", "100", "100", line_ref="1"),
+        Svc("97155", "100", "0", cas=(("CO", "197", "100"),), remarks=("N54",))]),
+    Clp("R2", "4", "100", "0", [Svc("97153", "100", "0", cas=(("CO", "50", "100"),))]),
+    Clp("UNKNOWN", "1", "100", "100", [Svc("97153", "100", "100")]),
+])
+
+
+def _stored_by_claim(uploads: FakeUploads) -> dict[tuple[str, str], dict[str, object]]:
+    return {(d["claim_id"], d["cpt"]): d for (_, kind, _), d in uploads.records.items()
+            if kind == "claims"}
+
+
+@pytest.mark.parametrize("name", ["uploads/acme/remittance/jan.835", "uploads/acme/era.txt"])
+def test_an_835_posts_outcomes_onto_the_stored_lines(name: str) -> None:
+    """In the remittance folder, or anywhere with an ISA header (detected)."""
+    deps, objects, uploads, publisher, clock = make()
+    ingest_object(event("uploads/acme/claims/jan.csv", REMIT_CLAIMS, objects), deps)
+    before = len(publisher.messages)
+    clock.now += timedelta(days=20)
+    summary = ingest_object(event(name, REMIT, objects), deps)
+    assert summary["status"] == "complete" and summary["kind"] == "remittance"
+    assert (summary["claims"], summary["accepted"], summary["rejected"]) == (3, 3, 1)
+    assert summary["reasons"] == {"claim_not_found": 1}
+    lines = _stored_by_claim(uploads)
+    assert lines[("R1", "97153")]["outcome"] == "PAID"
+    assert lines[("R1", "97153")]["paid_cents"] == 10000
+    assert lines[("R1", "97155")]["outcome"] == "DENIED"
+    assert lines[("R1", "97155")]["carc_codes"] == ["CO-197"]
+    assert lines[("R1", "97155")]["rarc_codes"] == ["N54"]
+    assert lines[("R2", "97153")]["outcome"] == "DENIED"
+    assert lines[("R2", "97153")]["decided_date"] == "2024-01-20"
+    assert lines[("R2", "97153")]["patient_key"] == lines[("R2", "97153")]["patient_key"]
+    changed = {c["record"]["claim_id"] for _, data, _ in publisher.messages[before:]
+               for c in json.loads(data)["changes"]}
+    assert changed == {"R1", "R2"}
+    report = objects.objects[(BUCKET, "rejects/acme/" + name.removeprefix("uploads/acme/"))]
+    assert b"claim_not_found" in report and b"UNKNOWN" in report
+
+
+def test_the_same_835_twice_changes_nothing_the_second_time() -> None:
+    deps, objects, uploads, publisher, _ = make()
+    ingest_object(event("uploads/acme/claims/jan.csv", REMIT_CLAIMS, objects), deps)
+    ingest_object(event("uploads/acme/remittance/a.835", REMIT, objects), deps)
+    snapshot, sent = dict(uploads.records), len(publisher.messages)
+    again = ingest_object(event("uploads/acme/remittance/copy.835", REMIT, objects), deps)
+    assert again["status"] == "duplicate"
+    assert uploads.records == snapshot and len(publisher.messages) == sent
+
+
+def test_the_same_payments_in_a_new_envelope_publish_identical_hashes() -> None:
+    """A payer re-sending the same ERA under a new control number is new bytes, but the lines
+    it writes are identical: consumers see the same (doc id, content hash) and skip them."""
+    deps, objects, _, publisher, _ = make()
+    ingest_object(event("uploads/acme/claims/jan.csv", REMIT_CLAIMS, objects), deps)
+    ingest_object(event("uploads/acme/remittance/a.835", REMIT, objects), deps)
+    first = published_changes(publisher)
+    resent = REMIT.replace(b"000000907", b"000000908")
+    ingest_object(event("uploads/acme/remittance/b.835", resent, objects), deps)
+    assert published_changes(publisher) == first
+
+
+@pytest.mark.parametrize("data, error", [
+    (build_835([Clp("R1", "1", "100", "100", [Svc("97153", "100", "100")])], se_delta=2),
+     "malformed_835"),
+    (b"ISA*00*", "malformed_835"),
+    (b"garbage that is not X12", "not_x12"),
+])
+def test_a_malformed_835_is_refused_with_segment_and_reason(data: bytes, error: str) -> None:
+    deps, objects, uploads, _, _ = make()
+    ingest_object(event("uploads/acme/claims/jan.csv", REMIT_CLAIMS, objects), deps)
+    before = dict(uploads.records)
+    summary = ingest_object(event("uploads/acme/remittance/bad.835", data, objects), deps)
+    assert summary["status"] == "failed" and summary["error"] == error
+    assert uploads.records == before
+    report = objects.objects[(BUCKET, "rejects/acme/remittance/bad.835")].decode()
+    assert error in report
+    if error == "malformed_835" and len(data) > 100:
+        assert "SE count" in summary["message"] and summary["problems"]
 
 
 def test_logs_carry_no_patient_identifiers(caplog: pytest.LogCaptureFixture) -> None:

@@ -31,6 +31,7 @@ from upstream.domain.headers import detect_kind, header_test
 from upstream.domain.ingest import IngestReport, Parsed, Rejected, parse_records
 from upstream.domain.records import Authorization, ClaimLine, RecordKind, stored_document
 from upstream.domain.rejects import RejectsWriter
+from upstream.domain.remittance import RemittanceUnreadable, looks_like_x12
 from upstream.domain.table import UnreadableFile, open_table
 from upstream.events import RecordChange, RecordChangeBatch, StorageObjectEvent
 from upstream.logs import get_logger
@@ -41,6 +42,15 @@ from upstream.ports import (
     TenantDirectory,
     UploadRepository,
     UploadStatus,
+)
+from upstream.services.ingest_remittance import (
+    failure_report,
+    failure_summary,
+    post_remittance,
+    posting_report,
+    read_remittance,
+    remittance_summary,
+    write_report,
 )
 from upstream.services.tenants import tenant_context
 
@@ -124,10 +134,10 @@ def _ingest(event: StorageObjectEvent, deps: IngestDeps, customer: str, upload_i
             path_kind: RecordKind | None) -> dict[str, Any]:
     base: dict[str, Any] = {"upload_id": upload_id, "customer_id": customer,
                             "object": event.name, "started_at": started_at.isoformat()}
-    if path_kind is RecordKind.REMITTANCE:
-        return {**base, "status": UploadStatus.FAILED.value, "error": "unsupported_kind",
-                "message": "835 remittance files are not ingested yet (see issue 4)",
-                "rows": 0, "accepted": 0, "rejected": 0}
+    if path_kind is RecordKind.REMITTANCE or (path_kind is None and _is_x12(event, deps)):
+        return {**base, **_ingest_remittance(event, deps, customer, upload_id, started_at,
+                                             published),
+                "finished_at": deps.clock().isoformat()}
     kinds = [path_kind] if path_kind else list(_SUPPORTED_KINDS)
     ctx = tenant_context(customer, tenant, deps.secrets, started_at)
     with deps.objects.open_read(event.bucket, event.name) as stream:
@@ -153,6 +163,31 @@ def _ingest(event: StorageObjectEvent, deps: IngestDeps, customer: str, upload_i
     return {**base, **_report_fields(report), "status": UploadStatus.COMPLETE.value,
             "kind": kind.value, "stored": written, "rejects_object": rejects_name,
             "finished_at": deps.clock().isoformat()}
+
+
+def _is_x12(event: StorageObjectEvent, deps: IngestDeps) -> bool:
+    with deps.objects.open_read(event.bucket, event.name) as stream:
+        return looks_like_x12(stream.read(512))
+
+
+def _ingest_remittance(event: StorageObjectEvent, deps: IngestDeps, customer: str,
+                       upload_id: str, started_at: datetime, published: set[int],
+                       ) -> dict[str, Any]:
+    rejects_name = rejects_object_name(event.name)
+    try:
+        with deps.objects.open_read(event.bucket, event.name) as stream:
+            remittance = read_remittance(stream)
+    except RemittanceUnreadable as exc:
+        write_report(deps.objects, event.bucket, rejects_name, failure_report(exc))
+        return {**failure_summary(exc), "rejects_object": rejects_name}
+    stored = deps.uploads.lines_of_claims(customer, [c.claim_id for c in remittance.claims])
+    posting, written = post_remittance(
+        remittance, stored, started_at,
+        lambda lines, kind: _write_batches(lines, deps, customer, upload_id, kind, published))
+    if posting.rejected:
+        write_report(deps.objects, event.bucket, rejects_name, posting_report(posting))
+    return {**remittance_summary(remittance, posting, written),
+            "rejects_object": rejects_name if posting.rejected else None}
 
 
 def _report_fields(report: IngestReport) -> dict[str, Any]:
@@ -181,7 +216,8 @@ def _batches(records: Iterator[ClaimLine | Authorization], size: int,
         yield batch
 
 
-def _write_batches(records: Iterator[ClaimLine | Authorization], deps: IngestDeps,
+def _write_batches(records: Iterator[ClaimLine] | Iterator[ClaimLine | Authorization],
+                   deps: IngestDeps,
                    customer: str, upload_id: str, kind: RecordKind, published: set[int]) -> int:
     """Commit batches in parallel with a bounded number in flight (memory stays flat)."""
     in_flight = threading.BoundedSemaphore(deps.parallel_batches * 2)
