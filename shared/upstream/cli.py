@@ -215,9 +215,14 @@ def tenant() -> None:
 @click.option("--name", default=None)
 @click.option("--webhook-secret", default=None, help="Default: a new random secret.")
 @click.option("--athena-hub-secret", default=None)
+@click.option("--athena-practice-id", default=None,
+              help="The athenaOne practice; also provisions API credentials for the fetcher.")
 def tenant_add(customer_id: str, name: str | None, webhook_secret: str | None,
-               athena_hub_secret: str | None) -> None:
-    """Create CUSTOMER_ID with its secrets (the patient-hash key is made once, never replaced)."""
+               athena_hub_secret: str | None, athena_practice_id: str | None) -> None:
+    """Create CUSTOMER_ID with its secrets (the patient-hash key is made once, never replaced).
+
+    Locally the athenaOne API credentials are made up here, and the stack's fake athenaOne
+    accepts exactly those; in production they are the practice's, put in Secret Manager."""
     import re
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", customer_id):
@@ -227,8 +232,8 @@ def tenant_add(customer_id: str, name: str | None, webhook_secret: str | None,
     from upstream.adapters.clients import firestore_client
     from upstream.adapters.firestore_store import FirestoreTenants
     from upstream.adapters.wiring import secret_store
+    from upstream.services.tenants import athena_oauth_secret, patient_key_secret
     from upstream.services.tenants import athena_secret as athena_name
-    from upstream.services.tenants import patient_key_secret
     from upstream.services.tenants import webhook_secret as webhook_name
 
     store = secret_store()
@@ -239,7 +244,15 @@ def tenant_add(customer_id: str, name: str | None, webhook_secret: str | None,
                   (webhook_secret or pysecrets.token_hex(32)).encode())
     if athena_hub_secret:
         store.put(athena_name(customer_id), athena_hub_secret.encode())
-    FirestoreTenants(firestore_client()).upsert(customer_id, {"name": name or customer_id})
+    if (athena_hub_secret or athena_practice_id) and store.get(
+            athena_oauth_secret(customer_id)) is None:
+        store.put(athena_oauth_secret(customer_id), json.dumps(
+            {"client_id": f"local-{customer_id}",
+             "client_secret": pysecrets.token_urlsafe(24)}).encode())
+    fields = {"name": name or customer_id}
+    if athena_practice_id:
+        fields["athena_practice_id"] = athena_practice_id
+    FirestoreTenants(firestore_client()).upsert(customer_id, fields)
     click.echo(json.dumps({"customer_id": customer_id, "status": "active"}))
 
 

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     alerts_topic: str = "alerts"
     ehr_topic: str = "ehr-events"
     detector_runs_topic: str = "detector-runs"
+    ehr_fetch_topic: str = "ehr-fetch"
+    # athenaOne's API; production is https://api.platform.athenahealth.com (preview:
+    # https://api.preview.platform.athenahealth.com), the local stack points at its fake.
+    athena_base_url: str = "https://api.platform.athenahealth.com"
     secrets_backend: Literal["local", "gcp"] = "local"
     secrets_file: Path = Path(".upstream/secrets.json")
     # Firestore commits at most 500 writes; one slot is the batch's progress marker.

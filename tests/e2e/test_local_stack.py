@@ -50,7 +50,8 @@ def test_status_reports_every_address(emulators: StackConfig) -> None:
     assert status["firestore"] == f"127.0.0.1:{emulators.firestore_port}"
     assert status["storage"].startswith("http://127.0.0.1:")
     assert set(status["functions"]) == {"file_ingest", "aggregator", "detectors",
-                                        "athena_webhook", "ehr_webhook", "fhir_mapper"}
+                                        "athena_webhook", "ehr_webhook", "fhir_mapper",
+                                        "ehr_fetcher"}
     assert all(status["running"].values())
 
 
@@ -135,14 +136,15 @@ def test_unknown_tenant_upload_is_refused_visibly(clean_stack: StackConfig,
 def test_down_stops_exactly_what_up_started(tmp_path: Path) -> None:
     """Its own stack on other ports: starts, proves every PID alive, stops every one."""
     config = StackConfig(project="upstream-e2e-down", data_dir=tmp_path, firestore_port=19681,
-                         pubsub_port=19682, storage_port=19683, functions_base_port=19690)
+                         pubsub_port=19682, storage_port=19683, functions_base_port=19690,
+                         athena_port=19689)
     try:
         cli(config, "stack", "up")
         pids = {k: v["pid"] for k, v in json.loads(config.state_file.read_text())
                 ["components"].items()}
-        assert set(pids) == {"firestore", "pubsub", "storage", "file_ingest", "aggregator",
-                             "detectors", "athena_webhook", "ehr_webhook", "fhir_mapper",
-                             "bridge"}
+        assert set(pids) == {"firestore", "pubsub", "storage", "athena_api", "file_ingest",
+                             "aggregator", "detectors", "athena_webhook", "ehr_webhook",
+                             "fhir_mapper", "ehr_fetcher", "bridge"}
         assert all(processes.alive(pid) for pid in pids.values())
     finally:
         stopped = json.loads(cli(config, "stack", "down", "--format", "json").stdout)["stopped"]

@@ -118,3 +118,68 @@ def test_an_outcome_before_its_claim_is_joined_when_the_claim_comes(
     assert stored["outcome"] == "DENIED" and stored["carc_codes"] == ["16"]
     older = {**line, "updated_at": "2026-01-01T00:00:00Z", "cpt": "97155"}
     assert ehr.upsert_lines(customer, [older]) == []  # an older version never overwrites
+
+
+def _athena_bundle(claims: dict[str, str], topic: str = "Claim.update") -> bytes:
+    """A notification naming athenaOne claims: event id → claim id."""
+    return json.dumps({"resourceType": "Bundle", "type": "history", "entry": [{"resource": {
+        "resourceType": "SubscriptionStatus", "type": "event-notification",
+        "subscription": {"reference": "Subscription/claims-1"},
+        "topic": f"https://athenahealth.com/fhir/topic/{topic}",
+        "notificationEvent": [{"id": event, "eventNumber": str(i),
+                               "timestamp": datetime.now(UTC).isoformat(),
+                               "focus": {"identifier": {
+                                   "system": "urn:athenahealth:athenanet:claim",
+                                   "value": f"a-195900.claim-{claim}"}}}
+                              for i, (event, claim) in enumerate(claims.items())]}}]}).encode()
+
+
+def test_athena_id_only_events_are_fetched_from_athenaone_and_land_once(
+        clean_stack: StackConfig, unique: str) -> None:
+    """Signed notification → `ehr-events` → fhir_mapper → `ehr-fetch` → ehr_fetcher → the
+    fake athenaOne (token, claim, insurances over HTTP) → lines in Firestore → `claims` →
+    aggregates. A replay publishes nothing; an unknown claim ends `not_found`; a delete
+    voids."""
+    from tests.conftest import wait_for
+    from upstream.adapters.firestore_aggregates import FirestoreAggregates
+    from upstream.adapters.firestore_store import FirestoreRecords
+    from upstream.domain.records import RecordKind
+    from upstream.services.tenants import athena_oauth_secret, patient_key_secret
+
+    config = clean_stack
+    customer = f"athena-{unique}"
+    store = LocalFileSecretStore(config.secrets_file)
+    store.put(athena_secret(customer), SECRET)
+    store.put(patient_key_secret(customer), b"p" * 32)
+    store.put(athena_oauth_secret(customer), json.dumps(
+        {"client_id": f"local-{unique}", "client_secret": "shh"}).encode())
+    db = _db(config)
+    FirestoreTenants(db).upsert(customer, {"athena_practice_id": "195900"})
+    url = manager.function_urls(config)["athena_webhook"] + f"/{customer}"
+
+    def post(body: bytes) -> dict[str, object]:
+        answer = requests.post(url, data=body, timeout=10,
+                               headers={"X-Hub-Signature": sign(body)})
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    body = _athena_bundle({f"e1-{unique}": "30001", f"e2-{unique}": "30003",
+                           f"e3-{unique}": "424242"})
+    assert post(body)["events"] == 3
+    assert post(body)["status"] == "duplicate"
+    records = FirestoreRecords(db)
+    wait_for(lambda: records.count(customer, RecordKind.CLAIMS) == 5, timeout=90)
+    pending = db.collection("customers", customer, "ehr_pending")
+    wait_for(lambda: sorted(d.to_dict()["status"] for d in pending.stream()) == [
+        "fetched", "fetched", "not_found"], timeout=60)
+    lines = records.list(customer, RecordKind.CLAIMS)
+    assert {d["payer"] for d in lines} <= {"UnitedHealthcare", "Aetna", "Blue Cross Blue Shield",
+                                          "Cigna"}
+    assert all(d["patient_key"] and not str(d["patient_key"]).isdigit() for d in lines)
+    aggregates = FirestoreAggregates(db)
+    wait_for(lambda: aggregates.lines_aggregated(customer) == 5, timeout=60)
+
+    post(_athena_bundle({f"e4-{unique}": "30001"}, topic="Claim.delete"))
+    wait_for(lambda: sum(d["outcome"] == "VOID" for d in records.list(
+        customer, RecordKind.CLAIMS)) == 2, timeout=60)
+    assert records.count(customer, RecordKind.CLAIMS) == 5  # voided, never deleted

@@ -55,12 +55,14 @@ def test_a_full_resource_becomes_lines_and_one_change_message() -> None:
     assert topic == "claims" and len(json.loads(data)["changes"]) == 2
 
 
-def test_athena_id_only_events_are_kept_for_the_fetcher() -> None:
+def test_athena_id_only_events_are_kept_and_sent_to_the_fetcher_one_by_one() -> None:
     d, records, publisher = deps()
     message = EhrEvent(source="athena", customer_id="acme", received_at=NOW,
-                       events=[{"event_id": "a1"}, {"event_id": "a2"}])
-    assert handle_ehr_event(Event(message.to_bytes()), d)["status"] == "held_for_fetch"
-    assert [e["event_id"] for e in records.held] == ["a1", "a2"] and publisher.messages == []
+                       events=[{"event_id": "a1", "focus": "Claim/1"}, {"event_id": "a2"}])
+    assert handle_ehr_event(Event(message.to_bytes()), d)["status"] == "sent_to_fetcher"
+    assert [e["event_id"] for e in records.held] == ["a1", "a2"]
+    sent = [json.loads(data) for topic, data, _ in publisher.messages if topic == "ehr-fetch"]
+    assert [(m["event_id"], m["focus"]) for m in sent] == [("a1", "Claim/1"), ("a2", None)]
 
 
 def test_a_malformed_event_is_dead_lettered_and_an_unknown_tenant_retried() -> None:

@@ -4,7 +4,8 @@
   `updated_at`) overwrite a newer one;
 - `pending_outcomes/{claim|line}`: an outcome that arrived before its claim, applied (and
   removed) when the claim's line is written;
-- `ehr_pending/{event id}`: athenahealth id-only events waiting for the fetcher.
+- `ehr_pending/{event id}`: athenahealth id-only events, waiting for the fetcher and then
+  marked with what it found (`fetched`, `not_found`, `voided`, `unmappable`, …).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from upstream.adapters.firestore_store import tenant_collection
@@ -94,6 +96,20 @@ class FirestoreEhrRecords:
         return changed
 
     def hold_event(self, customer_id: str, event: dict[str, Any], received_at: datetime) -> None:
-        event_id = hashlib.sha256(str(event.get("event_id")).encode()).hexdigest()[:40]
-        tenant_collection(self._client, customer_id, EHR_PENDING).document(event_id).set(
-            {**event, "received_at": received_at, "status": "awaiting_fetch"})
+        """Kept until the fetcher resolves it; a redelivery never moves a resolved event back
+        to waiting."""
+        ref = self._event(customer_id, str(event.get("event_id")))
+        try:
+            ref.create({**event, "received_at": received_at, "status": "awaiting_fetch"})
+        except gexc.AlreadyExists:
+            pass
+
+    def mark_event(self, customer_id: str, event_id: str, status: str,
+                   detail: dict[str, Any]) -> None:
+        self._event(customer_id, event_id).set(
+            {"event_id": event_id, "status": status, **detail,
+             "resolved_at": firestore.SERVER_TIMESTAMP}, merge=True)
+
+    def _event(self, customer_id: str, event_id: str) -> Any:
+        doc_id = hashlib.sha256(event_id.encode()).hexdigest()[:40]
+        return tenant_collection(self._client, customer_id, EHR_PENDING).document(doc_id)

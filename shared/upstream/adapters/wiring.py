@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from upstream.services.ingest_upload import IngestDeps
 if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where it runs
     from upstream.services.aggregate_changes import AggregateDeps
     from upstream.services.detector_runs import DetectorDeps
+    from upstream.services.fetch_ehr_events import FetcherDeps
     from upstream.services.map_ehr_events import MapperDeps
     from upstream.services.webhooks import WebhookDeps
 from upstream.settings import get_settings
@@ -127,4 +129,33 @@ def mapper_deps() -> MapperDeps:
         tenants=FirestoreTenants(firestore_client()), secrets=secret_store(),
         records=FirestoreEhrRecords(firestore_client()),
         publisher=PubSubPublisher(publisher_client(), settings.project),
-        ehr_topic=settings.ehr_topic, claims_topic=settings.claims_topic)
+        ehr_topic=settings.ehr_topic, claims_topic=settings.claims_topic,
+        fetch_topic=settings.ehr_fetch_topic)
+
+
+@cache
+def fetcher_deps() -> FetcherDeps:
+    from upstream.adapters.athena_api import AthenaClient, AthenaCredentials
+    from upstream.adapters.firestore_ehr import FirestoreEhrRecords
+    from upstream.services.fetch_ehr_events import FetcherDeps
+
+    settings = get_settings()
+    clients: dict[tuple[str, str, str], AthenaClient] = {}
+    lock = threading.Lock()
+
+    def source(customer: str, credentials: dict[str, str]) -> AthenaClient:
+        """One client per tenant and credentials: its token is reused across invocations of
+        a warm instance; rotated credentials get a new client (and token)."""
+        key = (customer, credentials["client_id"], credentials["client_secret"])
+        with lock:
+            if key not in clients:
+                clients[key] = AthenaClient(settings.athena_base_url, AthenaCredentials(
+                    credentials["client_id"], credentials["client_secret"]))
+            return clients[key]
+
+    return FetcherDeps(
+        tenants=FirestoreTenants(firestore_client()), secrets=secret_store(),
+        records=FirestoreEhrRecords(firestore_client()),
+        publisher=PubSubPublisher(publisher_client(), settings.project),
+        sources=source, fetch_topic=settings.ehr_fetch_topic,
+        claims_topic=settings.claims_topic)

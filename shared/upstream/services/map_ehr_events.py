@@ -1,10 +1,11 @@
 """The `fhir_mapper` use-case: `ehr-events` → claim lines and outcomes in Firestore → change
 messages on `claims` (the same messages file_ingest sends, so aggregates follow).
 
-Full resources (generic EHRs) are mapped now. athenahealth's id-only events need the claim
-fetched from its API first; until the fetcher exists (issue 4) they are kept, visible, in
-`customers/{id}/ehr_pending` rather than dropped. Every resource that cannot be used is
-logged with its reason (never with PHI); the good entries of a Bundle still land.
+Full resources (generic EHRs) are mapped here. athenahealth's id-only events need the claim
+fetched from its API first: each is kept, visible, in `customers/{id}/ehr_pending` and handed
+to the `ehr_fetcher` as one `ehr-fetch` message (so each claim is retried on its own). Every
+resource that cannot be used is logged with its reason (never with PHI); the good entries of a
+Bundle still land.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from upstream.events import CloudEventLike, RecordChange, RecordChangeBatch
 from upstream.logs import get_logger
 from upstream.ports import Publisher, SecretStore, TenantDirectory
 from upstream.services.dead_letters import decode_or_dead_letter
+from upstream.services.fetch_ehr_events import AthenaFetch
 from upstream.services.tenants import tenant_context
 from upstream.services.webhooks import EhrEvent
 
@@ -46,6 +48,7 @@ class MapperDeps:
     publisher: Publisher
     ehr_topic: str
     claims_topic: str
+    fetch_topic: str = "ehr-fetch"
 
 
 def handle_ehr_event(event: CloudEventLike, deps: MapperDeps) -> dict[str, Any]:
@@ -57,7 +60,13 @@ def handle_ehr_event(event: CloudEventLike, deps: MapperDeps) -> dict[str, Any]:
     if message.source == "athena":
         for item in message.events:
             deps.records.hold_event(customer, item, message.received_at)
-        return {"status": "held_for_fetch", "events": len(message.events)}
+            fetch = AthenaFetch(customer_id=customer, event_id=str(item.get("event_id")),
+                                focus=item.get("focus"), topic=item.get("topic"),
+                                timestamp=item.get("timestamp"),
+                                received_at=message.received_at)
+            deps.publisher.publish(deps.fetch_topic, fetch.to_bytes(),
+                                   {"customer_id": customer})
+        return {"status": "sent_to_fetcher", "events": len(message.events)}
     tenant = deps.tenants.get(customer)
     if tenant is None:
         raise LookupError(f"tenant {customer} unknown")  # retried, then dead-lettered

@@ -23,6 +23,11 @@ def athena_secret(customer_id: str) -> str:
     return f"athena-hub-secret-{customer_id}"
 
 
+def athena_oauth_secret(customer_id: str) -> str:
+    """JSON `{"client_id", "client_secret"}`: the practice's athenaOne API credentials."""
+    return f"athena-oauth-{customer_id}"
+
+
 class MissingTenantSecret(RuntimeError):
     """A known tenant without its patient-hash key: a provisioning fault worth a retry,
     never a reason to store an unhashed or differently-hashed patient id."""

@@ -24,6 +24,7 @@ class StackConfig(BaseSettings):
     pubsub_port: int = 8682
     storage_port: int = 8683
     functions_base_port: int = 8690
+    athena_port: int = 8689  # the fake athenaOne API (upstream.stack.fake_athena)
     data_dir: Path = Path(".upstream")
     bucket: str = "upstream-uploads"
     functions_dir: Path = _default_functions_dir()
@@ -54,4 +55,5 @@ class StackConfig(BaseSettings):
             "UPSTREAM_PROJECT": self.project,
             "UPSTREAM_SECRETS_BACKEND": "local",
             "UPSTREAM_SECRETS_FILE": str(self.secrets_file.resolve()),
+            "UPSTREAM_ATHENA_BASE_URL": self.url(self.athena_port),
         }

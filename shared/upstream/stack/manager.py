@@ -63,6 +63,11 @@ def _components(config: StackConfig) -> list[tuple[str, int, list[str], str]]:
           f"--port={config.storage_port}", "--in-memory"],
          config.url(config.storage_port) + "/storage/v1/b"),
     ]
+    items.append(("athena_api", config.athena_port,
+                  [sys.executable, "-m", "upstream.stack.fake_athena", f"--host={host}",
+                   f"--port={config.athena_port}",
+                   f"--secrets-file={config.secrets_file.resolve()}"],
+                  config.url(config.athena_port)))
     for offset, spec in enumerate(FUNCTIONS):
         port = config.functions_base_port + offset
         items.append((spec.name, port,
@@ -208,7 +213,8 @@ def status(config: StackConfig) -> dict[str, Any]:
         "bucket": config.bucket,
         "functions": function_urls(config),
         "running": {name: running(name) for name in
-                    ["firestore", "pubsub", "storage", *(s.name for s in FUNCTIONS), "bridge"]},
+                    ["firestore", "pubsub", "storage", "athena_api",
+                     *(s.name for s in FUNCTIONS), "bridge"]},
         "data_dir": str(config.data_dir.resolve()),
     }
 

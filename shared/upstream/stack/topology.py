@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Every topic has a dead-letter twin (`<topic>-dlq`), as in production.
-TOPICS = ("claims", "ehr-events", "alerts", "detector-runs")
+TOPICS = ("claims", "ehr-events", "ehr-fetch", "alerts", "detector-runs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("athena_webhook", "http", "http"),
     FunctionSpec("ehr_webhook", "http", "http"),
     FunctionSpec("fhir_mapper", "cloudevent", "topic:ehr-events"),
+    FunctionSpec("ehr_fetcher", "cloudevent", "topic:ehr-fetch"),
 )
 # Deliveries before a message goes to the dead-letter topic (Pub/Sub's minimum is 5).
 MAX_DELIVERY_ATTEMPTS = 5
