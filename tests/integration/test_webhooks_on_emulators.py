@@ -170,7 +170,7 @@ def test_athena_id_only_events_are_fetched_from_athenaone_and_land_once(
     records = FirestoreRecords(db)
     wait_for(lambda: records.count(customer, RecordKind.CLAIMS) == 5, timeout=90)
     pending = db.collection("customers", customer, "ehr_pending")
-    wait_for(lambda: sorted(d.to_dict()["status"] for d in pending.stream()) == [
+    wait_for(lambda: sorted((d.to_dict() or {})["status"] for d in pending.stream()) == [
         "fetched", "fetched", "not_found"], timeout=60)
     lines = records.list(customer, RecordKind.CLAIMS)
     assert {d["payer"] for d in lines} <= {"UnitedHealthcare", "Aetna", "Blue Cross Blue Shield",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.fakes import FakePublisher, FakeSecrets, FakeTenants
-from tests.unit.test_map_ehr_events import Event
+from tests.unit.test_detector_runs import Event
 from upstream.adapters.athena_api import AthenaUnavailable
 from upstream.services.fetch_ehr_events import (
     AthenaFetch,
