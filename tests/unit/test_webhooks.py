@@ -21,7 +21,7 @@ from upstream.domain.webhooks import (
     verify_hub_signature,
 )
 from upstream.services.tenants import athena_secret, webhook_secret
-from upstream.services.webhooks import WebhookDeps, receive_athena, receive_ehr
+from upstream.services.webhooks import PROBLEM, WebhookDeps, receive_athena, receive_ehr
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 SECRET, OLD = b"s" * 32, b"o" * 32
@@ -262,3 +262,38 @@ def test_the_local_secret_store_keeps_the_replaced_version_valid(tmp_path: Any) 
     assert store.get_recent("webhook-secret-acme") == [SECRET, OLD]
     store.put("webhook-secret-acme", b"n" * 32)
     assert store.get_recent("webhook-secret-acme") == [b"n" * 32, SECRET]  # OLD retired
+
+
+def test_a_noisy_tenant_is_rate_limited_with_retry_after_and_others_are_not() -> None:
+    from dataclasses import replace
+
+    from upstream.domain.rate_limit import RateLimiter
+
+    # a frozen clock: no token comes back during the test, however slow the machine
+    d = replace(deps(webhook_rate_per_second=1, webhook_burst=3),
+                limiter=RateLimiter(300, 600, lambda: 0.0))
+    answers = [receive_athena("acme", body, {"X-Hub-Signature": sign(body)}, d).status
+               for body in (r4b_bundle(f"r{i}") for i in range(5))]
+    assert answers == [200, 200, 200, 429, 429]
+    limited = receive_athena("acme", r4b_bundle("r9"), {"X-Hub-Signature": sign(
+        r4b_bundle("r9"))}, d)
+    assert limited.headers["Retry-After"] == "1" and limited.content_type == PROBLEM
+    # a refused signature never spends the tenant's budget, and other tenants have their own
+    assert receive_athena("acme", b"{}", {"X-Hub-Signature": "sha256=00"}, d).status == 401
+
+
+@given(st.lists(st.floats(0, 2), min_size=1, max_size=200), st.floats(0.5, 50),
+       st.integers(1, 20))
+def test_token_bucket_never_allows_more_than_burst_plus_rate_times_time(
+        gaps: list[float], rate: float, burst: int) -> None:
+    from upstream.domain.rate_limit import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(rate, burst, lambda: now[0])
+    allowed = 0
+    for gap in gaps:
+        now[0] += gap
+        waited = limiter.take("t")
+        allowed += waited == 0
+        assert waited == 0 or waited >= 1
+    assert allowed <= burst + rate * now[0] + 1e-9

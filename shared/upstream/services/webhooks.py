@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from google.api_core import exceptions as gexc
 from pydantic import BaseModel, ConfigDict
 
+from upstream.domain.rate_limit import RateLimiter
 from upstream.domain.webhooks import (
     MAX_BODY_BYTES,
     BadNotification,
@@ -42,6 +44,11 @@ log = get_logger(__name__)
 # athenahealth retries for an hour and can replay its dead-letter queue for 7 days.
 ATHENA_KEY_DAYS = 8
 EHR_KEY_HOURS = 24
+# Per tenant and function instance. A 20-provider practice's EHR sends a few events a minute
+# and bursts of a few hundred when a batch of claims is billed; 300/s (burst 600) is far above
+# that, and above the 200/s the webhook benchmark sends one instance without an error.
+DEFAULT_RATE_PER_SECOND = 300.0
+DEFAULT_BURST = 600.0
 _CUSTOMER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _MAX_KEY = 200
 PROBLEM = "application/problem+json"
@@ -98,11 +105,126 @@ class WebhookDeps:
     publisher: Publisher
     ehr_topic: str
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(
+        DEFAULT_RATE_PER_SECOND, DEFAULT_BURST, time.monotonic))
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What a connector found in a verified body: the events' idempotency keys and how to
+    build the message for the new ones (by their positions)."""
+
+    keys: list[str]
+    message: Callable[[list[int]], EhrEvent]
+    ignored: Answer | None = None  # a valid body with nothing for us (heartbeat, other type)
+
+
+class Connector(Protocol):
+    """One EHR's webhook protocol. A new EHR is one of these; `receive` does the rest
+    (size limit, tenant, secrets, rate limit, idempotency, publishing, answers)."""
+
+    name: str
+    key_ttl: timedelta
+
+    def tenant(self, path_customer: str | None, headers: Mapping[str, str]) -> str | None: ...
+
+    def secret_name(self, customer_id: str) -> str: ...
+
+    def verify(self, raw: bytes, headers: Mapping[str, str], secrets: Sequence[bytes],
+               now: datetime) -> bool: ...
+
+    def parse(self, customer_id: str, tenant: dict[str, Any], raw: bytes,
+              headers: Mapping[str, str], now: datetime) -> Received:
+        """Raises `BadNotification` for a malformed body, `Unauthorized` for a body that
+        authenticates but names someone else's data."""
+        ...
+
+
+class Unauthorized(Exception):
+    pass
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     lowered = name.lower()
     return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
+class AthenaConnector:
+    """athenahealth FHIR Subscriptions (R5 backport): tenant in the path, `X-Hub-Signature`
+    over the raw body, id-only events keyed by `notificationEvent.id` for 8 days."""
+
+    name = "athena"
+    key_ttl = timedelta(days=ATHENA_KEY_DAYS)
+
+    def tenant(self, path_customer: str | None, headers: Mapping[str, str]) -> str | None:
+        return path_customer
+
+    def secret_name(self, customer_id: str) -> str:
+        return athena_secret(customer_id)
+
+    def verify(self, raw: bytes, headers: Mapping[str, str], secrets: Sequence[bytes],
+               now: datetime) -> bool:
+        return verify_hub_signature(raw, _header(headers, "X-Hub-Signature"), secrets)
+
+    def parse(self, customer_id: str, tenant: dict[str, Any], raw: bytes,
+              headers: Mapping[str, str], now: datetime) -> Received:
+        notification = parse_notification(raw)
+        practice = tenant.get("athena_practice_id")
+        if practice and notification.practice_ids() - {str(practice)}:
+            raise Unauthorized("practice_mismatch")
+        events = notification.events
+        return Received(
+            keys=[f"athena|{customer_id}|{e.event_id}" for e in events],
+            message=lambda fresh: EhrEvent(
+                source="athena", customer_id=customer_id, received_at=now,
+                events=[{"event_id": events[i].event_id, "timestamp": events[i].timestamp,
+                         "focus": events[i].focus, "topic": notification.topic}
+                        for i in fresh]),
+            # handshake and heartbeat notifications carry no events
+            ignored=None if events else Answer(200, {"status": "accepted", "events": 0}))
+
+
+class GenericEhrConnector:
+    """Every other EHR or FHIR server (Contract 3b): tenant in `X-Customer-ID`, HMAC over
+    `<X-Timestamp>.<body>` (5-minute window), `X-Idempotency-Key` kept 24 h, full resources."""
+
+    name = "ehr"
+    key_ttl = timedelta(hours=EHR_KEY_HOURS)
+
+    def tenant(self, path_customer: str | None, headers: Mapping[str, str]) -> str | None:
+        return _header(headers, "X-Customer-ID")
+
+    def secret_name(self, customer_id: str) -> str:
+        return webhook_secret(customer_id)
+
+    def verify(self, raw: bytes, headers: Mapping[str, str], secrets: Sequence[bytes],
+               now: datetime) -> bool:
+        return verify_ehr_signature(raw, _header(headers, "X-Timestamp"),
+                                    _header(headers, "X-Signature"), secrets, now)
+
+    def parse(self, customer_id: str, tenant: dict[str, Any], raw: bytes,
+              headers: Mapping[str, str], now: datetime) -> Received:
+        event_key = (_header(headers, "X-Idempotency-Key") or "").strip()
+        if not event_key or len(event_key) > _MAX_KEY:
+            raise BadNotification("missing_idempotency_key",
+                                  f"X-Idempotency-Key is required: 1 to {_MAX_KEY} characters")
+        kind = ehr_resource_type(raw)
+        ignored = None
+        if not is_mapped(kind):  # valid FHIR we do not map: accepted, ignored, counted in logs
+            log.info("ehr resource ignored", extra={"customer_id": customer_id,
+                                                    "ignored_resource_type": kind})
+            ignored = Answer(200, {"status": "ignored", "resource_type": kind})
+        return Received(
+            keys=[f"ehr|{customer_id}|{event_key}"],
+            message=lambda _: EhrEvent(
+                source="ehr", customer_id=customer_id, received_at=now,
+                events=[{"event_id": event_key}], resource_type=kind,
+                resource_b64=base64.b64encode(raw).decode()),
+            ignored=ignored)
+
+
+ATHENA = AthenaConnector()
+GENERIC_EHR = GenericEhrConnector()
 
 
 def _active_tenant(deps: WebhookDeps, customer_id: str | None) -> dict[str, Any] | None:
@@ -112,14 +234,27 @@ def _active_tenant(deps: WebhookDeps, customer_id: str | None) -> dict[str, Any]
     return tenant if tenant and tenant.get("status", "active") == "active" else None
 
 
-def _publish_new(deps: WebhookDeps, keys: list[str], expire_at: datetime, now: datetime,
-                 message: Callable[[list[int]], EhrEvent], customer_id: str) -> Answer:
+def _rate_limited(deps: WebhookDeps, customer_id: str, tenant: dict[str, Any]) -> Answer | None:
+    """Per-tenant overrides (`webhook_rate_per_second`, `webhook_burst`) for a practice that
+    legitimately sends more, e.g. an initial backfill."""
+    wait = deps.limiter.take(customer_id, tenant.get("webhook_rate_per_second"),
+                             tenant.get("webhook_burst"))
+    if not wait:
+        return None
+    log.warning("webhook rate limited", extra={"customer_id": customer_id})
+    limited = problem(429, "rate-limited", "Too many requests for this tenant")
+    return Answer(429, limited.body, PROBLEM, {"Retry-After": str(int(wait))})
+
+
+def _publish_new(deps: WebhookDeps, connector: Connector, customer_id: str,
+                 received: Received, now: datetime) -> Answer:
     """Claims the keys, publishes what was new, answers."""
+    keys, expire_at = received.keys, now + connector.key_ttl
     try:
         fresh = [i for i, key in enumerate(keys) if deps.idempotency.claim(key, expire_at, now)]
         if not fresh:
             return Answer(200, {"status": "duplicate", "events": len(keys)})
-        event = message(fresh)
+        event = received.message(fresh)
         try:
             deps.publisher.publish(deps.ehr_topic, event.to_bytes(),
                                    {"customer_id": customer_id, "source": event.source})
@@ -135,71 +270,43 @@ def _publish_new(deps: WebhookDeps, keys: list[str], expire_at: datetime, now: d
                         "duplicates": len(keys) - len(fresh)})
 
 
-def receive_athena(customer_id: str, raw: bytes, headers: Mapping[str, str],
-                   deps: WebhookDeps) -> Answer:
+def receive(connector: Connector, path_customer: str | None, raw: bytes,
+            headers: Mapping[str, str], deps: WebhookDeps) -> Answer:
     if len(raw) > MAX_BODY_BYTES:
         return TOO_LARGE
+    now = deps.clock()
+    customer_id = connector.tenant(path_customer, headers)
     try:
         tenant = _active_tenant(deps, customer_id)
-        secrets = deps.secrets.get_recent(athena_secret(customer_id)) if tenant else []
+        secrets = deps.secrets.get_recent(connector.secret_name(customer_id or "")) \
+            if tenant else []
     except INFRASTRUCTURE:
         return UNAVAILABLE
-    if tenant is None or not verify_hub_signature(raw, _header(headers, "X-Hub-Signature"),
-                                                  secrets):
-        log.warning("athena webhook refused", extra={"reason": "authentication"})
+    if tenant is None or customer_id is None \
+            or not connector.verify(raw, headers, secrets, now):
+        log.warning("webhook refused", extra={"connector": connector.name,
+                                              "reason": "authentication"})
         return UNAUTHORIZED
+    limited = _rate_limited(deps, customer_id, tenant)
+    if limited is not None:
+        return limited
     try:
-        notification = parse_notification(raw)
+        received = connector.parse(customer_id, tenant, raw, headers, now)
     except BadNotification as exc:
         return problem(400, exc.reason.replace("_", "-"), "Malformed notification", exc.detail)
-    practice = tenant.get("athena_practice_id")
-    if practice and notification.practice_ids() - {str(practice)}:
-        log.warning("athena webhook refused", extra={"reason": "practice_mismatch",
-                                                     "customer_id": customer_id})
+    except Unauthorized as exc:
+        log.warning("webhook refused", extra={"connector": connector.name, "reason": str(exc),
+                                              "customer_id": customer_id})
         return UNAUTHORIZED
-    if not notification.events:  # handshake and heartbeat notifications carry no events
-        return Answer(200, {"status": "accepted", "events": 0})
-    now = deps.clock()
-    keys = [f"athena|{customer_id}|{e.event_id}" for e in notification.events]
-    return _publish_new(
-        deps, keys, now + timedelta(days=ATHENA_KEY_DAYS), now,
-        lambda fresh: EhrEvent(
-            source="athena", customer_id=customer_id, received_at=now,
-            events=[{"event_id": notification.events[i].event_id,
-                     "timestamp": notification.events[i].timestamp,
-                     "focus": notification.events[i].focus,
-                     "topic": notification.topic} for i in fresh]), customer_id)
+    if received.ignored is not None:
+        return received.ignored
+    return _publish_new(deps, connector, customer_id, received, now)
+
+
+def receive_athena(customer_id: str, raw: bytes, headers: Mapping[str, str],
+                   deps: WebhookDeps) -> Answer:
+    return receive(ATHENA, customer_id, raw, headers, deps)
 
 
 def receive_ehr(raw: bytes, headers: Mapping[str, str], deps: WebhookDeps) -> Answer:
-    if len(raw) > MAX_BODY_BYTES:
-        return TOO_LARGE
-    customer_id = _header(headers, "X-Customer-ID")
-    event_key = (_header(headers, "X-Idempotency-Key") or "").strip()
-    now = deps.clock()
-    try:
-        tenant = _active_tenant(deps, customer_id)
-        secrets = deps.secrets.get_recent(webhook_secret(customer_id or "")) if tenant else []
-    except INFRASTRUCTURE:
-        return UNAVAILABLE
-    if tenant is None or not verify_ehr_signature(
-            raw, _header(headers, "X-Timestamp"), _header(headers, "X-Signature"), secrets, now):
-        log.warning("ehr webhook refused", extra={"reason": "authentication"})
-        return UNAUTHORIZED
-    assert customer_id is not None
-    if not event_key or len(event_key) > _MAX_KEY:
-        return problem(400, "missing-idempotency-key", "X-Idempotency-Key is required",
-                       f"1 to {_MAX_KEY} characters")
-    try:
-        kind = ehr_resource_type(raw)
-    except BadNotification as exc:
-        return problem(400, exc.reason.replace("_", "-"), "Not a FHIR resource", exc.detail)
-    if not is_mapped(kind):  # valid FHIR we do not map: accepted, ignored, counted in logs
-        log.info("ehr resource ignored", extra={"customer_id": customer_id,
-                                                "ignored_resource_type": kind})
-        return Answer(200, {"status": "ignored", "resource_type": kind})
-    return _publish_new(
-        deps, [f"ehr|{customer_id}|{event_key}"], now + timedelta(hours=EHR_KEY_HOURS), now,
-        lambda _: EhrEvent(source="ehr", customer_id=customer_id, received_at=now,
-                           events=[{"event_id": event_key}], resource_type=kind,
-                           resource_b64=base64.b64encode(raw).decode()), customer_id)
+    return receive(GENERIC_EHR, None, raw, headers, deps)
