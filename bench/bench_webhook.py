@@ -3,6 +3,12 @@ against the `athena_webhook` function on the local stack, then a check that ever
 event id reached Firestore. Prints p50/p99 latency, errors and losses; asserts nothing.
 
 Rate and duration: `BENCH_RATE` (default 200 requests/s) for `BENCH_SECONDS` (default 60).
+
+`BENCH_DOWNSTREAM=paused` (default) holds the `ehr-events` push delivery while requests are
+sent and releases it after, so the latency measured is the webhook's own: in production the
+mapper and the fetcher run on their own instances, here they would share the machine's two
+cores with it. `BENCH_DOWNSTREAM=live` measures everything at once. Either way every accepted
+event id must reach Firestore.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import requests
 RATE = int(os.environ.get("BENCH_RATE", "200"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "60"))
 WORKERS = 32
+DOWNSTREAM = os.environ.get("BENCH_DOWNSTREAM", "paused")
 
 
 def main() -> None:
@@ -29,7 +36,7 @@ def main() -> None:
     config = StackConfig(project="upstream-bench-hook",
                          data_dir=Path(tempfile.mkdtemp(prefix="upstream-hook-")),
                          firestore_port=28781, pubsub_port=28782, storage_port=28783,
-                         functions_base_port=28790)
+                         functions_base_port=28790, athena_port=28789)
     os.environ.update(config.emulator_env())
     try:
         manager.up(config)
@@ -43,10 +50,12 @@ def run(config) -> None:  # type: ignore[no-untyped-def]
     from upstream.adapters.clients import firestore_client
     from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
     from upstream.adapters.secrets import LocalFileSecretStore
-    from upstream.services.tenants import athena_secret
+    from upstream.services.tenants import athena_oauth_secret, athena_secret
 
-    LocalFileSecretStore(config.secrets_file).put(athena_secret("bench"), SECRET)
-    FirestoreTenants(firestore_client()).upsert("bench", {})
+    secrets = LocalFileSecretStore(config.secrets_file)
+    secrets.put(athena_secret("bench"), SECRET)
+    secrets.put(athena_oauth_secret("bench"), b'{"client_id": "bench", "client_secret": "b"}')
+    FirestoreTenants(firestore_client()).upsert("bench", {"athena_practice_id": "195900"})
     url = manager_url(config) + "/bench"
     session_local = threading.local()
     latencies: list[float] = []
@@ -73,6 +82,8 @@ def run(config) -> None:  # type: ignore[no-untyped-def]
         send(-1 - i)
     latencies.clear()
     accepted.clear()
+    if DOWNSTREAM == "paused":
+        push_delivery(config, enabled=False)
     total = RATE * SECONDS
     started = time.perf_counter()
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -82,8 +93,10 @@ def run(config) -> None:  # type: ignore[no-untyped-def]
                 time.sleep(delay)
             pool.submit(send, i)
     elapsed = time.perf_counter() - started
+    if DOWNSTREAM == "paused":
+        push_delivery(config, enabled=True)
     held = tenant_collection(firestore_client(), "bench", "ehr_pending")
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     stored = 0
     while time.monotonic() < deadline:
         stored = int(held.count().get()[0][0].value) - 20  # type: ignore[no-untyped-call]
@@ -92,12 +105,26 @@ def run(config) -> None:  # type: ignore[no-untyped-def]
         time.sleep(1)
     ordered = sorted(latencies)
     print(f"athena_webhook: {total:,} signed notifications at {RATE}/s for {SECONDS} s "
-          f"(achieved {total / elapsed:,.0f}/s)")
+          f"(achieved {total / elapsed:,.0f}/s), downstream {DOWNSTREAM}")
     print(f"latency p50 {statistics.median(ordered) * 1000:.1f} ms, p99 "
           f"{ordered[int(len(ordered) * 0.99) - 1] * 1000:.1f} ms, max {ordered[-1] * 1000:.0f} ms;"
           f" errors {len(errors)} {sorted(set(errors))[:5]}")
     print(f"accepted {len(accepted):,}; reached Firestore (ehr_pending, via ehr-events and "
           f"fhir_mapper) {stored:,}; lost {max(0, len(accepted) - stored):,}")
+
+
+def push_delivery(config, enabled: bool) -> None:  # type: ignore[no-untyped-def]
+    """Pauses (pull mode) or resumes the mapper's push subscription; messages wait in it."""
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    from upstream.stack import manager
+
+    subscriber = pubsub_v1.SubscriberClient()
+    name = subscriber.subscription_path(config.project, "fhir_mapper-push")
+    endpoint = (manager.function_urls(config)["fhir_mapper"]
+                + f"/projects/{config.project}/topics/ehr-events") if enabled else ""
+    subscriber.modify_push_config(request={"subscription": name,
+                                           "push_config": {"push_endpoint": endpoint}})
 
 
 def manager_url(config) -> str:  # type: ignore[no-untyped-def]
