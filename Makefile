@@ -36,7 +36,7 @@ demo: $(STAMP)  ## run Upstream locally on a year of sample data
 	$(BIN)/upstream stack up
 	$(BIN)/upstream tenant add $(DEMO_CUSTOMER) --name "Demo ABA Practice"
 	$(BIN)/upstream sample --out $(DEMO_DIR)
-	@for f in $(DEMO_DIR)/claims/* $(DEMO_DIR)/authorizations/*; do \
+	@for f in $(DEMO_DIR)/claims/* $(DEMO_DIR)/authorizations/* $(DEMO_DIR)/remittance/*; do \
 	  $(BIN)/upstream upload "$$f" --customer $(DEMO_CUSTOMER) --format line || exit 1; \
 	done
 	@$(BIN)/upstream records --customer $(DEMO_CUSTOMER) --count --format table

@@ -101,3 +101,32 @@ def test_every_service_is_posted_or_reported_and_no_line_twice(
     ids = [u.doc_id for u in result.updates]
     assert len(ids) == len(set(ids))
     assert len(ids) + len(result.unmatched) == len(remit_codes)
+
+
+def test_the_sample_remittance_restores_the_decisions_the_exports_leave_open() -> None:
+    """The sample's 835 (one ST per payer and day) posted onto the lines its claims files show
+    as submitted gives back the generated truth: outcome, money and CARC per line (a share
+    left to the patient is a paid line in 835 terms, not a partial one)."""
+    from upstream.domain.sample import generate, monthly_files
+
+    data = generate(date(2025, 1, 1), date(2025, 2, 28), lines_per_day=20, seed=3)
+    files = monthly_files(data)
+    (name,) = [n for n in files if n.startswith("remittance/")]
+    remittance = read_835(files[name])
+    assert remittance.transactions > 1 and remittance.problems == []
+    cutoff = date.fromisoformat(name.removeprefix("remittance/era-").removesuffix(".835"))
+    truth = [r for r in data.claims if r["decided_date"] and r["decided_date"] >= cutoff]
+    stored: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for r in truth:
+        stored.setdefault(r["claim_id"], []).append((f"{r['claim_id']}/{r['line']}", {
+            "claim_id": r["claim_id"], "cpt": r["cpt"], "modifiers": r["modifiers"],
+            "service_date": r["service_date"].isoformat(), "line_key": f"L{r['line']}",
+            "outcome": "PENDING"}))
+    posting = plan_posting(remittance, stored)
+    assert posting.rejected == [] and len(posting.changes) == len(truth)
+    for r in truth:
+        change = posting.changes[f"{r['claim_id']}/{r['line']}"]
+        expected = "PAID" if r["outcome"] == "PARTIAL" else r["outcome"]
+        assert (change["outcome"], change["paid_cents"]) == (expected, r["paid_cents"])
+        assert change["decided_date"] == r["decided_date"].isoformat()
+        assert set(r["carc_codes"]) <= set(change["carc_codes"])

@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from upstream.domain.calendar import add_business_days, federal_holidays
+from upstream.domain.x12_writer import Clp, Remit, Svc, write_835
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,11 +384,72 @@ def export_authorizations(auths: list[dict[str, Any]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+# The last two weeks of decisions reach the practice as 835 remittances, not yet in its
+# export: the claims files show those lines as submitted, the 835 decides them.
+REMITTED_DAYS = 14
+
+
+def _undecided(record: dict[str, Any]) -> dict[str, Any]:
+    return {**record, "outcome": "PENDING", "decided_date": None, "paid_cents": None,
+            "allowed_cents": None, "carc_codes": []}
+
+
+def _dollars_x12(cents: int) -> str:
+    return f"{cents / 100:.2f}"
+
+
+def _service(record: dict[str, Any]) -> Svc:
+    billed, paid = record["billed_cents"], record["paid_cents"] or 0
+    allowed = record["allowed_cents"] if record["allowed_cents"] is not None else billed
+    adjustments: list[tuple[str, str, str]] = []
+    for code in record["carc_codes"]:
+        group, _, reason = code.rpartition("-")
+        group = group or "CO"
+        if record["outcome"] == "DENIED":
+            amount = billed
+        elif reason == "45":
+            amount = billed - allowed
+        else:  # the patient's share
+            amount = allowed - paid
+        adjustments.append((group, reason, _dollars_x12(amount)))
+    return Svc(code=record["cpt"], billed=_dollars_x12(billed), paid=_dollars_x12(paid),
+               day=record["service_date"].strftime("%Y%m%d"),
+               modifiers=tuple(record["modifiers"]), cas=tuple(adjustments),
+               line_ref=str(record["line"]), units=str(record["units"]))
+
+
+def remittance_file(records: list[dict[str, Any]]) -> bytes:
+    """One interchange, one transaction set per (payer, payment date), lines grouped by claim;
+    a claim whose lines were all denied says so in CLP02 (4)."""
+    remits: dict[tuple[str, date], dict[str, list[dict[str, Any]]]] = {}
+    for record in records:
+        key = (record["payer"], record["decided_date"])
+        remits.setdefault(key, {}).setdefault(record["claim_id"], []).append(record)
+    built = []
+    for (payer, day), claims in sorted(remits.items()):
+        clps = []
+        for claim_id, lines in claims.items():
+            denied = all(line["outcome"] == "DENIED" for line in lines)
+            clps.append(Clp(claim_id=claim_id, status="4" if denied else "1",
+                            billed=_dollars_x12(sum(x["billed_cents"] for x in lines)),
+                            paid=_dollars_x12(sum(x["paid_cents"] or 0 for x in lines)),
+                            services=[_service(line) for line in lines]))
+        built.append(Remit(payer.upper(), day.strftime("%Y%m%d"), clps))
+    return write_835(built)
+
+
 def monthly_files(data: SampleData, seed: int = 7) -> dict[str, bytes]:
     """`claims/<YYYY-MM>-<style>.csv` per service month (styles rotate, as practices switch
-    systems) and `authorizations/authorizations.csv`."""
+    systems), `authorizations/authorizations.csv`, and `remittance/era-<date>.835` with the
+    last `REMITTED_DAYS` days of decisions (left undecided in the claims files)."""
+    decided = [r["decided_date"] for r in data.claims if r["decided_date"]]
+    cutoff = date.fromordinal(max(decided).toordinal() - REMITTED_DAYS + 1) if decided else None
+    remitted = [r for r in data.claims if cutoff and r["decided_date"]
+                and r["decided_date"] >= cutoff]
+    exported = [_undecided(r) if cutoff and r["decided_date"] and r["decided_date"] >= cutoff
+                else r for r in data.claims]
     by_month: dict[str, list[dict[str, Any]]] = {}
-    for record in data.claims:
+    for record in exported:
         by_month.setdefault(record["service_date"].strftime("%Y-%m"), []).append(record)
     styles = list(STYLES)
     files = {}
@@ -396,4 +458,6 @@ def monthly_files(data: SampleData, seed: int = 7) -> dict[str, bytes]:
         ext = "tsv" if style == "spreadsheet_tab" else "csv"
         files[f"claims/{month}-{style}.{ext}"] = export_claims(records, style, seed=seed + i)
     files["authorizations/authorizations.csv"] = export_authorizations(data.authorizations)
+    if remitted and cutoff:
+        files[f"remittance/era-{cutoff.isoformat()}.835"] = remittance_file(remitted)
     return files
