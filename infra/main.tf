@@ -15,7 +15,7 @@ provider "google" {
 
 locals {
   # Same list as shared/upstream/stack/topology.py: every topic has a dead-letter twin.
-  topics = ["claims", "ehr-events", "alerts", "detector-runs"]
+  topics = ["claims", "ehr-events", "ehr-fetch", "alerts", "detector-runs"]
 }
 
 resource "google_pubsub_topic" "topic" {
