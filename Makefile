@@ -9,7 +9,10 @@ DEMO_DIR ?= .upstream/sample
 # The sample year ends 2025-12-31; the run sees everything decided before this day.
 DEMO_RUN_DAY ?= 2026-01-01
 
-.PHONY: help setup test test-unit lint demo down bench bench-detect bench-webhook clean
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed
+
+.PHONY: help setup test test-unit lint infra-check package demo down bench bench-detect bench-webhook clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -26,10 +29,24 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check shared functions tests bench
 	$(BIN)/mypy
 
+$(INFRA_STAMP): requirements-infra.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install --quiet --upgrade pip
+	$(INFRA_VENV)/bin/pip install --quiet -r requirements-infra.txt
+	touch $(INFRA_STAMP)
+
+infra-check: $(INFRA_STAMP)  ## terraform fmt, checkov (no unexplained finding); the consistency test runs in `test`
+	$(INFRA_VENV)/bin/terraform fmt -check -recursive -diff infra
+	BC_SKIP_MAPPING=TRUE $(INFRA_VENV)/bin/checkov -d infra --framework terraform --quiet \
+	  --compact --skip-download 2>/dev/null
+
+package: $(STAMP)  ## reproducible function archives in build/functions (what Terraform deploys)
+	$(BIN)/upstream package --out build/functions
+
 test-unit: $(STAMP)  ## pure tests only (no emulator)
 	$(BIN)/pytest tests/unit -q
 
-test: $(STAMP) lint  ## lint, then unit, integration (emulators) and end-to-end tests
+test: $(STAMP) lint infra-check  ## lint, infra checks, then unit, integration (emulators) and end-to-end tests
 	$(BIN)/pytest tests -q
 
 demo: $(STAMP)  ## run Upstream locally on a year of sample data

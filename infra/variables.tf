@@ -1,10 +1,61 @@
 variable "project" {
-  description = "Google Cloud project id."
+  description = "Google Cloud project id (one project per environment)."
   type        = string
 }
 
 variable "region" {
-  description = "Region of the functions, bucket and Eventarc triggers."
+  description = "Region of the functions, the uploads bucket and the Eventarc trigger."
   type        = string
   default     = "us-central1"
+}
+
+variable "environment" {
+  description = "Environment name, a prefix of every function and service account: staging or prod."
+  type        = string
+  validation {
+    condition     = contains(["staging", "prod"], var.environment)
+    error_message = "environment is staging or prod."
+  }
+}
+
+variable "firestore_location" {
+  description = "Firestore database location (a multi-region such as nam5, or a region)."
+  type        = string
+  default     = "nam5"
+}
+
+variable "tenants" {
+  description = "Customer ids: each gets its secrets declared here (values are added out of band)."
+  type        = list(string)
+  default     = []
+}
+
+variable "functions_build_dir" {
+  description = "Where `upstream package` wrote the function archives and manifest.json."
+  type        = string
+  default     = "../build/functions"
+}
+
+variable "athena_base_url" {
+  description = "athenaOne API base (production, or https://api.preview.platform.athenahealth.com)."
+  type        = string
+  default     = "https://api.platform.athenahealth.com"
+}
+
+variable "kms_key_name" {
+  description = "Optional Cloud KMS key (CMEK) for the uploads bucket and the topics; null keeps Google-managed keys."
+  type        = string
+  default     = null
+}
+
+variable "rejects_retention_days" {
+  description = "Days a rejects file is kept in the uploads bucket."
+  type        = number
+  default     = 90
+}
+
+variable "uploads_retention_days" {
+  description = "Days an uploaded file is kept (the records live in Firestore)."
+  type        = number
+  default     = 400
 }

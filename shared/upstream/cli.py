@@ -165,6 +165,17 @@ def sample(out_dir: Path, start: Any, end: Any, lines_per_day: float, seed: int)
                            "claim_lines": len(data.claims)}))
 
 
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("build/functions"), show_default=True)
+def package(out_dir: Path) -> None:
+    """Build each function's reproducible source archive (what Terraform deploys)."""
+    from upstream.deploy.package import package_all
+
+    root = StackConfig().functions_dir.parent
+    _print(package_all(root, out_dir), "json")
+
+
 # --- the local stack -----------------------------------------------------------------------
 
 def _stack_env(config: StackConfig) -> None:

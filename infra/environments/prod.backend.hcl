@@ -1,0 +1,2 @@
+bucket = "upstream-prod-tfstate"
+prefix = "upstream/prod"

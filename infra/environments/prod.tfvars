@@ -1,0 +1,4 @@
+project     = "upstream-prod"
+environment = "prod"
+region      = "us-central1"
+tenants     = []

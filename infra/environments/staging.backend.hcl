@@ -1,0 +1,2 @@
+bucket = "upstream-staging-tfstate"
+prefix = "upstream/staging"

@@ -1,0 +1,5 @@
+project         = "upstream-staging"
+environment     = "staging"
+region          = "us-central1"
+tenants         = []
+athena_base_url = "https://api.preview.platform.athenahealth.com"

@@ -1,0 +1,38 @@
+resource "google_firestore_database" "default" {
+  name                              = "(default)"
+  location_id                       = var.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "PESSIMISTIC"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
+  deletion_policy                   = "ABANDON"
+}
+
+# Idempotency keys (webhook event ids) are deleted after their expire_at: 8 days for
+# athenahealth events, 24 h otherwise. Until TTL removes one, the code treats it as absent.
+resource "google_firestore_field" "idempotency_ttl" {
+  database   = google_firestore_database.default.name
+  collection = "idempotency"
+  field      = "expire_at"
+  ttl_config {}
+}
+
+# The evidence query of a denial alert: a payer's denied lines decided in the alert's window
+# (adapters/firestore_store.py FirestoreRecords.denied_lines). Collection-group scope is not
+# needed: every query runs under customers/{id}/claims.
+resource "google_firestore_index" "claims_denied_by_payer" {
+  database   = google_firestore_database.default.name
+  collection = "claims"
+  fields {
+    field_path = "payer"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "outcome"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "decided_date"
+    order      = "ASCENDING"
+  }
+}

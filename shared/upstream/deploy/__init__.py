@@ -1,0 +1,1 @@
+"""Deployment helpers: the functions' source archives (Terraform uploads them)."""
