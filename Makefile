@@ -26,7 +26,7 @@ $(STAMP): requirements.txt requirements-dev.txt shared/pyproject.toml
 setup: $(STAMP)  ## create .venv and install everything
 
 lint: $(STAMP)  ## ruff and mypy
-	$(BIN)/ruff check shared functions tests bench
+	$(BIN)/ruff check shared functions tests bench infra/tools
 	$(BIN)/mypy
 
 $(INFRA_STAMP): requirements-infra.txt

@@ -281,3 +281,18 @@ def test_environments_share_the_code_and_name_their_state() -> None:
         backend = _plain(hcl2.load(open(envs / f"{env}.backend.hcl")))
         assert tfvars["environment"] == env and backend["prefix"].endswith(env)
         assert backend["bucket"] and tfvars["project"]
+
+
+def test_cloudbuild_tests_packages_and_plans_or_applies_each_environment() -> None:
+    import yaml
+
+    build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    steps = {step["id"]: step for step in build["steps"]}
+    assert list(steps) == ["test", "package", "terraform"]
+    assert "make test" in steps["test"]["args"][-1]
+    assert "make package" in " ".join(steps["package"]["args"])
+    script = steps["terraform"]["args"][-1]
+    assert "-backend-config=environments/${_ENV}.backend.hcl" in script
+    assert "terraform plan" in script and "terraform apply -auto-approve" in script
+    assert build["substitutions"]["_ENV"] in ("staging", "prod")
+    assert "upstream-deployer" in build["serviceAccount"]
