@@ -92,6 +92,19 @@ locals {
       secrets     = ["patient-hash-key"]
       bucket      = false
     }
+    alert_dispatcher = {
+      trigger     = "topic:alerts"
+      memory      = "512Mi"
+      cpu         = "1"
+      timeout     = 120 # a few in-place retries of SMTP/Slack/webhook, 10 s timeout each
+      min         = 0
+      max         = 5
+      concurrency = 4
+      env         = { UPSTREAM_DASHBOARD_URL = var.dashboard_url }
+      publishes   = ["alerts-dlq"]
+      secrets     = ["smtp-credentials", "slack-webhooks", "outbound-webhook-secret"]
+      bucket      = false
+    }
     ehr_fetcher = {
       trigger     = "topic:ehr-fetch"
       memory      = "512Mi"

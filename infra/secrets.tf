@@ -3,11 +3,12 @@
 
 locals {
   # Per-tenant secrets the code reads (shared/upstream/services/tenants.py).
-  tenant_secret_prefixes = ["patient-hash-key", "webhook-secret", "athena-hub-secret", "athena-oauth"]
+  tenant_secret_prefixes = ["patient-hash-key", "webhook-secret", "athena-hub-secret", "athena-oauth",
+  "slack-webhooks", "outbound-webhook-secret"]
   tenant_secrets = { for pair in setproduct(local.tenant_secret_prefixes, var.tenants) :
   "${pair[0]}-${pair[1]}" => { prefix = pair[0], tenant = pair[1] } }
   # Global secrets the code reads.
-  global_secrets = ["network-signal-key"]
+  global_secrets = ["network-signal-key", "smtp-credentials"]
 
   # Who reads what: a function listing a prefix gets access to that secret of every tenant.
   secret_readers = merge(

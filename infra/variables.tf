@@ -59,3 +59,9 @@ variable "uploads_retention_days" {
   type        = number
   default     = 400
 }
+
+variable "dashboard_url" {
+  description = "Where alert messages link to: the dashboard's public URL (the api function, or a domain in front of it)."
+  type        = string
+  default     = "https://upstream.example.invalid"
+}

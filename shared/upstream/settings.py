@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     ehr_topic: str = "ehr-events"
     detector_runs_topic: str = "detector-runs"
     ehr_fetch_topic: str = "ehr-fetch"
+    # Links in alert messages point here (the dashboard served by the `api` function).
+    dashboard_url: str = "http://127.0.0.1:8697"
     # athenaOne's API; production is https://api.platform.athenahealth.com (preview:
     # https://api.preview.platform.athenahealth.com), the local stack points at its fake.
     athena_base_url: str = "https://api.platform.athenahealth.com"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from functools import cache
@@ -23,8 +24,10 @@ from upstream.ports import SecretStore
 from upstream.services.ingest_upload import IngestDeps
 
 if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where it runs
+    from upstream.adapters.channels import SmtpSender
     from upstream.services.aggregate_changes import AggregateDeps
     from upstream.services.detector_runs import DetectorDeps
+    from upstream.services.dispatch_alerts import DispatchDeps
     from upstream.services.fetch_ehr_events import FetcherDeps
     from upstream.services.map_ehr_events import MapperDeps
     from upstream.services.webhooks import WebhookDeps
@@ -159,3 +162,41 @@ def fetcher_deps() -> FetcherDeps:
         publisher=PubSubPublisher(publisher_client(), settings.project),
         sources=source, fetch_topic=settings.ehr_fetch_topic,
         claims_topic=settings.claims_topic)
+
+
+SMTP_SECRET = "smtp-credentials"
+
+
+def smtp_sender() -> SmtpSender | None:
+    """JSON `{"host", "port", "sender", "username", "password", "starttls"}` in Secret Manager
+    (locally: the stack's SMTP server). Read on each use: a fixed credential is picked up
+    without a redeploy."""
+    from upstream.adapters.channels import SmtpSender, SmtpSettings
+
+    raw = secret_store().get(SMTP_SECRET)
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        return SmtpSender(SmtpSettings(
+            host=str(data["host"]), port=int(data.get("port", 587)), sender=str(data["sender"]),
+            username=data.get("username"), password=data.get("password"),
+            starttls=bool(data.get("starttls", True))))
+    except (ValueError, KeyError, TypeError):
+        log.error("smtp-credentials secret is not usable JSON")
+        return None
+
+
+@cache
+def dispatch_deps() -> DispatchDeps:
+    from upstream.adapters.channels import HttpSender
+    from upstream.adapters.firestore_deliveries import FirestoreDeliveries
+    from upstream.services.dispatch_alerts import DispatchDeps
+
+    settings = get_settings()
+    return DispatchDeps(
+        tenants=FirestoreTenants(firestore_client()), secrets=secret_store(),
+        deliveries=FirestoreDeliveries(firestore_client()),
+        publisher=PubSubPublisher(publisher_client(), settings.project), smtp=smtp_sender,
+        http=HttpSender(), alerts_topic=settings.alerts_topic,
+        dashboard_url=settings.dashboard_url)

@@ -67,6 +67,11 @@ def parse_timestamp(value: str | None) -> datetime | None:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
+def sign_timestamped(raw: bytes, timestamp: str, secret: bytes) -> str:
+    """The `X-Signature` of Contract 3b: what we check inbound, we send outbound."""
+    return "sha256=" + _hex_hmac(secret, timestamp.encode() + b"." + raw)
+
+
 def verify_ehr_signature(raw: bytes, timestamp: str | None, header: str | None,
                          secrets: Sequence[bytes], now: datetime) -> bool:
     """Generic EHR: HMAC over `<X-Timestamp>.<raw body>`, timestamp within five minutes."""

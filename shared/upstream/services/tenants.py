@@ -28,6 +28,16 @@ def athena_oauth_secret(customer_id: str) -> str:
     return f"athena-oauth-{customer_id}"
 
 
+def slack_webhooks_secret(customer_id: str) -> str:
+    """JSON `{channel id: Slack incoming-webhook URL}` (the URL is the credential)."""
+    return f"slack-webhooks-{customer_id}"
+
+
+def outbound_webhook_secret(customer_id: str) -> str:
+    """Signs the alerts we POST to the tenant's own webhook channels."""
+    return f"outbound-webhook-secret-{customer_id}"
+
+
 class MissingTenantSecret(RuntimeError):
     """A known tenant without its patient-hash key: a provisioning fault worth a retry,
     never a reason to store an unhashed or differently-hashed patient id."""

@@ -23,6 +23,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("ehr_webhook", "http", "http"),
     FunctionSpec("fhir_mapper", "cloudevent", "topic:ehr-events"),
     FunctionSpec("ehr_fetcher", "cloudevent", "topic:ehr-fetch"),
+    FunctionSpec("alert_dispatcher", "cloudevent", "topic:alerts"),
 )
 # Deliveries before a message goes to the dead-letter topic (Pub/Sub's minimum is 5).
 MAX_DELIVERY_ATTEMPTS = 5

@@ -1,0 +1,1 @@
+"""Telling people: which channel gets which alert, and what the message says."""

@@ -1,0 +1,173 @@
+"""What an alert says on each channel: an e-mail (plain text and HTML with the evidence
+table), a Slack Block Kit message, a signed JSON webhook.
+
+Everything that came from data (payer names, CARC text, claim ids, titles) is escaped for the
+medium it lands in: HTML entities in the e-mail, Slack's three control characters in Slack.
+Claim lines show patient keys (HMAC hashes), never names: the evidence holds nothing else.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from email.message import EmailMessage
+from typing import Any
+
+from upstream.domain.webhooks import sign_timestamped
+
+# Metrics shown first when present, in this order; the rest follow as they are.
+LEADING_METRICS = ("current_rate", "baseline_rate", "ratio", "p_value", "current_denied",
+                   "current_decided", "baseline_denied", "baseline_decided",
+                   "denied_dollars", "baseline_dollars", "median_lag_days",
+                   "baseline_median_lag_days", "revenue_at_risk_dollars")
+LINE_COLUMNS = ("claim_id", "line", "patient_key", "cpt", "carc_codes", "billed_cents",
+                "service_date", "outcome")
+AUTH_ROWS = (("Authorization", "authorization_number"), ("Payer", "payer"),
+             ("Expires", "end_date"), ("Units used", "units_used"),
+             ("Units authorized", "units_authorized"),
+             ("Re-authorization deadline", "reauth_deadline"),
+             ("Revenue at risk ($)", "revenue_at_risk_dollars"))
+SLACK_TEXT_LIMIT = 2900  # Block Kit section text is capped at 3,000 characters
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) or value is None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_show(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def metric_rows(alert: dict[str, Any]) -> list[tuple[str, str]]:
+    metrics = {k: v for k, v in (alert.get("metrics") or {}).items() if _scalar(v)}
+    ordered = [k for k in LEADING_METRICS if k in metrics] + sorted(
+        k for k in metrics if k not in LEADING_METRICS)
+    return [(k.replace("_", " "), _show(metrics[k])) for k in ordered]
+
+
+def _evidence(alert: dict[str, Any]) -> dict[str, Any]:
+    evidence = alert.get("evidence")
+    return evidence if isinstance(evidence, dict) else {}
+
+
+def authorization_rows(alert: dict[str, Any]) -> list[tuple[str, str]]:
+    facts = {**(_evidence(alert).get("authorization") or {}), **(alert.get("metrics") or {})}
+    if "authorization_number" not in facts:
+        return []
+    return [(label, _show(facts.get(key))) for label, key in AUTH_ROWS]
+
+
+def alert_link(dashboard_url: str, alert: dict[str, Any]) -> str:
+    return f"{dashboard_url.rstrip('/')}/alerts/{alert.get('alert_id', '')}"
+
+
+def subject(alert: dict[str, Any]) -> str:
+    """One line whatever the data holds: a line break in a header would inject headers."""
+    text = f"[Upstream] {alert.get('severity', '')} — {alert.get('title', 'Alert')}"
+    return " ".join(text.split())[:200]
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th align='left'>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table border='1' cellpadding='4' cellspacing='0'><tr>{head}</tr>{body}</table>"
+
+
+def _text_table(headers: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["  " + " | ".join(headers)] + ["  " + " | ".join(r) for r in rows])
+
+
+def sections(alert: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(heading, columns, rows) of the evidence, the same in text and HTML."""
+    evidence = _evidence(alert)
+    found: list[tuple[str, list[str], list[list[str]]]] = []
+    auth = authorization_rows(alert)
+    if auth:
+        found.append(("Authorization", ["", ""], [[k, v] for k, v in auth]))
+    found.append(("Baseline vs current", ["metric", "value"],
+                  [[k, v] for k, v in metric_rows(alert)]))
+    if evidence.get("top_cpt"):
+        found.append(("Top CPT codes", ["CPT", "denied", "decided", "rate", "baseline rate"],
+                      [[_show(c.get(k)) for k in ("cpt", "denied", "decided", "rate",
+                                                  "baseline_rate")]
+                       for c in evidence["top_cpt"]]))
+    if evidence.get("top_carc"):
+        found.append(("Top denial reasons (CARC)", ["code", "meaning", "denied", "$ denied"],
+                      [[_show(c.get(k)) for k in ("code", "meaning", "denied", "denied_dollars")]
+                       for c in evidence["top_carc"]]))
+    lines = evidence.get("affected_lines") or []
+    if lines:
+        total = evidence.get("affected_lines_total", len(lines))
+        found.append((f"Affected claim lines ({len(lines)} of {total})", list(LINE_COLUMNS),
+                      [[_show(line.get(k)) for k in LINE_COLUMNS] for line in lines]))
+    return found
+
+
+def email_message(alert: dict[str, Any], sender: str, recipients: list[str],
+                  dashboard_url: str, practice: str) -> EmailMessage:
+    link = alert_link(dashboard_url, alert)
+    actions = [str(a) for a in alert.get("recommended_actions") or []]
+    parts = sections(alert)
+    text = "\n\n".join([
+        f"{alert.get('title', '')}", f"{alert.get('summary', '')}",
+        *[f"{heading}\n{_text_table(cols, rows)}" for heading, cols, rows in parts],
+        "What to do:\n" + "\n".join(f"- {a}" for a in actions),
+        f"Open it in Upstream: {link}",
+        f"{practice} · {alert.get('type', '')} · alert {alert.get('alert_id', '')}"])
+    body = "".join([
+        f"<h2>{html.escape(str(alert.get('title', '')))}</h2>",
+        f"<p>{html.escape(str(alert.get('summary', '')))}</p>",
+        *[f"<h3>{html.escape(heading)}</h3>{_table(cols, rows)}" for heading, cols, rows in parts],
+        "<h3>What to do</h3><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in actions)
+        + "</ul>",
+        f"<p><a href='{html.escape(link, quote=True)}'>Open it in Upstream</a></p>",
+        f"<p style='color:#666'>{html.escape(practice)} · "
+        f"{html.escape(str(alert.get('type', '')))}</p>"])
+    message = EmailMessage()
+    message["Subject"] = subject(alert)
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message.set_content(text)
+    message.add_alternative(f"<html><body>{body}</body></html>", subtype="html")
+    return message
+
+
+def slack_escape(text: str) -> str:
+    """Slack's mrkdwn control characters (api.slack.com "Formatting text")."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_message(alert: dict[str, Any], dashboard_url: str) -> dict[str, Any]:
+    title = str(alert.get("title", "Alert"))[:140]
+    metrics = metric_rows(alert)[:8]
+    carcs = _evidence(alert).get("top_carc") or []
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(
+            f"*{alert.get('severity', '')}* · {alert.get('payer') or ''}\n"
+            f"{alert.get('summary', '')}")[:SLACK_TEXT_LIMIT]}},
+    ]
+    if metrics:
+        blocks.append({"type": "section", "fields": [
+            {"type": "mrkdwn", "text": slack_escape(f"*{k}*\n{v}")[:1900]} for k, v in metrics]})
+    if carcs:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": slack_escape(
+            "; ".join(f"{c.get('code')}: {c.get('meaning')}" for c in carcs))[:SLACK_TEXT_LIMIT]}]})
+    blocks.append({"type": "actions", "elements": [{
+        "type": "button", "text": {"type": "plain_text", "text": "Open in Upstream"},
+        "url": alert_link(dashboard_url, alert)}]})
+    return {"text": slack_escape(f"{alert.get('severity', '')}: {title}"), "blocks": blocks}
+
+
+def webhook_request(alert: dict[str, Any], secret: bytes, timestamp: str,
+                    ) -> tuple[bytes, dict[str, str]]:
+    """The alert as Contract 4 JSON, signed like the inbound generic webhook."""
+    body = json.dumps(alert, sort_keys=True, default=str).encode()
+    return body, {"Content-Type": "application/json", "X-Timestamp": timestamp,
+                  "X-Upstream-Alert-Id": str(alert.get("alert_id", "")),
+                  "X-Signature": sign_timestamped(body, timestamp, secret)}

@@ -1,0 +1,173 @@
+"""The `alert_dispatcher` use-case: an alert on the `alerts` topic → the tenant's channels.
+
+Per channel the tenant's rules decide now, the next digest, or not at all
+(`domain/notify/routing.py`). A send is tried a few times in place (backoff, honouring a
+429's Retry-After) because most failures are brief; what still fails is recorded with its
+reason and, if a later try may succeed, raised, so Pub/Sub redelivers the alert (and
+dead-letters it after five deliveries, visible in `alerts-dlq`). Channels already delivered
+are skipped on a redelivery: each alert reaches each channel once (per severity: an
+escalation is news). An alert for a tenant that no longer exists is acknowledged and logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from upstream.adapters.channels import DeliveryFailed, HttpSender, SmtpSender
+from upstream.domain.notify.render import email_message, slack_message, webhook_request
+from upstream.domain.notify.routing import ChannelRule, NotificationSettings, plan
+from upstream.events import CloudEventLike
+from upstream.logs import get_logger
+from upstream.ports import Publisher, SecretStore, TenantDirectory
+from upstream.services.dead_letters import decode_or_dead_letter
+from upstream.services.tenants import outbound_webhook_secret, slack_webhooks_secret
+
+log = get_logger(__name__)
+
+ATTEMPTS_IN_PLACE = 3
+BACKOFF_SECONDS = (1.0, 3.0)
+RETRY_AFTER_CAP_SECONDS = 10.0
+LEASE_SECONDS = 120
+# Slack webhook URLs are https; plain http only to this machine (the local stack and tests).
+SLACK_URL_PREFIXES = ("https://", "http://127.0.0.1:", "http://localhost:")
+
+
+class DeliveryLog(Protocol):
+    def begin(self, customer_id: str, key: str, meta: dict[str, Any], now: datetime,
+              lease_seconds: int) -> str: ...
+
+    def finish(self, customer_id: str, key: str, status: str, now: datetime,
+               error: str | None = None) -> None: ...
+
+    def queue(self, customer_id: str, key: str, meta: dict[str, Any], now: datetime) -> None: ...
+
+
+class ChannelsFailed(RuntimeError):
+    """Some channel may still succeed later: the message is redelivered."""
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchDeps:
+    tenants: TenantDirectory
+    secrets: SecretStore
+    deliveries: DeliveryLog
+    publisher: Publisher
+    smtp: Callable[[], SmtpSender | None]
+    http: HttpSender
+    alerts_topic: str
+    dashboard_url: str
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+
+def _decode(event: Any) -> dict[str, Any]:
+    alert = json.loads(base64.b64decode(event.data["message"]["data"]))
+    if not isinstance(alert, dict) or not all(
+            isinstance(alert.get(k), str) and alert.get(k)
+            for k in ("alert_id", "customer_id", "type", "severity", "title")):
+        raise ValueError("not a Contract 4 alert")
+    return alert
+
+
+def delivery_key(alert: dict[str, Any], channel: ChannelRule) -> str:
+    return f"{alert['alert_id']}.{channel.id}.{alert['severity']}"
+
+
+def handle_alert_event(event: CloudEventLike, deps: DispatchDeps) -> dict[str, Any]:
+    alert = decode_or_dead_letter(event, _decode, deps.publisher, deps.alerts_topic,
+                                  "malformed_alert")
+    if alert is None:
+        return {"status": "dead_lettered"}
+    customer = alert["customer_id"]
+    tenant = deps.tenants.get(customer)
+    if tenant is None or tenant.get("status", "active") != "active":
+        log.warning("alert for a tenant that is gone", extra={"customer_id": customer,
+                                                               "alert_id": alert["alert_id"]})
+        return {"status": "tenant_gone"}
+    now = deps.clock()
+    try:
+        settings = NotificationSettings.model_validate(tenant.get("notifications") or {})
+    except ValidationError as exc:
+        deps.deliveries.finish(customer, f"{alert['alert_id']}.settings", "failed", now,
+                               f"notification settings invalid: {exc.errors()[0]['msg']}")
+        return {"status": "settings_invalid"}
+    outcome: dict[str, str] = {}
+    retry_later = []
+    for planned in plan(alert["type"], alert["severity"], settings, now):
+        channel = planned.channel
+        key = delivery_key(alert, channel)
+        meta = {"alert_id": alert["alert_id"], "channel": channel.id, "kind": channel.kind,
+                "severity": alert["severity"], "type": alert["type"]}
+        if planned.when == "digest":
+            deps.deliveries.queue(customer, key, {**meta, "reason": planned.reason}, now)
+            outcome[channel.id] = "queued"
+            continue
+        state = deps.deliveries.begin(customer, key, meta, now, LEASE_SECONDS)
+        if state != "deliver":
+            outcome[channel.id] = state
+            continue
+        try:
+            _send_with_retries(channel, alert, tenant, deps)
+        except DeliveryFailed as exc:
+            deps.deliveries.finish(customer, key, "failed", deps.clock(), exc.reason)
+            outcome[channel.id] = f"failed: {exc.reason}"
+            if exc.retryable:
+                retry_later.append(channel.id)
+            continue
+        deps.deliveries.finish(customer, key, "delivered", deps.clock())
+        outcome[channel.id] = "delivered"
+    log.info("alert dispatched", extra={"customer_id": customer, "alert_id": alert["alert_id"],
+                                        "channels": outcome})
+    if retry_later:
+        raise ChannelsFailed(f"will retry {retry_later}")
+    return {"status": "dispatched", "channels": outcome}
+
+
+def _send_with_retries(channel: ChannelRule, alert: dict[str, Any], tenant: dict[str, Any],
+                       deps: DispatchDeps) -> None:
+    for attempt in range(ATTEMPTS_IN_PLACE):
+        try:
+            _send(channel, alert, tenant, deps)
+            return
+        except DeliveryFailed as exc:
+            if not exc.retryable or attempt == ATTEMPTS_IN_PLACE - 1:
+                raise
+            wait = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
+            if exc.retry_after is not None:
+                wait = min(exc.retry_after, RETRY_AFTER_CAP_SECONDS)
+            deps.sleep(wait)
+
+
+def _send(channel: ChannelRule, alert: dict[str, Any], tenant: dict[str, Any],
+          deps: DispatchDeps) -> None:
+    customer = alert["customer_id"]
+    if channel.kind == "email":
+        smtp = deps.smtp()
+        if smtp is None:
+            raise DeliveryFailed("no SMTP server configured", True)
+        smtp.send(email_message(alert, smtp.sender, list(channel.recipients), deps.dashboard_url,
+                                str(tenant.get("name") or customer)))
+    elif channel.kind == "slack":
+        raw = deps.secrets.get(slack_webhooks_secret(customer))
+        try:
+            url = json.loads(raw)[channel.id] if raw else None
+        except (ValueError, KeyError, TypeError):
+            url = None
+        if not isinstance(url, str) or not url.startswith(SLACK_URL_PREFIXES):
+            raise DeliveryFailed(f"no Slack webhook URL for channel {channel.id}", False)
+        deps.http.post_json(url, slack_message(alert, deps.dashboard_url))
+    else:
+        secret = deps.secrets.get(outbound_webhook_secret(customer))
+        if not secret:
+            raise DeliveryFailed("no outbound webhook secret", False)
+        stamp = str(int(deps.clock().timestamp()))
+        body, headers = webhook_request(alert, secret, stamp)
+        deps.http.post(str(channel.url), body, headers)

@@ -1,0 +1,171 @@
+"""The alert_dispatcher use-case with fakes for storage and channels (the channels are proven
+against real servers in test_channels, the delivery log on the emulators)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+
+from tests.fakes import FakePublisher, FakeSecrets, FakeTenants
+from tests.unit.test_detector_runs import Event
+from tests.unit.test_notify import NOON, alert
+from upstream.adapters.channels import DeliveryFailed
+from upstream.services.dispatch_alerts import ChannelsFailed, DispatchDeps, handle_alert_event
+from upstream.services.tenants import outbound_webhook_secret, slack_webhooks_secret
+
+CHANNELS: dict[str, Any] = {"timezone": "UTC", "channels": [
+    {"id": "mail", "kind": "email", "recipients": ["rcm@example.com"]},
+    {"id": "team", "kind": "slack"},
+    {"id": "erp", "kind": "webhook", "url": "https://erp.example.com/hooks/upstream"},
+    {"id": "weekly", "kind": "email", "recipients": ["cfo@example.com"], "mode": "digest"},
+]}
+
+
+class Log:
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    def begin(self, customer_id: str, key: str, meta: dict[str, Any], now: datetime,
+              lease_seconds: int) -> str:
+        doc = self.docs.get(key, {})
+        if doc.get("status") == "delivered":
+            return "delivered"
+        self.docs[key] = {**doc, **meta, "status": "sending",
+                          "attempts": doc.get("attempts", [])}
+        return "deliver"
+
+    def finish(self, customer_id: str, key: str, status: str, now: datetime,
+               error: str | None = None) -> None:
+        doc = self.docs.setdefault(key, {"attempts": []})
+        doc["status"] = status
+        doc.setdefault("attempts", []).append((status, error))
+
+    def queue(self, customer_id: str, key: str, meta: dict[str, Any], now: datetime) -> None:
+        self.docs.setdefault(key, {**meta, "status": "queued"})
+
+
+class Smtp:
+    sender = "alerts@upstream.test"
+
+    def __init__(self) -> None:
+        self.sent: list[EmailMessage] = []
+        self.failures: list[DeliveryFailed] = []
+
+    def send(self, message: EmailMessage) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(message)
+
+
+class Http:
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, bytes, dict[str, str]]] = []
+        self.failures: list[DeliveryFailed] = []
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.posts.append((url, body, headers))
+
+    def post_json(self, url: str, payload: dict[str, Any]) -> None:
+        self.post(url, json.dumps(payload).encode(), {})
+
+
+def deps(tenant: dict[str, Any] | None = None) -> tuple[DispatchDeps, Log, Smtp, Http,
+                                                          FakePublisher, list[float]]:
+    log, smtp, http, publisher = Log(), Smtp(), Http(), FakePublisher()
+    slept: list[float] = []
+    tenants = {"acme": tenant if tenant is not None else {"status": "active", "name": "Acme",
+                                                          "notifications": CHANNELS}}
+    secrets = FakeSecrets({slack_webhooks_secret("acme"): json.dumps(
+        {"team": "https://hooks.slack.com/services/T/B/X"}).encode(),
+        outbound_webhook_secret("acme"): b"o" * 32})
+    d = DispatchDeps(tenants=FakeTenants(tenants), secrets=secrets, deliveries=log,
+                     publisher=publisher, smtp=lambda: smtp,  # type: ignore[arg-type,return-value]
+                     http=http,  # type: ignore[arg-type]
+                     alerts_topic="alerts", dashboard_url="https://u.test",
+                     clock=lambda: NOON, sleep=slept.append)
+    return d, log, smtp, http, publisher, slept
+
+
+def event(a: dict[str, Any] | None = None) -> Event:
+    return Event(json.dumps(a or alert()).encode())
+
+
+def test_each_channel_gets_the_alert_once_even_when_the_message_comes_again() -> None:
+    d, _log, smtp, http, _, _ = deps()
+    first = handle_alert_event(event(), d)
+    assert first["channels"] == {"mail": "delivered", "team": "delivered", "erp": "delivered",
+                                 "weekly": "queued"}
+    again = handle_alert_event(event(), d)
+    assert again["channels"] == {"mail": "delivered", "team": "delivered", "erp": "delivered",
+                                 "weekly": "queued"}
+    assert len(smtp.sent) == 1 and len(http.posts) == 2
+    escalated = handle_alert_event(event(alert(severity="CRITICAL")), d)  # news: sent again
+    assert escalated["channels"]["mail"] == "delivered" and len(smtp.sent) == 2
+    url, _, headers = http.posts[1]
+    assert url.startswith("https://erp.example.com") and headers["X-Signature"].startswith(
+        "sha256=")
+
+
+def test_a_failing_channel_is_retried_alone_on_the_next_delivery() -> None:
+    d, log, smtp, http, _, slept = deps()
+    smtp.failures = [DeliveryFailed("SMTP unreachable", True)] * 3
+    with pytest.raises(ChannelsFailed):
+        handle_alert_event(event(), d)
+    assert slept == [1.0, 3.0] and len(http.posts) == 2
+    assert log.docs["a1b2.mail.HIGH"]["status"] == "failed"
+    result = handle_alert_event(event(), d)  # Pub/Sub redelivers
+    assert result["channels"]["mail"] == "delivered" and len(http.posts) == 2
+    assert [a[0] for a in log.docs["a1b2.mail.HIGH"]["attempts"]] == ["failed", "delivered"]
+
+
+def test_slack_429_waits_its_retry_after_and_a_400_is_not_retried() -> None:
+    d, log, _, http, _, slept = deps()
+    http.failures = [DeliveryFailed("HTTP 429", True, 60.0), DeliveryFailed("HTTP 400", False)]
+    result = handle_alert_event(event(), d)  # no raise: nothing a retry can fix
+    assert slept == [10.0]  # capped
+    assert result["channels"]["team"] == "failed: HTTP 400"
+    assert log.docs["a1b2.team.HIGH"]["attempts"][-1] == ("failed", "HTTP 400")
+
+
+def test_missing_secrets_fail_the_channel_with_a_reason() -> None:
+    d, _log, _, _, _, _ = deps()
+    d.secrets.values.clear()  # type: ignore[attr-defined]
+    result = handle_alert_event(event(), d)
+    assert result["channels"]["team"].startswith("failed: no Slack webhook URL")
+    assert result["channels"]["erp"] == "failed: no outbound webhook secret"
+
+
+@pytest.mark.parametrize("tenants", [{}, {"acme": {"status": "disabled",
+                                                   "notifications": CHANNELS}}])
+def test_an_alert_for_a_tenant_that_is_gone_is_acknowledged(
+        tenants: dict[str, dict[str, Any]]) -> None:
+    d, log, smtp, _, _, _ = deps()
+    d.tenants.tenants.clear()  # type: ignore[attr-defined]
+    d.tenants.tenants.update(tenants)  # type: ignore[attr-defined]
+    assert handle_alert_event(event(), d)["status"] == "tenant_gone"
+    assert smtp.sent == [] and log.docs == {}
+
+
+def test_invalid_settings_are_recorded_and_garbage_is_dead_lettered() -> None:
+    d, log, _, _, publisher, _ = deps({"status": "active", "notifications": {
+        "channels": [{"id": "x", "kind": "email", "recipients": ["nope"]}]}})
+    assert handle_alert_event(event(), d)["status"] == "settings_invalid"
+    assert log.docs["a1b2.settings"]["status"] == "failed"
+    assert handle_alert_event(Event(b'{"alert_id": 3}'), d)["status"] == "dead_lettered"
+    assert publisher.messages[0][0] == "alerts-dlq"
+
+
+def test_quiet_hours_hold_all_but_critical_for_the_digest() -> None:
+    quiet = {**CHANNELS, "channels": [{**CHANNELS["channels"][0],
+                                       "quiet_hours": {"start": "17:00", "end": "19:00"}}]}
+    d, _log, smtp, _, _, _ = deps({"status": "active", "notifications": quiet})
+    assert handle_alert_event(event(), d)["channels"] == {"mail": "queued"}
+    assert handle_alert_event(event(alert(severity="CRITICAL")), d)["channels"] == {
+        "mail": "delivered"}
+    assert len(smtp.sent) == 1
