@@ -51,7 +51,8 @@ test: $(STAMP) lint infra-check  ## lint, infra checks, then unit, integration (
 
 demo: $(STAMP)  ## run Upstream locally on a year of sample data
 	$(BIN)/upstream stack up
-	$(BIN)/upstream tenant add $(DEMO_CUSTOMER) --name "Demo ABA Practice"
+	$(BIN)/upstream tenant add $(DEMO_CUSTOMER) --name "Demo ABA Practice" \
+	  --notify-email billing@demo-aba.example
 	$(BIN)/upstream sample --out $(DEMO_DIR)
 	@for f in $(DEMO_DIR)/claims/* $(DEMO_DIR)/authorizations/* $(DEMO_DIR)/remittance/*; do \
 	  $(BIN)/upstream upload "$$f" --customer $(DEMO_CUSTOMER) --format line || exit 1; \
@@ -61,6 +62,8 @@ demo: $(STAMP)  ## run Upstream locally on a year of sample data
 	@echo; echo "Weekly detector run as Cloud Scheduler would start it on $(DEMO_RUN_DAY):"
 	@$(BIN)/upstream run weekly --customer $(DEMO_CUSTOMER) --as-of $(DEMO_RUN_DAY) --format table
 	@echo; echo "Alerts:"; $(BIN)/upstream alerts --customer $(DEMO_CUSTOMER)
+	@echo; echo "E-mails the alert dispatcher sent (HIGH and CRITICAL; files from the local SMTP server):"
+	@$(BIN)/upstream mail --wait 60
 	@echo; echo "Stack (stop it with: make down):"; $(BIN)/upstream stack status
 
 down: $(STAMP)  ## stop the local stack

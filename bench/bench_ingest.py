@@ -45,7 +45,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="upstream-bench-"))
     config = StackConfig(project="upstream-bench", data_dir=data_dir, firestore_port=28681,
                          pubsub_port=28682, storage_port=28683, functions_base_port=28690,
-                         athena_port=28689)
+                         athena_port=28689, smtp_port=28688)
     os.environ.update(config.emulator_env())
 
     # ~0.73 of days carry full volume (weekends, holidays): size the year to LINES lines.

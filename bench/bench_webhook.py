@@ -38,7 +38,8 @@ def main() -> None:
     config = StackConfig(project="upstream-bench-hook",
                          data_dir=Path(tempfile.mkdtemp(prefix="upstream-hook-")),
                          firestore_port=28781, pubsub_port=28782, storage_port=28783,
-                         functions_base_port=28790, athena_port=28789)
+                         functions_base_port=28790, athena_port=28789,
+                         smtp_port=28788)
     os.environ.update(config.emulator_env())
     try:
         manager.up(config)

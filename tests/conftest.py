@@ -21,7 +21,8 @@ from upstream.stack.config import StackConfig
 def stack_config(tmp_path_factory: pytest.TempPathFactory) -> StackConfig:
     return StackConfig(project="upstream-test", data_dir=tmp_path_factory.mktemp("stack"),
                        firestore_port=18681, pubsub_port=18682, storage_port=18683,
-                       functions_base_port=18690, athena_port=18689)
+                       functions_base_port=18690, athena_port=18689,
+                       smtp_port=18688)
 
 
 @pytest.fixture(scope="session")

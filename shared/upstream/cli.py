@@ -178,6 +178,27 @@ def package(out_dir: Path) -> None:
 
 # --- the local stack -----------------------------------------------------------------------
 
+
+@main.command()
+@click.option("--wait", "wait_seconds", type=float, default=0.0,
+              help="Wait up to this long for the first message.")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+def mail(wait_seconds: float, fmt: str) -> None:
+    """Messages the local SMTP server received (the alert e-mails), newest last."""
+    import email
+    import email.policy
+
+    directory = StackConfig().mail_dir
+    deadline = time.monotonic() + wait_seconds
+    while not list(directory.glob("*.eml")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    rows = []
+    for path in sorted(directory.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        rows.append({"file": str(path.resolve()), "to": message["To"],
+                     "subject": message["Subject"]})
+    _print(rows, fmt)
+
 def _stack_env(config: StackConfig) -> None:
     """Point this process's clients at the local stack."""
     for key, value in config.emulator_env().items():
@@ -228,8 +249,11 @@ def tenant() -> None:
 @click.option("--athena-hub-secret", default=None)
 @click.option("--athena-practice-id", default=None,
               help="The athenaOne practice; also provisions API credentials for the fetcher.")
+@click.option("--notify-email", "notify_emails", multiple=True,
+              help="E-mail HIGH and CRITICAL alerts here as they happen (repeatable).")
 def tenant_add(customer_id: str, name: str | None, webhook_secret: str | None,
-               athena_hub_secret: str | None, athena_practice_id: str | None) -> None:
+               athena_hub_secret: str | None, athena_practice_id: str | None,
+               notify_emails: tuple[str, ...]) -> None:
     """Create CUSTOMER_ID with its secrets (the patient-hash key is made once, never replaced).
 
     Locally the athenaOne API credentials are made up here, and the stack's fake athenaOne
@@ -260,9 +284,20 @@ def tenant_add(customer_id: str, name: str | None, webhook_secret: str | None,
         store.put(athena_oauth_secret(customer_id), json.dumps(
             {"client_id": f"local-{customer_id}",
              "client_secret": pysecrets.token_urlsafe(24)}).encode())
-    fields = {"name": name or customer_id}
+    fields: dict[str, Any] = {"name": name or customer_id}
     if athena_practice_id:
         fields["athena_practice_id"] = athena_practice_id
+    if notify_emails:
+        from pydantic import ValidationError
+
+        from upstream.domain.notify.routing import NotificationSettings
+
+        try:
+            fields["notifications"] = NotificationSettings.model_validate({"channels": [
+                {"id": "billing", "kind": "email", "recipients": list(notify_emails),
+                 "min_severity": "HIGH"}]}).model_dump(mode="json")
+        except ValidationError as exc:
+            _fail(f"--notify-email: {exc.errors()[0]['msg']}")
     FirestoreTenants(firestore_client()).upsert(customer_id, fields)
     click.echo(json.dumps({"customer_id": customer_id, "status": "active"}))
 

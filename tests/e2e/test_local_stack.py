@@ -51,7 +51,7 @@ def test_status_reports_every_address(emulators: StackConfig) -> None:
     assert status["storage"].startswith("http://127.0.0.1:")
     assert set(status["functions"]) == {"file_ingest", "aggregator", "detectors",
                                         "athena_webhook", "ehr_webhook", "fhir_mapper",
-                                        "ehr_fetcher"}
+                                        "ehr_fetcher", "alert_dispatcher"}
     assert all(status["running"].values())
 
 
@@ -137,14 +137,15 @@ def test_down_stops_exactly_what_up_started(tmp_path: Path) -> None:
     """Its own stack on other ports: starts, proves every PID alive, stops every one."""
     config = StackConfig(project="upstream-e2e-down", data_dir=tmp_path, firestore_port=19681,
                          pubsub_port=19682, storage_port=19683, functions_base_port=19690,
-                         athena_port=19689)
+                         athena_port=19689, smtp_port=19688)
     try:
         cli(config, "stack", "up")
         pids = {k: v["pid"] for k, v in json.loads(config.state_file.read_text())
                 ["components"].items()}
-        assert set(pids) == {"firestore", "pubsub", "storage", "athena_api", "file_ingest",
-                             "aggregator", "detectors", "athena_webhook", "ehr_webhook",
-                             "fhir_mapper", "ehr_fetcher", "bridge"}
+        assert set(pids) == {"firestore", "pubsub", "storage", "smtp", "athena_api",
+                             "file_ingest", "aggregator", "detectors", "athena_webhook",
+                             "ehr_webhook", "fhir_mapper", "ehr_fetcher", "alert_dispatcher",
+                             "bridge"}
         assert all(processes.alive(pid) for pid in pids.values())
     finally:
         stopped = json.loads(cli(config, "stack", "down", "--format", "json").stdout)["stopped"]

@@ -25,6 +25,7 @@ class StackConfig(BaseSettings):
     storage_port: int = 8683
     functions_base_port: int = 8690
     athena_port: int = 8689  # the fake athenaOne API (upstream.stack.fake_athena)
+    smtp_port: int = 8688  # the local SMTP server (upstream.stack.mailbox)
     data_dir: Path = Path(".upstream")
     bucket: str = "upstream-uploads"
     functions_dir: Path = _default_functions_dir()
@@ -37,6 +38,10 @@ class StackConfig(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
 
     @property
     def secrets_file(self) -> Path:

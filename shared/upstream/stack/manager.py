@@ -63,6 +63,10 @@ def _components(config: StackConfig) -> list[tuple[str, int, list[str], str]]:
           f"--port={config.storage_port}", "--in-memory"],
          config.url(config.storage_port) + "/storage/v1/b"),
     ]
+    items.append(("smtp", config.smtp_port,
+                  [sys.executable, "-m", "upstream.stack.mailbox", f"--host={host}",
+                   f"--port={config.smtp_port}", f"--dir={config.mail_dir.resolve()}"],
+                  f"tcp://{host}:{config.smtp_port}"))
     items.append(("athena_api", config.athena_port,
                   [sys.executable, "-m", "upstream.stack.fake_athena", f"--host={host}",
                    f"--port={config.athena_port}",
@@ -90,15 +94,15 @@ def up(config: StackConfig) -> dict[str, Any]:
     env = config.emulator_env()
     for name, port, command, ready_url in _components(config):
         current = components.get(name)
-        if current and processes.alive(current["pid"]) and processes.wait_http(ready_url, 2):
+        if current and processes.alive(current["pid"]) and processes.ready(ready_url, 2):
             continue
-        if processes.wait_http(ready_url, 0.3):
+        if processes.ready(ready_url, 0.3):
             raise StackError(f"port {port} for {name} is taken by a process this stack did not "
                              "start; stop it or set UPSTREAM_STACK_* ports")
         pid = processes.start(command, config.logs_dir / f"{name}.log", env=env)
         components[name] = {"pid": pid, "port": port}
         _save_state(config, state)
-        if not processes.wait_http(ready_url, READY_TIMEOUT_SECONDS, pid):
+        if not processes.ready(ready_url, READY_TIMEOUT_SECONDS, pid):
             raise StackError(f"{name} did not start; see {config.logs_dir / (name + '.log')}")
         if name == "storage":
             _provision(config)
@@ -123,8 +127,17 @@ def _stack_env(config: StackConfig) -> dict[str, str]:
 
 
 def _provision(config: StackConfig) -> None:
-    """Bucket, topics and dead-letter topics (idempotent)."""
+    """Bucket, topics and dead-letter topics, the local SMTP server's credentials
+    (idempotent)."""
     os.environ.update(config.emulator_env())
+    from upstream.adapters.secrets import LocalFileSecretStore
+    from upstream.adapters.wiring import SMTP_SECRET
+
+    secrets = LocalFileSecretStore(config.secrets_file)
+    if secrets.get(SMTP_SECRET) is None:
+        secrets.put(SMTP_SECRET, json.dumps({
+            "host": config.host, "port": config.smtp_port, "sender": "alerts@upstream.local",
+            "starttls": False}).encode())
     from google.api_core import exceptions as gexc
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import pubsub_v1, storage  # type: ignore[attr-defined]
@@ -213,7 +226,7 @@ def status(config: StackConfig) -> dict[str, Any]:
         "bucket": config.bucket,
         "functions": function_urls(config),
         "running": {name: running(name) for name in
-                    ["firestore", "pubsub", "storage", "athena_api",
+                    ["firestore", "pubsub", "storage", "smtp", "athena_api",
                      *(s.name for s in FUNCTIONS), "bridge"]},
         "data_dir": str(config.data_dir.resolve()),
     }

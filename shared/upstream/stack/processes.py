@@ -62,6 +62,30 @@ def _reap(pid: int) -> None:
         pass
 
 
+def wait_tcp(host: str, port: int, timeout: float, pid: int | None = None) -> bool:
+    """True once something accepts connections on host:port (the SMTP server)."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            if pid is not None and not alive(pid):
+                return False
+            time.sleep(0.1)
+    return False
+
+
+def ready(url: str, timeout: float, pid: int | None = None) -> bool:
+    """`tcp://host:port` waits for a listening socket, anything else for an HTTP answer."""
+    if url.startswith("tcp://"):
+        host, _, port = url.removeprefix("tcp://").rpartition(":")
+        return wait_tcp(host, int(port), timeout, pid)
+    return wait_http(url, timeout, pid)
+
+
 def wait_http(url: str, timeout: float, pid: int | None = None) -> bool:
     """True once `url` answers at all (any status); False on timeout or if `pid` died."""
     deadline = time.monotonic() + timeout

@@ -42,11 +42,24 @@ def _show(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _format(key: str, value: Any) -> str:
+    """Rates as percentages and money as dollars: what a billing manager reads."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _show(value)
+    if key.endswith("rate") and 0 <= value <= 1:
+        return f"{value:.1%}"
+    if key.endswith("_cents"):
+        return f"${value / 100:,.2f}"
+    if key.endswith("dollars") or key.endswith("$ denied"):
+        return f"${value:,.2f}"
+    return _show(value)
+
+
 def metric_rows(alert: dict[str, Any]) -> list[tuple[str, str]]:
     metrics = {k: v for k, v in (alert.get("metrics") or {}).items() if _scalar(v)}
     ordered = [k for k in LEADING_METRICS if k in metrics] + sorted(
         k for k in metrics if k not in LEADING_METRICS)
-    return [(k.replace("_", " "), _show(metrics[k])) for k in ordered]
+    return [(k.replace("_", " "), _format(k, metrics[k])) for k in ordered]
 
 
 def _evidence(alert: dict[str, Any]) -> dict[str, Any]:
@@ -93,18 +106,19 @@ def sections(alert: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
                   [[k, v] for k, v in metric_rows(alert)]))
     if evidence.get("top_cpt"):
         found.append(("Top CPT codes", ["CPT", "denied", "decided", "rate", "baseline rate"],
-                      [[_show(c.get(k)) for k in ("cpt", "denied", "decided", "rate",
-                                                  "baseline_rate")]
+                      [[_format(k, c.get(k)) for k in ("cpt", "denied", "decided", "rate",
+                                                       "baseline_rate")]
                        for c in evidence["top_cpt"]]))
     if evidence.get("top_carc"):
         found.append(("Top denial reasons (CARC)", ["code", "meaning", "denied", "$ denied"],
-                      [[_show(c.get(k)) for k in ("code", "meaning", "denied", "denied_dollars")]
+                      [[_format(k, c.get(k))
+                        for k in ("code", "meaning", "denied", "denied_dollars")]
                        for c in evidence["top_carc"]]))
     lines = evidence.get("affected_lines") or []
     if lines:
         total = evidence.get("affected_lines_total", len(lines))
         found.append((f"Affected claim lines ({len(lines)} of {total})", list(LINE_COLUMNS),
-                      [[_show(line.get(k)) for k in LINE_COLUMNS] for line in lines]))
+                      [[_format(k, line.get(k)) for k in LINE_COLUMNS] for line in lines]))
     return found
 
 
