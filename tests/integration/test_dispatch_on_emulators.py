@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore, pubsub_v1  # type: ignore[attr-defined]
 
 from tests.conftest import wait_for
-from tests.unit.test_channels import receiver  # noqa: F401 (fixture)
-from tests.unit.test_channels import Receiver
+from tests.unit.test_channels import (
+    Receiver,
+    receiver,  # noqa: F401 (fixture)
+)
 from tests.unit.test_notify import alert
 from upstream.adapters.firestore_deliveries import FirestoreDeliveries
 from upstream.adapters.firestore_store import FirestoreTenants
@@ -86,7 +89,5 @@ def test_an_alert_on_the_topic_is_mailed_and_posted_once(
     wait_for(lambda: (deliveries.get(customer, f"al-{unique}.team.HIGH") or {}).get(
         "status") == "delivered", timeout=30)
     publisher.publish(topic, payload, customer_id=customer).result(timeout=30)  # redelivered
-    import time
-
     time.sleep(4)
     assert len(_mails(config.mail_dir, unique)) == 1 and len(app.received) == 1
