@@ -101,7 +101,7 @@ locals {
       max         = 5
       concurrency = 4
       env         = { UPSTREAM_DASHBOARD_URL = var.dashboard_url }
-      publishes   = ["alerts-dlq"]
+      publishes   = ["alerts", "alerts-dlq"] # per-tenant digest fan-out, dead letters
       secrets     = ["smtp-credentials", "slack-webhooks", "outbound-webhook-secret"]
       bucket      = false
     }

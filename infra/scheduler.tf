@@ -27,3 +27,26 @@ resource "google_pubsub_topic_iam_member" "scheduler_publishes_runs" {
   role   = "roles/pubsub.publisher"
   member = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
 }
+
+# The daily digest at 12:00 UTC (07:00 in New York): what digest channels and quiet hours
+# held, one message per channel (services/dispatch_alerts.py).
+resource "google_cloud_scheduler_job" "alert_digest" {
+  name      = "${var.environment}-alert-digest-daily"
+  region    = var.region
+  schedule  = "0 12 * * *"
+  time_zone = "Etc/UTC"
+  retry_config {
+    retry_count          = 3
+    min_backoff_duration = "60s"
+  }
+  pubsub_target {
+    topic_name = google_pubsub_topic.topic["alerts"].id
+    data       = base64encode(jsonencode({ digest = "daily", customer = "*" }))
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "scheduler_publishes_digest" {
+  topic  = google_pubsub_topic.topic["alerts"].name
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
+}

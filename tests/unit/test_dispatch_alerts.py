@@ -45,7 +45,11 @@ class Log:
         doc.setdefault("attempts", []).append((status, error))
 
     def queue(self, customer_id: str, key: str, meta: dict[str, Any], now: datetime) -> None:
-        self.docs.setdefault(key, {**meta, "status": "queued"})
+        self.docs.setdefault(key, {**meta, "status": "queued", "attempts": []})
+
+    def queued(self, customer_id: str) -> list[dict[str, Any]]:
+        return [{**doc, "key": key} for key, doc in self.docs.items()
+                if doc.get("status") == "queued"]
 
 
 class Smtp:
@@ -75,6 +79,14 @@ class Http:
         self.post(url, json.dumps(payload).encode(), {})
 
 
+class Ids:
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+
+    def list_ids(self) -> list[str]:
+        return self.ids
+
+
 def deps(tenant: dict[str, Any] | None = None) -> tuple[DispatchDeps, Log, Smtp, Http,
                                                           FakePublisher, list[float]]:
     log, smtp, http, publisher = Log(), Smtp(), Http(), FakePublisher()
@@ -84,7 +96,8 @@ def deps(tenant: dict[str, Any] | None = None) -> tuple[DispatchDeps, Log, Smtp,
     secrets = FakeSecrets({slack_webhooks_secret("acme"): json.dumps(
         {"team": "https://hooks.slack.com/services/T/B/X"}).encode(),
         outbound_webhook_secret("acme"): b"o" * 32})
-    d = DispatchDeps(tenants=FakeTenants(tenants), secrets=secrets, deliveries=log,
+    d = DispatchDeps(tenants=FakeTenants(tenants), tenant_ids=Ids(list(tenants)),
+                     secrets=secrets, deliveries=log,
                      publisher=publisher, smtp=lambda: smtp,  # type: ignore[arg-type,return-value]
                      http=http,  # type: ignore[arg-type]
                      alerts_topic="alerts", dashboard_url="https://u.test",
@@ -169,3 +182,32 @@ def test_quiet_hours_hold_all_but_critical_for_the_digest() -> None:
     assert handle_alert_event(event(alert(severity="CRITICAL")), d)["channels"] == {
         "mail": "delivered"}
     assert len(smtp.sent) == 1
+
+
+def test_the_daily_digest_sends_what_was_held_once_per_channel() -> None:
+    d, log, smtp, _, publisher, _ = deps()
+    handle_alert_event(event(), d)  # `weekly` (a digest channel) holds it
+    handle_alert_event(event(alert(alert_id="z9", severity="MEDIUM", title="Aetna <lag>")), d)
+    fan = handle_alert_event(Event(b'{"digest": "daily", "customer": "*"}'), d)
+    assert fan == {"status": "fanned_out", "tenants": 1}
+    (_, data, _) = publisher.messages[-1]
+    sent_before = len(smtp.sent)
+    result = handle_alert_event(Event(data), d)
+    assert result["channels"] == {"weekly": "delivered 2"}
+    digest = smtp.sent[sent_before]
+    assert "2 alerts" in digest["Subject"] and digest["To"] == "cfo@example.com"
+    html = digest.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Aetna &lt;lag&gt;" in html and "<lag>" not in html
+    held = [doc for doc in log.docs.values() if doc.get("channel") == "weekly"
+            and "alert_id" in doc]
+    assert len(held) == 2 and all(doc["status"] == "delivered" for doc in held)
+    assert handle_alert_event(Event(data), d)["channels"] == {}  # nothing held any more
+    assert len(smtp.sent) == sent_before + 1
+
+
+@pytest.mark.parametrize("body", [b'{"digest": "weekly", "customer": "*"}',
+                                  b'{"digest": "daily", "customer": "../x"}'])
+def test_a_malformed_digest_request_is_dead_lettered(body: bytes) -> None:
+    d, _, _, _, publisher, _ = deps()
+    assert handle_alert_event(Event(body), d)["status"] == "dead_lettered"
+    assert publisher.messages[-1][0] == "alerts-dlq"

@@ -27,6 +27,7 @@ import hcl2
 
 from upstream.deploy.package import _package_files
 from upstream.events import DetectorRun
+from upstream.services.dispatch_alerts import DigestRequest
 from upstream.settings import Settings
 from upstream.stack.topology import FUNCTIONS, TOPICS
 
@@ -272,6 +273,10 @@ def test_scheduled_runs_publish_what_the_detectors_accept() -> None:
         DetectorRun.model_validate({"run": run, "customer": "*"})
     assert job["pubsub_target"][0]["topic_name"] == (
         '${google_pubsub_topic.topic["detector-runs"].id}')
+    digest = resource("google_cloud_scheduler_job", "alert_digest")["pubsub_target"][0]
+    assert digest["topic_name"] == '${google_pubsub_topic.topic["alerts"].id}'
+    assert 'digest = "daily"' in digest["data"] and 'customer = "*"' in digest["data"]
+    DigestRequest.model_validate({"digest": "daily", "customer": "*"})
 
 
 def test_environments_share_the_code_and_name_their_state() -> None:

@@ -9,6 +9,7 @@ redelivery does not double it; after a crash the lease lapses and the retry send
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -63,6 +64,12 @@ class FirestoreDeliveries:
             ref.create({**meta, "status": "queued", "updated_at": now, "attempts": []})
         except gexc.Conflict:  # AlreadyExists is a Conflict over gRPC: it is already there
             pass
+
+    def queued(self, customer_id: str, limit: int = 500) -> builtins.list[dict[str, Any]]:
+        """Deliveries held for the digest, with their document keys."""
+        query = tenant_collection(self._client, customer_id, DELIVERIES).where(
+            filter=firestore.FieldFilter("status", "==", "queued")).limit(limit)
+        return [{**(snap.to_dict() or {}), "key": snap.id} for snap in query.stream()]
 
     def get(self, customer_id: str, key: str) -> dict[str, Any] | None:
         snap = self._ref(customer_id, key).get()

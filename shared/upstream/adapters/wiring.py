@@ -195,7 +195,8 @@ def dispatch_deps() -> DispatchDeps:
 
     settings = get_settings()
     return DispatchDeps(
-        tenants=FirestoreTenants(firestore_client()), secrets=secret_store(),
+        tenants=FirestoreTenants(firestore_client()),
+        tenant_ids=FirestoreTenants(firestore_client()), secrets=secret_store(),
         deliveries=FirestoreDeliveries(firestore_client()),
         publisher=PubSubPublisher(publisher_client(), settings.project), smtp=smtp_sender,
         http=HttpSender(), alerts_topic=settings.alerts_topic,

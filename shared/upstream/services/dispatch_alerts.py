@@ -16,17 +16,30 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import UTC, date, datetime
+from typing import Any, Literal, Protocol
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from upstream.adapters.channels import DeliveryFailed, HttpSender, SmtpSender
-from upstream.domain.notify.render import email_message, slack_message, webhook_request
-from upstream.domain.notify.routing import ChannelRule, NotificationSettings, plan
+from upstream.domain.notify.render import (
+    digest_email,
+    digest_slack,
+    email_message,
+    slack_message,
+    webhook_request,
+)
+from upstream.domain.notify.routing import (
+    SEVERITY_ORDER as SEVERITY_RANK,
+)
+from upstream.domain.notify.routing import (
+    ChannelRule,
+    NotificationSettings,
+    plan,
+)
 from upstream.events import CloudEventLike
 from upstream.logs import get_logger
-from upstream.ports import Publisher, SecretStore, TenantDirectory
+from upstream.ports import Publisher, SecretStore, TenantDirectory, TenantLister
 from upstream.services.dead_letters import decode_or_dead_letter
 from upstream.services.tenants import outbound_webhook_secret, slack_webhooks_secret
 
@@ -49,6 +62,8 @@ class DeliveryLog(Protocol):
 
     def queue(self, customer_id: str, key: str, meta: dict[str, Any], now: datetime) -> None: ...
 
+    def queued(self, customer_id: str) -> list[dict[str, Any]]: ...
+
 
 class ChannelsFailed(RuntimeError):
     """Some channel may still succeed later: the message is redelivered."""
@@ -57,6 +72,7 @@ class ChannelsFailed(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class DispatchDeps:
     tenants: TenantDirectory
+    tenant_ids: TenantLister
     secrets: SecretStore
     deliveries: DeliveryLog
     publisher: Publisher
@@ -68,8 +84,20 @@ class DispatchDeps:
     sleep: Callable[[float], None] = field(default=time.sleep)
 
 
-def _decode(event: Any) -> dict[str, Any]:
+class DigestRequest(BaseModel):
+    """Published on `alerts` by Cloud Scheduler (`customer: "*"`, fanned out here one message
+    per tenant): send what the digest channels and quiet hours held."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    digest: Literal["daily"]
+    customer: str = Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_-]{0,62})$")
+    day: date | None = None
+
+
+def _decode(event: Any) -> dict[str, Any] | DigestRequest:
     alert = json.loads(base64.b64decode(event.data["message"]["data"]))
+    if isinstance(alert, dict) and "digest" in alert:
+        return DigestRequest.model_validate(alert)
     if not isinstance(alert, dict) or not all(
             isinstance(alert.get(k), str) and alert.get(k)
             for k in ("alert_id", "customer_id", "type", "severity", "title")):
@@ -82,10 +110,13 @@ def delivery_key(alert: dict[str, Any], channel: ChannelRule) -> str:
 
 
 def handle_alert_event(event: CloudEventLike, deps: DispatchDeps) -> dict[str, Any]:
-    alert = decode_or_dead_letter(event, _decode, deps.publisher, deps.alerts_topic,
-                                  "malformed_alert")
-    if alert is None:
+    decoded = decode_or_dead_letter(event, _decode, deps.publisher, deps.alerts_topic,
+                                    "malformed_alert")
+    if decoded is None:
         return {"status": "dead_lettered"}
+    if isinstance(decoded, DigestRequest):
+        return _digest(decoded, deps)
+    alert = decoded
     customer = alert["customer_id"]
     tenant = deps.tenants.get(customer)
     if tenant is None or tenant.get("status", "active") != "active":
@@ -105,7 +136,8 @@ def handle_alert_event(event: CloudEventLike, deps: DispatchDeps) -> dict[str, A
         channel = planned.channel
         key = delivery_key(alert, channel)
         meta = {"alert_id": alert["alert_id"], "channel": channel.id, "kind": channel.kind,
-                "severity": alert["severity"], "type": alert["type"]}
+                "severity": alert["severity"], "type": alert["type"],
+                "title": str(alert.get("title", ""))[:300], "payer": alert.get("payer")}
         if planned.when == "digest":
             deps.deliveries.queue(customer, key, {**meta, "reason": planned.reason}, now)
             outcome[channel.id] = "queued"
@@ -156,14 +188,8 @@ def _send(channel: ChannelRule, alert: dict[str, Any], tenant: dict[str, Any],
         smtp.send(email_message(alert, smtp.sender, list(channel.recipients), deps.dashboard_url,
                                 str(tenant.get("name") or customer)))
     elif channel.kind == "slack":
-        raw = deps.secrets.get(slack_webhooks_secret(customer))
-        try:
-            url = json.loads(raw)[channel.id] if raw else None
-        except (ValueError, KeyError, TypeError):
-            url = None
-        if not isinstance(url, str) or not url.startswith(SLACK_URL_PREFIXES):
-            raise DeliveryFailed(f"no Slack webhook URL for channel {channel.id}", False)
-        deps.http.post_json(url, slack_message(alert, deps.dashboard_url))
+        deps.http.post_json(_slack_url(channel, customer, deps),
+                            slack_message(alert, deps.dashboard_url))
     else:
         secret = deps.secrets.get(outbound_webhook_secret(customer))
         if not secret:
@@ -171,3 +197,105 @@ def _send(channel: ChannelRule, alert: dict[str, Any], tenant: dict[str, Any],
         stamp = str(int(deps.clock().timestamp()))
         body, headers = webhook_request(alert, secret, stamp)
         deps.http.post(str(channel.url), body, headers)
+
+
+def _digest(request: DigestRequest, deps: DispatchDeps) -> dict[str, Any]:
+    now = deps.clock()
+    day = (request.day or now.date()).isoformat()
+    if request.customer == "*":
+        ids = deps.tenant_ids.list_ids()
+        for customer in ids:
+            fan = DigestRequest(digest=request.digest, customer=customer,
+                                day=date.fromisoformat(day))
+            deps.publisher.publish(deps.alerts_topic, fan.model_dump_json().encode(),
+                                   {"customer_id": customer, "type": "digest"})
+        return {"status": "fanned_out", "tenants": len(ids)}
+    customer = request.customer
+    tenant = deps.tenants.get(customer)
+    if tenant is None or tenant.get("status", "active") != "active":
+        return {"status": "tenant_gone"}
+    try:
+        settings = NotificationSettings.model_validate(tenant.get("notifications") or {})
+    except ValidationError:
+        return {"status": "settings_invalid"}
+    channels = {c.id: c for c in settings.channels}
+    by_channel: dict[str, list[dict[str, Any]]] = {}
+    for entry in deps.deliveries.queued(customer):
+        by_channel.setdefault(str(entry.get("channel")), []).append(entry)
+    outcome: dict[str, str] = {}
+    retry_later = []
+    for channel_id, entries in sorted(by_channel.items()):
+        channel = channels.get(channel_id)
+        if channel is None:
+            for entry in entries:
+                deps.deliveries.finish(customer, entry["key"], "dropped", now,
+                                       "the channel is no longer configured")
+            outcome[channel_id] = "dropped"
+            continue
+        key = f"digest.{day}.{channel_id}"
+        state = deps.deliveries.begin(customer, key, {"channel": channel_id, "kind": channel.kind,
+                                                      "digest": day}, now, LEASE_SECONDS)
+        if state == "deliver":
+            try:
+                _send_digest(channel, entries, tenant, customer, day, deps)
+            except DeliveryFailed as exc:
+                deps.deliveries.finish(customer, key, "failed", deps.clock(), exc.reason)
+                outcome[channel_id] = f"failed: {exc.reason}"
+                if exc.retryable:
+                    retry_later.append(channel_id)
+                continue
+            deps.deliveries.finish(customer, key, "delivered", deps.clock())
+        elif state == "busy":
+            outcome[channel_id] = "busy"
+            continue
+        for entry in entries:  # sent now, or by an earlier delivery that stopped before this
+            deps.deliveries.finish(customer, entry["key"], "delivered", deps.clock())
+        outcome[channel_id] = f"delivered {len(entries)}"
+    log.info("digest dispatched", extra={"customer_id": customer, "channels": outcome})
+    if retry_later:
+        raise ChannelsFailed(f"will retry {retry_later}")
+    return {"status": "digest", "channels": outcome}
+
+
+def _send_digest(channel: ChannelRule, entries: list[dict[str, Any]], tenant: dict[str, Any],
+                 customer: str, day: str, deps: DispatchDeps) -> None:
+    entries = sorted(entries, key=lambda e: (-SEVERITY_RANK.get(str(e.get("severity")), 0),
+                                             str(e.get("title"))))
+    for attempt in range(ATTEMPTS_IN_PLACE):
+        try:
+            if channel.kind == "email":
+                smtp = deps.smtp()
+                if smtp is None:
+                    raise DeliveryFailed("no SMTP server configured", True)
+                smtp.send(digest_email(entries, smtp.sender, list(channel.recipients),
+                                       deps.dashboard_url, str(tenant.get("name") or customer),
+                                       day))
+            elif channel.kind == "slack":
+                deps.http.post_json(_slack_url(channel, customer, deps),
+                                    digest_slack(entries, deps.dashboard_url, day))
+            else:
+                secret = deps.secrets.get(outbound_webhook_secret(customer))
+                if not secret:
+                    raise DeliveryFailed("no outbound webhook secret", False)
+                payload = {"digest": day, "customer_id": customer, "alerts": [
+                    {k: e.get(k) for k in ("alert_id", "type", "severity", "title", "payer")}
+                    for e in entries]}
+                body, headers = webhook_request(payload, secret, str(int(deps.clock().timestamp())))
+                deps.http.post(str(channel.url), body, headers)
+            return
+        except DeliveryFailed as exc:
+            if not exc.retryable or attempt == ATTEMPTS_IN_PLACE - 1:
+                raise
+            deps.sleep(min(exc.retry_after or BACKOFF_SECONDS[min(attempt, 1)],
+                           RETRY_AFTER_CAP_SECONDS))
+
+
+def _slack_url(channel: ChannelRule, customer: str, deps: DispatchDeps) -> str:
+    raw = deps.secrets.get(slack_webhooks_secret(customer))
+    try:
+        url = json.loads(raw)[channel.id] if raw else None
+    except (ValueError, KeyError, TypeError):
+        url = None
+    if not isinstance(url, str) or not url.startswith(SLACK_URL_PREFIXES):
+        raise DeliveryFailed(f"no Slack webhook URL for channel {channel.id}", False)
+    return url

@@ -185,3 +185,32 @@ def webhook_request(alert: dict[str, Any], secret: bytes, timestamp: str,
     return body, {"Content-Type": "application/json", "X-Timestamp": timestamp,
                   "X-Upstream-Alert-Id": str(alert.get("alert_id", "")),
                   "X-Signature": sign_timestamped(body, timestamp, secret)}
+
+
+def digest_email(entries: list[dict[str, Any]], sender: str, recipients: list[str],
+                 dashboard_url: str, practice: str, day: str) -> EmailMessage:
+    """One message for the alerts held for a digest channel (or by quiet hours)."""
+    rows = [[_show(e.get("severity")), _show(e.get("title")), _show(e.get("payer")),
+             alert_link(dashboard_url, e)] for e in entries]
+    message = EmailMessage()
+    message["Subject"] = " ".join(f"[Upstream] Daily digest {day}: {len(entries)} alerts "
+                                  f"for {practice}".split())[:200]
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message.set_content(f"{len(entries)} alerts since the last digest.\n\n"
+                        + _text_table(["severity", "alert", "payer", "link"], rows))
+    message.add_alternative(
+        f"<html><body><h2>{len(entries)} alerts since the last digest</h2>"
+        + _table(["severity", "alert", "payer", "link"], rows) + "</body></html>",
+        subtype="html")
+    return message
+
+
+def digest_slack(entries: list[dict[str, Any]], dashboard_url: str, day: str) -> dict[str, Any]:
+    lines = [slack_escape(f"• *{e.get('severity', '')}* {e.get('title', '')}")
+             + f" (<{alert_link(dashboard_url, e)}|open>)" for e in entries]
+    text = "\n".join(lines)[:SLACK_TEXT_LIMIT]
+    return {"text": f"Upstream daily digest {day}: {len(entries)} alerts", "blocks": [
+        {"type": "header", "text": {"type": "plain_text",
+                                    "text": f"Daily digest {day}: {len(entries)} alerts"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": text or "No alerts."}}]}
