@@ -50,3 +50,19 @@ resource "google_pubsub_topic_iam_member" "scheduler_publishes_digest" {
   role   = "roles/pubsub.publisher"
   member = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
 }
+
+# The weekly summary e-mail, Mondays at 13:00 UTC (08:00 in New York), after the weekly run.
+resource "google_cloud_scheduler_job" "weekly_summary" {
+  name      = "${var.environment}-weekly-summary"
+  region    = var.region
+  schedule  = "0 13 * * 1"
+  time_zone = "Etc/UTC"
+  retry_config {
+    retry_count          = 3
+    min_backoff_duration = "60s"
+  }
+  pubsub_target {
+    topic_name = google_pubsub_topic.topic["alerts"].id
+    data       = base64encode(jsonencode({ summary = "weekly", customer = "*" }))
+  }
+}

@@ -27,7 +27,7 @@ import hcl2
 
 from upstream.deploy.package import _package_files
 from upstream.events import DetectorRun
-from upstream.services.dispatch_alerts import DigestRequest
+from upstream.services.dispatch_alerts import DigestRequest, SummaryRequest
 from upstream.settings import Settings
 from upstream.stack.topology import FUNCTIONS, TOPICS
 
@@ -277,6 +277,9 @@ def test_scheduled_runs_publish_what_the_detectors_accept() -> None:
     assert digest["topic_name"] == '${google_pubsub_topic.topic["alerts"].id}'
     assert 'digest = "daily"' in digest["data"] and 'customer = "*"' in digest["data"]
     DigestRequest.model_validate({"digest": "daily", "customer": "*"})
+    weekly = resource("google_cloud_scheduler_job", "weekly_summary")["pubsub_target"][0]
+    assert 'summary = "weekly"' in weekly["data"]
+    SummaryRequest.model_validate({"summary": "weekly", "customer": "*"})
 
 
 def test_environments_share_the_code_and_name_their_state() -> None:

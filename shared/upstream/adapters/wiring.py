@@ -191,6 +191,7 @@ def smtp_sender() -> SmtpSender | None:
 def dispatch_deps() -> DispatchDeps:
     from upstream.adapters.channels import HttpSender
     from upstream.adapters.firestore_deliveries import FirestoreDeliveries
+    from upstream.adapters.weekly_sources import FirestoreWeeklySources
     from upstream.services.dispatch_alerts import DispatchDeps
 
     settings = get_settings()
@@ -200,4 +201,5 @@ def dispatch_deps() -> DispatchDeps:
         deliveries=FirestoreDeliveries(firestore_client()),
         publisher=PubSubPublisher(publisher_client(), settings.project), smtp=smtp_sender,
         http=HttpSender(), alerts_topic=settings.alerts_topic,
-        dashboard_url=settings.dashboard_url)
+        dashboard_url=settings.dashboard_url,
+        weekly=FirestoreWeeklySources(firestore_client()))

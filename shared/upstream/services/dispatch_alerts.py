@@ -16,12 +16,13 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from upstream.adapters.channels import DeliveryFailed, HttpSender, SmtpSender
+from upstream.domain.aggregates import DailyCell
 from upstream.domain.notify.render import (
     digest_email,
     digest_slack,
@@ -37,6 +38,7 @@ from upstream.domain.notify.routing import (
     NotificationSettings,
     plan,
 )
+from upstream.domain.notify.weekly import PRIOR_WEEKS, summarize, weekly_email
 from upstream.events import CloudEventLike
 from upstream.logs import get_logger
 from upstream.ports import Publisher, SecretStore, TenantDirectory, TenantLister
@@ -65,6 +67,17 @@ class DeliveryLog(Protocol):
     def queued(self, customer_id: str) -> list[dict[str, Any]]: ...
 
 
+class WeeklySources(Protocol):
+    """What the weekly summary reads: the week's alerts, five weeks of aggregate cells, the
+    authorizations."""
+
+    def alerts_since(self, customer_id: str, since: date) -> list[dict[str, Any]]: ...
+
+    def cells(self, customer_id: str, first: date, end: date) -> list[DailyCell]: ...
+
+    def authorizations(self, customer_id: str) -> list[dict[str, Any]]: ...
+
+
 class ChannelsFailed(RuntimeError):
     """Some channel may still succeed later: the message is redelivered."""
 
@@ -80,8 +93,19 @@ class DispatchDeps:
     http: HttpSender
     alerts_topic: str
     dashboard_url: str
+    weekly: WeeklySources | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     sleep: Callable[[float], None] = field(default=time.sleep)
+
+
+class SummaryRequest(BaseModel):
+    """Published on `alerts` by Cloud Scheduler on Mondays (`customer: "*"`, fanned out):
+    the weekly summary e-mail of the week before `week_end` (default: today)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    summary: Literal["weekly"]
+    customer: str = Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_-]{0,62})$")
+    week_end: date | None = None
 
 
 class DigestRequest(BaseModel):
@@ -94,10 +118,12 @@ class DigestRequest(BaseModel):
     day: date | None = None
 
 
-def _decode(event: Any) -> dict[str, Any] | DigestRequest:
+def _decode(event: Any) -> dict[str, Any] | DigestRequest | SummaryRequest:
     alert = json.loads(base64.b64decode(event.data["message"]["data"]))
     if isinstance(alert, dict) and "digest" in alert:
         return DigestRequest.model_validate(alert)
+    if isinstance(alert, dict) and "summary" in alert and "alert_id" not in alert:
+        return SummaryRequest.model_validate(alert)
     if not isinstance(alert, dict) or not all(
             isinstance(alert.get(k), str) and alert.get(k)
             for k in ("alert_id", "customer_id", "type", "severity", "title")):
@@ -116,6 +142,8 @@ def handle_alert_event(event: CloudEventLike, deps: DispatchDeps) -> dict[str, A
         return {"status": "dead_lettered"}
     if isinstance(decoded, DigestRequest):
         return _digest(decoded, deps)
+    if isinstance(decoded, SummaryRequest):
+        return _weekly(decoded, deps)
     alert = decoded
     customer = alert["customer_id"]
     tenant = deps.tenants.get(customer)
@@ -299,3 +327,56 @@ def _slack_url(channel: ChannelRule, customer: str, deps: DispatchDeps) -> str:
     if not isinstance(url, str) or not url.startswith(SLACK_URL_PREFIXES):
         raise DeliveryFailed(f"no Slack webhook URL for channel {channel.id}", False)
     return url
+
+
+def _weekly(request: SummaryRequest, deps: DispatchDeps) -> dict[str, Any]:
+    week_end = request.week_end or deps.clock().date()
+    if request.customer == "*":
+        ids = deps.tenant_ids.list_ids()
+        for customer in ids:
+            fan = SummaryRequest(summary="weekly", customer=customer, week_end=week_end)
+            deps.publisher.publish(deps.alerts_topic, fan.model_dump_json().encode(),
+                                   {"customer_id": customer, "type": "weekly_summary"})
+        return {"status": "fanned_out", "tenants": len(ids)}
+    customer = request.customer
+    tenant = deps.tenants.get(customer)
+    if tenant is None or tenant.get("status", "active") != "active" or deps.weekly is None:
+        return {"status": "tenant_gone" if deps.weekly else "no_sources"}
+    try:
+        settings = NotificationSettings.model_validate(tenant.get("notifications") or {})
+    except ValidationError:
+        return {"status": "settings_invalid"}
+    channels = [c for c in settings.channels if c.kind == "email" and c.weekly_summary]
+    if not channels:
+        return {"status": "no_email_channel"}
+    start = week_end - timedelta(days=7 * (1 + PRIOR_WEEKS))
+    summary = summarize(deps.weekly.alerts_since(customer, start),
+                        deps.weekly.cells(customer, start, week_end),
+                        deps.weekly.authorizations(customer), week_end)
+    outcome: dict[str, str] = {}
+    retry_later = []
+    now = deps.clock()
+    for channel in channels:
+        key = f"summary.{week_end.isoformat()}.{channel.id}"
+        if deps.deliveries.begin(customer, key, {"channel": channel.id, "kind": "email",
+                                                 "summary": week_end.isoformat()},
+                                 now, LEASE_SECONDS) != "deliver":
+            outcome[channel.id] = "already"
+            continue
+        smtp = deps.smtp()
+        try:
+            if smtp is None:
+                raise DeliveryFailed("no SMTP server configured", True)
+            smtp.send(weekly_email(summary, smtp.sender, list(channel.recipients),
+                                   str(tenant.get("name") or customer), deps.dashboard_url))
+        except DeliveryFailed as exc:
+            deps.deliveries.finish(customer, key, "failed", deps.clock(), exc.reason)
+            outcome[channel.id] = f"failed: {exc.reason}"
+            if exc.retryable:
+                retry_later.append(channel.id)
+            continue
+        deps.deliveries.finish(customer, key, "delivered", deps.clock())
+        outcome[channel.id] = "delivered"
+    if retry_later:
+        raise ChannelsFailed(f"will retry {retry_later}")
+    return {"status": "weekly_summary", "channels": outcome, "alerts": summary.raised}

@@ -46,6 +46,7 @@ class ChannelRule(BaseModel):
     # `slack-webhook-<customer>-<id>` / `outbound-webhook-<customer>-<id>`).
     recipients: tuple[str, ...] = ()
     url: str | None = None  # webhook target (the secret signs, the URL is not secret)
+    weekly_summary: bool = True  # e-mail channels also get the Monday summary
 
     @field_validator("recipients")
     @classmethod
