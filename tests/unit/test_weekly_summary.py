@@ -25,7 +25,8 @@ def cells() -> list[DailyCell]:
     return found
 
 
-ALERTS = [{"alert_id": "1", "type": "denial_rate_drift", "created_at": "2026-01-02",
+ALERTS: list[dict[str, Any]] = [
+          {"alert_id": "1", "type": "denial_rate_drift", "created_at": "2026-01-02",
            "status": "open"},
           {"alert_id": "2", "type": "auth_expiring", "created_at": "2025-12-29",
            "status": "acknowledged"},
@@ -33,7 +34,8 @@ ALERTS = [{"alert_id": "1", "type": "denial_rate_drift", "created_at": "2026-01-
            "status": "noise"},
           {"alert_id": "4", "type": "payment_delay", "created_at": "2025-12-20",
            "status": "open"}]  # the week before: not counted
-AUTHS = [{"authorization_number": "A1", "payer": "Aetna", "end_date": "2026-01-20",
+AUTHS: list[dict[str, Any]] = [
+         {"authorization_number": "A1", "payer": "Aetna", "end_date": "2026-01-20",
           "units_used": 30, "units_authorized": 40},
          {"authorization_number": "A2", "payer": "Aetna", "end_date": "2026-03-01"},
          {"authorization_number": "A3", "payer": "Cigna", "end_date": "2026-01-10",
