@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from google.api_core import exceptions as gexc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from upstream.adapters.channels import DeliveryFailed, HttpSender, SmtpSender
 from upstream.domain.aggregates import DailyCell
+from upstream.domain.detect.findings import DENIAL_TYPES
+from upstream.domain.notify.chart import WEEKS, render_png, weekly_points
 from upstream.domain.notify.render import (
     digest_email,
     digest_slack,
@@ -214,7 +217,7 @@ def _send(channel: ChannelRule, alert: dict[str, Any], tenant: dict[str, Any],
         if smtp is None:
             raise DeliveryFailed("no SMTP server configured", True)
         smtp.send(email_message(alert, smtp.sender, list(channel.recipients), deps.dashboard_url,
-                                str(tenant.get("name") or customer)))
+                                str(tenant.get("name") or customer), _chart(alert, deps)))
     elif channel.kind == "slack":
         deps.http.post_json(_slack_url(channel, customer, deps),
                             slack_message(alert, deps.dashboard_url))
@@ -380,3 +383,20 @@ def _weekly(request: SummaryRequest, deps: DispatchDeps) -> dict[str, Any]:
     if retry_later:
         raise ChannelsFailed(f"will retry {retry_later}")
     return {"status": "weekly_summary", "channels": outcome, "alerts": summary.raised}
+
+
+def _chart(alert: dict[str, Any], deps: DispatchDeps) -> bytes | None:
+    """The payer's weekly denial rate for denial alerts; no chart is better than no e-mail."""
+    if alert.get("type") not in DENIAL_TYPES or not alert.get("payer") or deps.weekly is None:
+        return None
+    window = alert.get("window") if isinstance(alert.get("window"), dict) else {}
+    try:
+        end = date.fromisoformat(str((window or {}).get("current_end") or alert.get(
+            "created_at"))[:10]) + timedelta(days=1)
+        cells = deps.weekly.cells(alert["customer_id"], end - timedelta(days=7 * WEEKS), end)
+        return render_png(weekly_points(cells, str(alert["payer"]), end))
+    except (ValueError, TypeError, OSError, gexc.GoogleAPICallError) as exc:
+        # a chart must never cost the alert its e-mail
+        log.warning("trend chart skipped", extra={"alert_id": alert.get("alert_id"),
+                                                  "error": type(exc).__name__})
+        return None

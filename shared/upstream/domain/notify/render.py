@@ -122,8 +122,12 @@ def sections(alert: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
     return found
 
 
+CHART_CID = "trend@upstream"
+
+
 def email_message(alert: dict[str, Any], sender: str, recipients: list[str],
-                  dashboard_url: str, practice: str) -> EmailMessage:
+                  dashboard_url: str, practice: str,
+                  chart_png: bytes | None = None) -> EmailMessage:
     link = alert_link(dashboard_url, alert)
     actions = [str(a) for a in alert.get("recommended_actions") or []]
     parts = sections(alert)
@@ -136,6 +140,9 @@ def email_message(alert: dict[str, Any], sender: str, recipients: list[str],
     body = "".join([
         f"<h2>{html.escape(str(alert.get('title', '')))}</h2>",
         f"<p>{html.escape(str(alert.get('summary', '')))}</p>",
+        (f"<p><img src='cid:{CHART_CID}' width='520' height='200' alt='Weekly denial rate of "
+         f"{html.escape(str(alert.get('payer') or ''), quote=True)} against its baseline "
+         "band'></p>") if chart_png else "",
         *[f"<h3>{html.escape(heading)}</h3>{_table(cols, rows)}" for heading, cols, rows in parts],
         "<h3>What to do</h3><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in actions)
         + "</ul>",
@@ -148,6 +155,11 @@ def email_message(alert: dict[str, Any], sender: str, recipients: list[str],
     message["To"] = ", ".join(recipients)
     message.set_content(text)
     message.add_alternative(f"<html><body>{body}</body></html>", subtype="html")
+    if chart_png:
+        html_part = message.get_body(("html",))
+        assert html_part is not None
+        html_part.add_related(chart_png, maintype="image", subtype="png",
+                              cid=f"<{CHART_CID}>", filename="trend.png")
     return message
 
 
