@@ -1,68 +1,40 @@
-# Daily at 06:00 UTC (the authorization calendar, the sequential drift test); weekly on
-# Mondays at 06:30 (the weekly tests, and the daily ones again: runs are idempotent).
-# `customer = "*"` fans out one message per tenant (services/detector_runs.py).
-resource "google_cloud_scheduler_job" "detector_runs" {
-  for_each = {
-    daily  = "0 6 * * *"
-    weekly = "30 6 * * 1"
+# What Cloud Scheduler publishes, all times UTC; each message with `customer = "*"` is
+# fanned out one per tenant by the function that receives it.
+# - detector runs, daily 06:00 (authorization calendar, sequential drift test) and Mondays
+#   06:30 (the weekly tests, and the daily ones again: runs are idempotent);
+# - the alert digest, daily 12:00 (07:00 in New York): what digest channels and quiet hours held;
+# - the weekly summary e-mail, Mondays 13:00, after the weekly run.
+locals {
+  scheduled = {
+    "detector-runs-daily"  = { schedule = "0 6 * * *", topic = "detector-runs", data = { run = "daily", customer = "*" } }
+    "detector-runs-weekly" = { schedule = "30 6 * * 1", topic = "detector-runs", data = { run = "weekly", customer = "*" } }
+    "alert-digest-daily"   = { schedule = "0 12 * * *", topic = "alerts", data = { digest = "daily", customer = "*" } }
+    "weekly-summary"       = { schedule = "0 13 * * 1", topic = "alerts", data = { summary = "weekly", customer = "*" } }
   }
-  name      = "${var.environment}-detector-runs-${each.key}"
+  scheduled_topics = toset([for job in local.scheduled : job.topic])
+}
+
+resource "google_cloud_scheduler_job" "job" {
+  for_each  = local.scheduled
+  name      = "${var.environment}-${each.key}"
   region    = var.region
-  schedule  = each.value
+  schedule  = each.value.schedule
   time_zone = "Etc/UTC"
   retry_config {
     retry_count          = 3
     min_backoff_duration = "60s"
   }
   pubsub_target {
-    topic_name = google_pubsub_topic.topic["detector-runs"].id
-    data       = base64encode(jsonencode({ run = each.key, customer = "*" }))
+    topic_name = google_pubsub_topic.topic[each.value.topic].id
+    data       = base64encode(jsonencode(each.value.data))
   }
 }
 
-# A Pub/Sub target is published by Cloud Scheduler's service agent: it may publish to
-# detector-runs and nowhere else.
-resource "google_pubsub_topic_iam_member" "scheduler_publishes_runs" {
-  topic  = google_pubsub_topic.topic["detector-runs"].name
-  role   = "roles/pubsub.publisher"
-  member = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
-}
-
-# The daily digest at 12:00 UTC (07:00 in New York): what digest channels and quiet hours
-# held, one message per channel (services/dispatch_alerts.py).
-resource "google_cloud_scheduler_job" "alert_digest" {
-  name      = "${var.environment}-alert-digest-daily"
-  region    = var.region
-  schedule  = "0 12 * * *"
-  time_zone = "Etc/UTC"
-  retry_config {
-    retry_count          = 3
-    min_backoff_duration = "60s"
-  }
-  pubsub_target {
-    topic_name = google_pubsub_topic.topic["alerts"].id
-    data       = base64encode(jsonencode({ digest = "daily", customer = "*" }))
-  }
-}
-
-resource "google_pubsub_topic_iam_member" "scheduler_publishes_digest" {
-  topic  = google_pubsub_topic.topic["alerts"].name
-  role   = "roles/pubsub.publisher"
-  member = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
-}
-
-# The weekly summary e-mail, Mondays at 13:00 UTC (08:00 in New York), after the weekly run.
-resource "google_cloud_scheduler_job" "weekly_summary" {
-  name      = "${var.environment}-weekly-summary"
-  region    = var.region
-  schedule  = "0 13 * * 1"
-  time_zone = "Etc/UTC"
-  retry_config {
-    retry_count          = 3
-    min_backoff_duration = "60s"
-  }
-  pubsub_target {
-    topic_name = google_pubsub_topic.topic["alerts"].id
-    data       = base64encode(jsonencode({ summary = "weekly", customer = "*" }))
-  }
+# A Pub/Sub target is published by Cloud Scheduler's service agent: it may publish to the
+# scheduled topics and nowhere else.
+resource "google_pubsub_topic_iam_member" "scheduler_publishes" {
+  for_each = local.scheduled_topics
+  topic    = google_pubsub_topic.topic[each.value].name
+  role     = "roles/pubsub.publisher"
+  member   = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
 }

@@ -18,7 +18,6 @@ nothing is deployed. What it holds the two to:
 from __future__ import annotations
 
 import ast
-import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -264,22 +263,28 @@ def test_every_environment_variable_the_code_reads_is_set() -> None:
         "${var.athena_base_url}")
 
 
-def test_scheduled_runs_publish_what_the_detectors_accept() -> None:
-    job = resource("google_cloud_scheduler_job", "detector_runs")
-    assert set(job["for_each"]) == {"daily", "weekly"}
-    data = job["pubsub_target"][0]["data"]
-    assert re.search(r"run\s*=\s*each\.key", data) and 'customer = "*"' in data
-    for run in job["for_each"]:
-        DetectorRun.model_validate({"run": run, "customer": "*"})
-    assert job["pubsub_target"][0]["topic_name"] == (
-        '${google_pubsub_topic.topic["detector-runs"].id}')
-    digest = resource("google_cloud_scheduler_job", "alert_digest")["pubsub_target"][0]
-    assert digest["topic_name"] == '${google_pubsub_topic.topic["alerts"].id}'
-    assert 'digest = "daily"' in digest["data"] and 'customer = "*"' in digest["data"]
-    DigestRequest.model_validate({"digest": "daily", "customer": "*"})
-    weekly = resource("google_cloud_scheduler_job", "weekly_summary")["pubsub_target"][0]
-    assert 'summary = "weekly"' in weekly["data"]
-    SummaryRequest.model_validate({"summary": "weekly", "customer": "*"})
+def test_scheduled_messages_are_what_their_consumers_accept() -> None:
+    """Each job's payload validates as the model its topic's function decodes."""
+    jobs = terraform()["locals"]["scheduled"]
+    models = {"detector-runs": DetectorRun, "alerts": (DigestRequest, SummaryRequest)}
+    kinds = set()
+    for name, job in jobs.items():
+        data = dict(job["data"])
+        assert job["topic"] in models, f"{name} publishes to {job['topic']}"
+        choices = models[job["topic"]]
+        for model in choices if isinstance(choices, tuple) else (choices,):
+            try:
+                model.model_validate(data)
+                kinds.add((job["topic"], model.__name__, job["schedule"]))
+                break
+            except ValueError:
+                continue
+        else:
+            raise AssertionError(f"{name}: {data} is accepted by no consumer")
+    assert {k[1] for k in kinds} == {"DetectorRun", "DigestRequest", "SummaryRequest"}
+    assert ("detector-runs", "DetectorRun", "0 6 * * *") in kinds  # daily 06:00 UTC
+    job = resource("google_cloud_scheduler_job", "job")
+    assert job["pubsub_target"][0]["data"] == "${base64encode(jsonencode(each.value.data))}"
 
 
 def test_environments_share_the_code_and_name_their_state() -> None:

@@ -26,8 +26,8 @@ from upstream.services.ingest_upload import IngestDeps
 if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where it runs
     from upstream.adapters.channels import SmtpSender
     from upstream.services.aggregate_changes import AggregateDeps
+    from upstream.services.delivery import DispatchDeps
     from upstream.services.detector_runs import DetectorDeps
-    from upstream.services.dispatch_alerts import DispatchDeps
     from upstream.services.fetch_ehr_events import FetcherDeps
     from upstream.services.map_ehr_events import MapperDeps
     from upstream.services.webhooks import WebhookDeps
@@ -192,7 +192,7 @@ def dispatch_deps() -> DispatchDeps:
     from upstream.adapters.channels import HttpSender
     from upstream.adapters.firestore_deliveries import FirestoreDeliveries
     from upstream.adapters.weekly_sources import FirestoreWeeklySources
-    from upstream.services.dispatch_alerts import DispatchDeps
+    from upstream.services.delivery import DispatchDeps
 
     settings = get_settings()
     return DispatchDeps(
