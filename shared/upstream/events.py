@@ -92,6 +92,14 @@ class RecordChangeBatch(BaseModel):
         message = event.data["message"]
         return cls.model_validate_json(base64.b64decode(message["data"]))
 
+    @classmethod
+    def of_claims(cls, customer_id: str, upload_id: str,
+                  written: list[tuple[str, dict[str, Any]]]) -> RecordChangeBatch:
+        """The message for claim lines written outside an upload (EHR events)."""
+        return cls(kind="claims", customer_id=customer_id, upload_id=upload_id, batch=0,
+                   changes=[RecordChange(doc_id=doc_id, content_hash=doc["content_hash"],
+                                         record=doc) for doc_id, doc in written])
+
 
 class DetectorRun(BaseModel):
     """What Cloud Scheduler publishes on `detector-runs` (and what the fan-out republishes,

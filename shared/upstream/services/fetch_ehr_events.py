@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from upstream.domain.athena_map import claim_ref, map_athena_claim
 from upstream.domain.webhooks import parse_timestamp
-from upstream.events import CloudEventLike, RecordChange, RecordChangeBatch
+from upstream.events import CloudEventLike, RecordChangeBatch
 from upstream.logs import get_logger
 from upstream.ports import Publisher, SecretStore, TenantDirectory
 from upstream.services.dead_letters import decode_or_dead_letter
@@ -137,10 +137,8 @@ def _publish(deps: FetcherDeps, request: AthenaFetch,
              written: list[tuple[str, dict[str, Any]]]) -> None:
     if not written:
         return
-    batch = RecordChangeBatch(kind="claims", customer_id=request.customer_id,
-                              upload_id=f"athena:{request.event_id}", batch=0,
-                              changes=[RecordChange(doc_id=doc_id, content_hash=doc["content_hash"],
-                                                    record=doc) for doc_id, doc in written])
+    batch = RecordChangeBatch.of_claims(request.customer_id, f"athena:{request.event_id}",
+                                        written)
     deps.publisher.publish(deps.claims_topic, batch.to_bytes(), batch.attributes())
 
 

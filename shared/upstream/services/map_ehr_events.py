@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from upstream.domain.fhir_map import map_resource
-from upstream.events import CloudEventLike, RecordChange, RecordChangeBatch
+from upstream.events import CloudEventLike, RecordChangeBatch
 from upstream.logs import get_logger
 from upstream.ports import Publisher, SecretStore, TenantDirectory
 from upstream.services.dead_letters import decode_or_dead_letter
@@ -86,10 +86,7 @@ def handle_ehr_event(event: CloudEventLike, deps: MapperDeps) -> dict[str, Any]:
                                               fields)
     if written:
         key = str(message.events[0].get("event_id")) if message.events else "ehr"
-        batch = RecordChangeBatch(kind="claims", customer_id=customer, upload_id=f"ehr:{key}",
-                                  batch=0, changes=[RecordChange(
-                                      doc_id=doc_id, content_hash=doc["content_hash"],
-                                      record=doc) for doc_id, doc in written])
+        batch = RecordChangeBatch.of_claims(customer, f"ehr:{key}", written)
         deps.publisher.publish(deps.claims_topic, batch.to_bytes(), batch.attributes())
     summary = {"status": "mapped", "lines": len(result.lines), "outcomes": len(result.outcomes),
                "written": len(written), "issues": [i.reason for i in result.issues],
