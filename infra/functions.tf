@@ -8,7 +8,7 @@ locals {
     LOG_EXECUTION_ID         = "true"
   }
 
-  # trigger: "http" (public, HMAC-authenticated webhooks), "storage" (object finalized in the
+  # trigger: "http" (public: the webhooks check an HMAC, the api an API key), "storage" (object finalized in the
   # uploads bucket, via Eventarc) or "topic:<name>" (our own push subscription with a
   # dead-letter topic; see pubsub.tf for why not Eventarc's).
   # publishes: topics the function publishes to (its dead letters included).
@@ -90,6 +90,19 @@ locals {
       env         = {}
       publishes   = ["claims", "ehr-fetch", "ehr-events-dlq"]
       secrets     = ["patient-hash-key"]
+      bucket      = false
+    }
+    api = {
+      trigger     = "http"
+      memory      = "512Mi"
+      cpu         = "1"
+      timeout     = 30
+      min         = 0
+      max         = 10
+      concurrency = 40
+      env         = {}
+      publishes   = []
+      secrets     = []
       bucket      = false
     }
     alert_dispatcher = {

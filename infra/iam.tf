@@ -57,10 +57,11 @@ resource "google_project_iam_member" "storage_agent_publishes" {
   member  = "serviceAccount:service-${data.google_project.this.number}@gs-project-accounts.iam.gserviceaccount.com"
 }
 
-# The webhooks are called by athenahealth and other EHRs, which hold no Google identity: they
-# are public, and authenticate every request by HMAC before anything else (Contract 3).
+# The webhooks are called by athenahealth and other EHRs, which hold no Google identity, and
+# the api by practices' tools and browsers: they are public, and authenticate every request
+# themselves before anything else (HMAC, Contract 3; API keys, services/api.py).
 resource "google_cloud_run_service_iam_member" "public_webhooks" {
-  #checkov:skip=CKV_GCP_102:EHR webhooks are called from outside Google; every request is HMAC-verified (Contract 3)
+  #checkov:skip=CKV_GCP_102:webhooks and the api are called from outside Google; every request is HMAC- or API-key-verified first
   for_each = toset(local.http_functions)
   location = var.region
   service  = google_cloudfunctions2_function.function[each.key].name

@@ -8,9 +8,9 @@ output "ehr_webhook_url" {
   value       = google_cloudfunctions2_function.function["ehr_webhook"].service_config[0].uri
 }
 
-output "dashboard_url" {
-  description = "The dashboard, served by the `api` function once it exists (issue 6)."
-  value       = try(google_cloudfunctions2_function.function["api"].service_config[0].uri, null)
+output "api_url" {
+  description = "The JSON API (`/v1/…`, OpenAPI at `/v1/openapi.json`); the dashboard will be served here too (issue 6)."
+  value       = google_cloudfunctions2_function.function["api"].service_config[0].uri
 }
 
 output "uploads_bucket" {

@@ -302,6 +302,43 @@ def tenant_add(customer_id: str, name: str | None, webhook_secret: str | None,
     click.echo(json.dumps({"customer_id": customer_id, "status": "active"}))
 
 
+@tenant.command("key")
+@click.argument("customer_id", required=False)
+@click.option("--scope", type=click.Choice(["read", "write"]), default="read",
+              show_default=True, help="write can also change alerts, authorizations, settings")
+@click.option("--name", default="", help="Who or what uses the key.")
+@click.option("--expires-days", type=int, default=None)
+@click.option("--revoke", "revoke_id", default=None, help="Revoke this key id instead.")
+def tenant_key(customer_id: str | None, scope: str, name: str, expires_days: int | None,
+               revoke_id: str | None) -> None:
+    """Create an API key for CUSTOMER_ID (printed once; only its hash is kept), or revoke one."""
+    from datetime import UTC, datetime, timedelta
+
+    config = StackConfig()
+    _stack_env(config)
+    from upstream.adapters.clients import firestore_client
+    from upstream.adapters.firestore_api_keys import FirestoreApiKeys
+    from upstream.adapters.firestore_store import FirestoreTenants
+    from upstream.domain.api_keys import new_key
+
+    keys = FirestoreApiKeys(firestore_client())
+    now = datetime.now(UTC)
+    if revoke_id:
+        if not keys.revoke(revoke_id, now):
+            _fail(f"no key {revoke_id}")
+        click.echo(json.dumps({"key_id": revoke_id, "revoked": True}))
+        return
+    if not customer_id or FirestoreTenants(firestore_client()).get(customer_id) is None:
+        _fail("give the id of an existing tenant (upstream tenant add)")
+    key = new_key()
+    expires = now + timedelta(days=expires_days) if expires_days else None
+    keys.create(key.key_id, str(customer_id), key.secret_hash,
+                ["read", "write"] if scope == "write" else ["read"], name, now, expires)
+    click.echo(json.dumps({"customer_id": customer_id, "key_id": key.key_id, "scope": scope,
+                           "token": key.token,
+                           "expires_at": expires.isoformat() if expires else None}))
+
+
 def _content_id(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as handle:

@@ -9,6 +9,7 @@ severity rose, and a rerun publishes nothing twice.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -69,6 +70,49 @@ class FirestoreAlerts:
             query = query.where(filter=firestore.FieldFilter("status", "==", status))
         docs = [snap.to_dict() or {} for snap in query.limit(limit).stream()]
         return sorted(docs, key=lambda d: (d.get("created_at", ""), d.get("alert_id", "")))
+
+    def page(self, customer_id: str, filters: dict[str, str], size: int,
+             after: str | None) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        """Alerts matching every (field == value) filter, in id order; (page, next id).
+        Equality filters only, ordered by document id: no composite index needed."""
+        query: Any = self._alerts(customer_id)
+        for field, value in sorted(filters.items()):
+            query = query.where(filter=firestore.FieldFilter(field, "==", value))
+        query = query.order_by("__name__")
+        if after:
+            query = query.start_after(self._alerts(customer_id).document(after))
+        docs = [snap.to_dict() or {} for snap in query.limit(size + 1).stream()]
+        more = docs[size]["alert_id"] if len(docs) > size else None
+        page = [_without_bookkeeping(d) for d in docs[:size]]
+        return page, (page[-1]["alert_id"] if more else None)
+
+    def set_status(self, customer_id: str, alert_id: str, status: str,
+                   entry: dict[str, Any]) -> dict[str, Any] | None:
+        """A person's decision on an alert, with its history entry (who, when, note);
+        None if the tenant has no such alert."""
+        ref = self._alerts(customer_id).document(alert_id)
+
+        @firestore.transactional
+        def change(transaction: firestore.Transaction) -> dict[str, Any] | None:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                return None
+            document = snap.to_dict() or {}
+            history = [*document.get("history", []), entry]
+            transaction.update(ref, {"status": status, "history": history})
+            return _without_bookkeeping({**document, "status": status, "history": history})
+
+        result: dict[str, Any] | None = change(self._client.transaction())
+        return result
+
+    def record_feedback(self, customer_id: str, alert_id: str, useful: bool,
+                        entry: dict[str, Any]) -> dict[str, Any] | None:
+        ref = self._alerts(customer_id).document(alert_id)
+        if not ref.get().exists:
+            return None
+        ref.update({"feedback": firestore.ArrayUnion([{**entry, "useful": useful}])})
+        snap = ref.get()
+        return _without_bookkeeping(snap.to_dict() or {})
 
     def record_run(self, customer_id: str, run_id: str, summary: dict[str, Any]) -> None:
         tenant_collection(self._client, customer_id, RUNS).document(run_id).set(summary)

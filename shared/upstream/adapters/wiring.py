@@ -26,6 +26,7 @@ from upstream.services.ingest_upload import IngestDeps
 if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where it runs
     from upstream.adapters.channels import SmtpSender
     from upstream.services.aggregate_changes import AggregateDeps
+    from upstream.services.api import ApiDeps
     from upstream.services.delivery import DispatchDeps
     from upstream.services.detector_runs import DetectorDeps
     from upstream.services.fetch_ehr_events import FetcherDeps
@@ -203,3 +204,11 @@ def dispatch_deps() -> DispatchDeps:
         http=HttpSender(), alerts_topic=settings.alerts_topic,
         dashboard_url=settings.dashboard_url,
         weekly=FirestoreWeeklySources(firestore_client()))
+
+
+@cache
+def api_deps() -> ApiDeps:
+    from upstream.adapters.firestore_api import FirestoreApiStores
+    from upstream.services.api import ApiDeps
+
+    return ApiDeps(stores=FirestoreApiStores(firestore_client()))

@@ -24,6 +24,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("fhir_mapper", "cloudevent", "topic:ehr-events"),
     FunctionSpec("ehr_fetcher", "cloudevent", "topic:ehr-fetch"),
     FunctionSpec("alert_dispatcher", "cloudevent", "topic:alerts"),
+    FunctionSpec("api", "http", "http"),
 )
 # Deliveries before a message goes to the dead-letter topic (Pub/Sub's minimum is 5).
 MAX_DELIVERY_ATTEMPTS = 5

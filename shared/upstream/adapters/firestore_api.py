@@ -1,0 +1,70 @@
+"""The API's view of the stores: every read and write under `customers/{customer}/…` of the
+caller's key (the service never names another tenant)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from upstream.adapters.firestore_aggregates import FirestoreAggregates
+from upstream.adapters.firestore_alerts import FirestoreAlerts
+from upstream.adapters.firestore_api_keys import FirestoreApiKeys
+from upstream.adapters.firestore_store import FirestoreRecords, FirestoreTenants, FirestoreUploads
+from upstream.domain.aggregates import DailyCell
+
+
+class FirestoreApiStores:
+    def __init__(self, client: firestore.Client) -> None:
+        self._keys = FirestoreApiKeys(client)
+        self._alerts = FirestoreAlerts(client)
+        self._records = FirestoreRecords(client)
+        self._uploads = FirestoreUploads(client)
+        self._tenants = FirestoreTenants(client)
+        self._aggregates = FirestoreAggregates(client)
+
+    def key(self, key_id: str) -> dict[str, Any] | None:
+        return self._keys.get(key_id)
+
+    def alert_page(self, customer: str, filters: dict[str, str], size: int,
+                   after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        return self._alerts.page(customer, filters, size, after)
+
+    def alert(self, customer: str, alert_id: str) -> dict[str, Any] | None:
+        found = self._alerts.get(customer, alert_id)
+        return {k: v for k, v in found.items() if k != "published_severity"} if found else None
+
+    def set_alert_status(self, customer: str, alert_id: str, status: str,
+                         entry: dict[str, Any]) -> dict[str, Any] | None:
+        return self._alerts.set_status(customer, alert_id, status, entry)
+
+    def alert_feedback(self, customer: str, alert_id: str, useful: bool,
+                       entry: dict[str, Any]) -> dict[str, Any] | None:
+        return self._alerts.record_feedback(customer, alert_id, useful, entry)
+
+    def authorizations(self, customer: str) -> list[dict[str, Any]]:
+        return self._records.authorizations(customer)
+
+    def set_authorization_status(self, customer: str, number: str, status: str) -> bool:
+        try:
+            self._records.set_authorization_status(customer, number, status)
+        except gexc.NotFound:
+            return False
+        return True
+
+    def uploads(self, customer: str, limit: int) -> list[dict[str, Any]]:
+        return self._uploads.list_uploads(customer, limit)
+
+    def upload(self, customer: str, upload_id: str) -> dict[str, Any] | None:
+        return self._uploads.get_upload(customer, upload_id)
+
+    def tenant(self, customer: str) -> dict[str, Any] | None:
+        return self._tenants.get(customer)
+
+    def update_tenant(self, customer: str, fields: dict[str, Any]) -> None:
+        self._tenants.upsert(customer, fields)
+
+    def cells(self, customer: str, first: date, end: date) -> list[DailyCell]:
+        return self._aggregates.cells(customer, first, end)

@@ -1,0 +1,338 @@
+"""The JSON API (`api` function): alerts, authorizations, uploads, claim summaries, tenant
+settings — every route under the tenant of the caller's API key, nothing else.
+
+Answers: 200/201 JSON; RFC 7807 problem+json for every error. 401 is one body for every
+unusable key (unknown, wrong, revoked, expired); 403 for a good key without the scope; 404
+for an unknown route or an id the tenant does not have (another tenant's id included: no
+oracle); 400 for bad JSON, unknown fields or query parameters, page sizes over the limit.
+Routing is werkzeug's; the OpenAPI 3 document is built from the same route table.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+
+from upstream.domain.aggregates import DailyCell
+from upstream.domain.api_keys import Scope, allows, parse_bearer
+from upstream.domain.notify.routing import NotificationSettings
+from upstream.services.webhooks import Answer, problem
+
+MAX_PAGE = 200
+MAX_BODY = 64 * 1024
+UNAUTHENTICATED = problem(401, "unauthorized", "A valid API key is required")
+ALERT_STATUSES = ("open", "acknowledged", "resolved", "noise")
+ACTIONS = {"acknowledge": "acknowledged", "resolve": "resolved", "noise": "noise",
+           "reopen": "open"}
+
+
+class ApiStores(Protocol):
+    def key(self, key_id: str) -> dict[str, Any] | None: ...
+
+    def alert_page(self, customer: str, filters: dict[str, str], size: int,
+                   after: str | None) -> tuple[list[dict[str, Any]], str | None]: ...
+
+    def alert(self, customer: str, alert_id: str) -> dict[str, Any] | None: ...
+
+    def set_alert_status(self, customer: str, alert_id: str, status: str,
+                         entry: dict[str, Any]) -> dict[str, Any] | None: ...
+
+    def alert_feedback(self, customer: str, alert_id: str, useful: bool,
+                       entry: dict[str, Any]) -> dict[str, Any] | None: ...
+
+    def authorizations(self, customer: str) -> list[dict[str, Any]]: ...
+
+    def set_authorization_status(self, customer: str, number: str, status: str) -> bool: ...
+
+    def uploads(self, customer: str, limit: int) -> list[dict[str, Any]]: ...
+
+    def upload(self, customer: str, upload_id: str) -> dict[str, Any] | None: ...
+
+    def tenant(self, customer: str) -> dict[str, Any] | None: ...
+
+    def update_tenant(self, customer: str, fields: dict[str, Any]) -> None: ...
+
+    def cells(self, customer: str, first: date, end: date) -> list[DailyCell]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDeps:
+    stores: ApiStores
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    customer: str
+    key_id: str
+    query: Mapping[str, str]
+    body: bytes
+    now: datetime
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AlertQuery(_Strict):
+    status: Literal["open", "acknowledged", "resolved", "noise"] | None = None
+    type: str | None = Field(None, pattern=r"^[a-z_]{1,40}$")
+    payer: str | None = Field(None, min_length=1, max_length=100)
+    severity: Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"] | None = None
+    page_size: int = Field(50, ge=1, le=MAX_PAGE)
+    page_token: str | None = Field(None, max_length=200)
+
+
+class PageQuery(_Strict):
+    page_size: int = Field(50, ge=1, le=MAX_PAGE)
+
+
+class AuthorizationQuery(_Strict):
+    status: Literal["ACTIVE", "EXPIRING_SOON", "EXPIRED", "RENEWED"] | None = None
+    expiring_within_days: int | None = Field(None, ge=0, le=365)
+
+
+class SummaryQuery(_Strict):
+    weeks: int = Field(13, ge=1, le=52)
+
+
+class ActionBody(_Strict):
+    note: str | None = Field(None, max_length=500)
+
+
+class SettingsBody(_Strict):
+    notifications: NotificationSettings | None = None
+    payer_aliases: dict[str, str] | None = Field(None, max_length=500)
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def _model(model: type[BaseModel], data: Mapping[str, Any]) -> Any:
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise BadRequest(f"{where}: {first['msg']}") from None
+
+
+def _json_body(call: Call) -> dict[str, Any]:
+    if not call.body.strip():
+        return {}
+    try:
+        data = json.loads(call.body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def _token(alert_id: str | None) -> str | None:
+    return base64.urlsafe_b64encode(alert_id.encode()).decode() if alert_id else None
+
+
+def _untoken(token: str | None) -> str | None:
+    if token is None:
+        return None
+    try:
+        decoded = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    if not decoded or not decoded.isprintable() or len(decoded) > 100:
+        raise BadRequest("page_token is not one this API gave")
+    return decoded
+
+
+def _not_found(what: str) -> Answer:
+    return problem(404, "not-found", f"No such {what}")
+
+
+# --- handlers -------------------------------------------------------------------------------
+
+def list_alerts(call: Call, deps: ApiDeps) -> Answer:
+    query = _model(AlertQuery, call.query)
+    filters = {k: v for k, v in query.model_dump(include={"status", "type", "payer",
+                                                          "severity"}).items() if v}
+    page, after = deps.stores.alert_page(call.customer, filters, query.page_size,
+                                         _untoken(query.page_token))
+    return Answer(200, {"alerts": page, "next_page_token": _token(after)})
+
+
+def get_alert(call: Call, deps: ApiDeps, alert_id: str) -> Answer:
+    alert = deps.stores.alert(call.customer, alert_id)
+    return Answer(200, alert) if alert else _not_found("alert")
+
+
+def alert_action(call: Call, deps: ApiDeps, alert_id: str, action: str) -> Answer:
+    body = _model(ActionBody, _json_body(call))
+    entry = {"at": call.now.isoformat(), "by": f"api-key:{call.key_id}", "action": action,
+             "note": body.note}
+    if action in ("useful", "not-useful"):
+        found = deps.stores.alert_feedback(call.customer, alert_id, action == "useful", entry)
+    elif action in ACTIONS:
+        found = deps.stores.set_alert_status(call.customer, alert_id, ACTIONS[action], entry)
+    else:
+        return _not_found("action")
+    return Answer(200, found) if found else _not_found("alert")
+
+
+def list_authorizations(call: Call, deps: ApiDeps) -> Answer:
+    query = _model(AuthorizationQuery, call.query)
+    found = deps.stores.authorizations(call.customer)
+    if query.status:
+        found = [a for a in found if a.get("status") == query.status]
+    if query.expiring_within_days is not None:
+        today = call.now.date().isoformat()
+        horizon = (call.now.date() + timedelta(days=query.expiring_within_days)).isoformat()
+        found = [a for a in found if today <= str(a.get("end_date", "")) <= horizon]
+    found.sort(key=lambda a: (str(a.get("end_date", "")), str(a.get("authorization_number"))))
+    return Answer(200, {"authorizations": found})
+
+
+def mark_renewed(call: Call, deps: ApiDeps, number: str) -> Answer:
+    _model(ActionBody, _json_body(call))
+    if not deps.stores.set_authorization_status(call.customer, number, "RENEWED"):
+        return _not_found("authorization")
+    return Answer(200, {"authorization_number": number, "status": "RENEWED"})
+
+
+def list_uploads(call: Call, deps: ApiDeps) -> Answer:
+    query = _model(PageQuery, call.query)
+    return Answer(200, {"uploads": deps.stores.uploads(call.customer, query.page_size)})
+
+
+def get_upload(call: Call, deps: ApiDeps, upload_id: str) -> Answer:
+    found = deps.stores.upload(call.customer, upload_id)
+    return Answer(200, found) if found else _not_found("upload")
+
+
+def claims_summary(call: Call, deps: ApiDeps) -> Answer:
+    """Per payer and week (Monday start): decided and denied lines, denial rate, dollars."""
+    query = _model(SummaryQuery, call.query)
+    today = call.now.date()
+    end = today - timedelta(days=today.weekday())  # this week's Monday: complete weeks only
+    first = end - timedelta(days=7 * query.weeks)
+    weeks: dict[tuple[str, str], dict[str, float]] = {}
+    for cell in deps.stores.cells(call.customer, first, end):
+        week = (cell.day - timedelta(days=cell.day.weekday())).isoformat()
+        row = weeks.setdefault((cell.payer, week), {"decided": 0, "denied": 0,
+                                                    "denied_cents": 0, "paid_cents": 0})
+        for field in row:
+            row[field] += float(cell.counters.get(field, 0) or 0)
+    rows = [{"payer": payer, "week": week, "decided": int(r["decided"]),
+             "denied": int(r["denied"]),
+             "denial_rate": round(r["denied"] / r["decided"], 4) if r["decided"] else None,
+             "denied_dollars": round(r["denied_cents"] / 100, 2),
+             "paid_dollars": round(r["paid_cents"] / 100, 2)}
+            for (payer, week), r in sorted(weeks.items())]
+    return Answer(200, {"from": first.isoformat(), "to": end.isoformat(), "weeks": rows})
+
+
+def get_settings(call: Call, deps: ApiDeps) -> Answer:
+    tenant = deps.stores.tenant(call.customer) or {}
+    return Answer(200, {"notifications": tenant.get("notifications") or {},
+                        "payer_aliases": tenant.get("payer_aliases") or {}})
+
+
+def put_settings(call: Call, deps: ApiDeps) -> Answer:
+    body = _model(SettingsBody, _json_body(call))
+    fields = {k: v for k, v in body.model_dump(mode="json").items() if v is not None}
+    if not fields:
+        raise BadRequest("nothing to change: give notifications and/or payer_aliases")
+    deps.stores.update_tenant(call.customer, fields)
+    return get_settings(call, deps)
+
+
+Handler = Callable[..., Answer]
+# (path, method, endpoint, scope, summary): the route table, and the OpenAPI document's source.
+ROUTES: tuple[tuple[str, str, Handler, Scope, str], ...] = (
+    ("/v1/alerts", "GET", list_alerts, "read", "Alerts, filtered and paged"),
+    ("/v1/alerts/<alert_id>", "GET", get_alert, "read", "One alert with its evidence"),
+    ("/v1/alerts/<alert_id>/<action>", "POST", alert_action, "write",
+     "acknowledge | resolve | noise | reopen | useful | not-useful"),
+    ("/v1/authorizations", "GET", list_authorizations, "read",
+     "Authorizations (status, expiring within N days)"),
+    ("/v1/authorizations/<number>/renewed", "POST", mark_renewed, "write",
+     "Mark an authorization renewed"),
+    ("/v1/uploads", "GET", list_uploads, "read", "Upload summaries, newest first"),
+    ("/v1/uploads/<upload_id>", "GET", get_upload, "read", "One upload summary"),
+    ("/v1/claims/summary", "GET", claims_summary, "read",
+     "Denial rate and dollars per payer and week"),
+    ("/v1/settings", "GET", get_settings, "read", "Notification rules and payer aliases"),
+    ("/v1/settings", "PUT", put_settings, "write", "Replace notification rules or aliases"),
+)
+_MAP = Map([Rule(path, methods=[method], endpoint=(handler, scope))
+            for path, method, handler, scope, _ in ROUTES], strict_slashes=False)
+
+
+def openapi() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for path, method, _, scope, summary in ROUTES:
+        openapi_path = path.replace("<", "{").replace(">", "}")
+        params = [{"name": p.strip("{}"), "in": "path", "required": True,
+                   "schema": {"type": "string"}}
+                  for p in openapi_path.split("/") if p.startswith("{")]
+        paths.setdefault(openapi_path, {})[method.lower()] = {
+            "summary": summary, "parameters": params, "security": [{"apiKey": []}],
+            "x-scope": scope,
+            "responses": {
+                "200": {"description": "OK",
+                        "content": {"application/json": {"schema": {"type": "object"}}}},
+                **{code: {"description": text, "content": {"application/problem+json": {
+                    "schema": {"$ref": "#/components/schemas/Problem"}}}}
+                   for code, text in (("400", "Bad request"), ("401", "Unauthenticated"),
+                                      ("403", "Forbidden"), ("404", "Not found"))}}}
+    return {"openapi": "3.0.3",
+            "info": {"title": "Upstream API", "version": "1"},
+            "paths": paths,
+            "components": {
+                "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
+                                               "bearerFormat": "upk_<key id>_<secret>"}},
+                "schemas": {"Problem": {"type": "object", "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"},
+                    "status": {"type": "integer"}, "detail": {"type": "string"}}}}}}
+
+
+def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
+           body: bytes, deps: ApiDeps) -> Answer:
+    if path.rstrip("/") == "/v1/openapi.json" and method == "GET":
+        return Answer(200, openapi())
+    adapter = _MAP.bind("api", "/")
+    try:
+        (handler, scope), args = adapter.match(path, method=method)
+    except NotFound:
+        return _not_found("route")
+    except MethodNotAllowed as exc:
+        allowed = ", ".join(sorted(exc.valid_methods or []))
+        answer = problem(405, "method-not-allowed", "Method not allowed", f"use {allowed}")
+        return Answer(405, answer.body, answer.content_type, {"Allow": allowed})
+    if len(body) > MAX_BODY:
+        return problem(413, "too-large", f"Body over {MAX_BODY // 1024} KiB")
+    key = parse_bearer(next((v for k, v in headers.items() if k.lower() == "authorization"),
+                            None))
+    now = deps.clock()
+    stored = deps.stores.key(key[0]) if key else None
+    verdict = allows(stored, key[1], scope, now) if key else "unauthenticated"
+    if verdict == "unauthenticated" or stored is None or key is None:
+        return UNAUTHENTICATED
+    if verdict == "forbidden":
+        return problem(403, "forbidden", f"This key lacks the {scope} scope")
+    call = Call(customer=str(stored["customer_id"]), key_id=key[0], query=query, body=body,
+                now=now)
+    try:
+        result: Answer = handler(call, deps, **args)
+        return result
+    except BadRequest as exc:
+        return problem(400, "bad-request", "Bad request", str(exc))

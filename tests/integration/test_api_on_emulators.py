@@ -1,0 +1,75 @@
+"""The `api` function on the stack, over HTTP, against Firestore: every route tried with
+another tenant's key gets nothing of the first tenant's (404 for its ids, empty lists)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import firestore  # type: ignore[attr-defined]
+
+from tests.unit.test_notify import alert
+from upstream.adapters.firestore_api_keys import FirestoreApiKeys
+from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
+from upstream.domain.api_keys import new_key
+from upstream.domain.records import authorization_doc_id
+from upstream.services.api import ROUTES
+from upstream.stack import manager
+from upstream.stack.config import StackConfig
+
+pytestmark = pytest.mark.emulators
+
+
+def _seed(db: firestore.Client, customer: str, unique: str) -> dict[str, str]:
+    FirestoreTenants(db).upsert(customer, {"name": customer})
+    alert_id = f"al-{customer}-{unique}"
+    tenant_collection(db, customer, "alerts").document(alert_id).set(
+        alert(alert_id=alert_id, customer_id=customer))
+    number = f"AUTH-{customer}-{unique}"
+    tenant_collection(db, customer, "authorizations").document(
+        authorization_doc_id(number)).set({"authorization_number": number, "payer": "Aetna",
+                                           "end_date": "2026-02-01", "status": "ACTIVE"})
+    upload_id = f"up-{customer}-{unique}"
+    tenant_collection(db, customer, "uploads").document(upload_id).set(
+        {"upload_id": upload_id, "status": "complete", "started_at": datetime.now(UTC)})
+    key = new_key()
+    FirestoreApiKeys(db).create(key.key_id, customer, key.secret_hash, ["read", "write"], "t",
+                                datetime.now(UTC), datetime.now(UTC) + timedelta(days=1))
+    return {"alert_id": alert_id, "number": number, "upload_id": upload_id,
+            "action": "acknowledge", "token": key.token, "key_id": key.key_id}
+
+
+def _request(base: str, method: str, path: str, token: str) -> requests.Response:
+    body: Any = {"notifications": {"channels": []}} if path == "/v1/settings" else None
+    return requests.request(method, base + path, json=body, timeout=10,
+                            headers={"Authorization": f"Bearer {token}"})
+
+
+def test_every_route_refuses_another_tenants_data(clean_stack: StackConfig, unique: str) -> None:
+    db = firestore.Client(project=clean_stack.project,
+                          credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    acme, beta = _seed(db, f"acme-{unique}", unique), _seed(db, f"beta-{unique}", unique)
+    base = manager.function_urls(clean_stack)["api"]
+    for path, method, _, _, _ in ROUTES:
+        concrete = (path.replace("<alert_id>", acme["alert_id"])
+                    .replace("<action>", acme["action"])
+                    .replace("<number>", acme["number"])
+                    .replace("<upload_id>", acme["upload_id"]))
+        theirs = _request(base, method, concrete, beta["token"])
+        if "<" in path:
+            assert theirs.status_code == 404, (path, theirs.text)
+            assert theirs.headers["Content-Type"] == "application/problem+json"
+        else:
+            assert theirs.status_code == 200, (path, theirs.text)
+            assert acme["alert_id"] not in theirs.text and acme["number"] not in theirs.text
+            assert acme["upload_id"] not in theirs.text
+        mine = _request(base, method, concrete, acme["token"])
+        assert mine.status_code == 200, (path, mine.text)
+    assert _request(base, "GET", "/v1/alerts", "upk_bad").status_code == 401
+    FirestoreApiKeys(db).revoke(beta["key_id"], datetime.now(UTC))
+    assert _request(base, "GET", "/v1/alerts", beta["token"]).status_code == 401
+    document = requests.get(base + "/v1/openapi.json", timeout=10).json()
+    assert document["openapi"].startswith("3.")

@@ -1,0 +1,229 @@
+"""The JSON API with in-memory stores: routes, keys and scopes, errors, paging. The same
+routes on the stack, over HTTP, with another tenant's key: tests/integration."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from openapi_spec_validator import validate
+
+from tests.unit.test_notify import alert
+from upstream.domain.aggregates import DailyCell
+from upstream.domain.api_keys import allows, new_key, parse_bearer
+from upstream.services.api import ROUTES, ApiDeps, handle, openapi
+
+NOW = datetime(2026, 1, 7, 12, tzinfo=UTC)
+
+
+class Stores:
+    def __init__(self) -> None:
+        self.keys: dict[str, dict[str, Any]] = {}
+        self.alerts: dict[str, dict[str, dict[str, Any]]] = {"acme": {}, "beta": {}}
+        self.auths = {"acme": [{"authorization_number": "A1", "payer": "Aetna",
+                                "end_date": "2026-01-20", "status": "EXPIRING_SOON"},
+                               {"authorization_number": "A2", "payer": "Aetna",
+                                "end_date": "2026-06-01", "status": "ACTIVE"}], "beta": []}
+        self.tenants = {"acme": {"name": "Acme"}, "beta": {"name": "Beta"}}
+
+    def key(self, key_id: str) -> dict[str, Any] | None:
+        return self.keys.get(key_id)
+
+    def alert_page(self, customer: str, filters: dict[str, str], size: int,
+                   after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        rows = sorted((a for a in self.alerts[customer].values()
+                       if all(a.get(k) == v for k, v in filters.items())),
+                      key=lambda a: a["alert_id"])
+        rows = [a for a in rows if after is None or a["alert_id"] > after]
+        return rows[:size], rows[size - 1]["alert_id"] if len(rows) > size else None
+
+    def alert(self, customer: str, alert_id: str) -> dict[str, Any] | None:
+        return self.alerts[customer].get(alert_id)
+
+    def set_alert_status(self, customer: str, alert_id: str, status: str,
+                         entry: dict[str, Any]) -> dict[str, Any] | None:
+        found = self.alerts[customer].get(alert_id)
+        if found:
+            found.update(status=status, history=[*found.get("history", []), entry])
+        return found
+
+    def alert_feedback(self, customer: str, alert_id: str, useful: bool,
+                       entry: dict[str, Any]) -> dict[str, Any] | None:
+        found = self.alerts[customer].get(alert_id)
+        if found:
+            found.setdefault("feedback", []).append({**entry, "useful": useful})
+        return found
+
+    def authorizations(self, customer: str) -> list[dict[str, Any]]:
+        return [dict(a) for a in self.auths[customer]]
+
+    def set_authorization_status(self, customer: str, number: str, status: str) -> bool:
+        for auth in self.auths[customer]:
+            if auth["authorization_number"] == number:
+                auth["status"] = status
+                return True
+        return False
+
+    def uploads(self, customer: str, limit: int) -> list[dict[str, Any]]:
+        return [{"upload_id": "u1", "status": "complete"}][:limit] if customer == "acme" else []
+
+    def upload(self, customer: str, upload_id: str) -> dict[str, Any] | None:
+        return {"upload_id": "u1"} if (customer, upload_id) == ("acme", "u1") else None
+
+    def tenant(self, customer: str) -> dict[str, Any] | None:
+        return self.tenants.get(customer)
+
+    def update_tenant(self, customer: str, fields: dict[str, Any]) -> None:
+        self.tenants[customer].update(fields)
+
+    def cells(self, customer: str, first: date, end: date) -> list[DailyCell]:
+        return [DailyCell("Aetna", date(2025, 12, 29) + timedelta(days=i),
+                          {"decided": 10, "denied": 2, "denied_cents": 20000, "paid_cents": 1})
+                for i in range(7)] if customer == "acme" else []
+
+
+def setup() -> tuple[ApiDeps, Stores, dict[str, str]]:
+    stores = Stores()
+    tokens = {}
+    for name, customer, scopes, extra in (
+            ("read", "acme", ["read"], {}), ("write", "acme", ["read", "write"], {}),
+            ("beta", "beta", ["read", "write"], {}),
+            ("revoked", "acme", ["read"], {"revoked_at": NOW}),
+            ("expired", "acme", ["read"], {"expires_at": NOW - timedelta(days=1)})):
+        key = new_key()
+        stores.keys[key.key_id] = {"customer_id": customer, "secret_hash": key.secret_hash,
+                                   "scopes": scopes, "expires_at": None, "revoked_at": None,
+                                   **extra}
+        tokens[name] = key.token
+    for i in range(5):
+        a = alert(alert_id=f"a{i}", customer_id="acme",
+                  status="open" if i % 2 else "noise", payer="Aetna" if i < 3 else "Cigna")
+        stores.alerts["acme"][a["alert_id"]] = a
+    return ApiDeps(stores=stores, clock=lambda: NOW), stores, tokens
+
+
+def call(deps: ApiDeps, method: str, path: str, token: str | None = None,
+         query: dict[str, str] | None = None, body: Any = None) -> tuple[int, dict[str, Any]]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None \
+        else b""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    answer = handle(method, path, query or {}, headers, raw, deps)
+    if answer.status >= 400:
+        assert answer.content_type == "application/problem+json"
+        assert answer.body["status"] == answer.status
+    return answer.status, answer.body
+
+
+def test_alerts_filter_page_and_act() -> None:
+    deps, _, tokens = setup()
+    status, first = call(deps, "GET", "/v1/alerts", tokens["read"], {"page_size": "2"})
+    assert status == 200 and [a["alert_id"] for a in first["alerts"]] == ["a0", "a1"]
+    _, second = call(deps, "GET", "/v1/alerts", tokens["read"],
+                     {"page_size": "2", "page_token": first["next_page_token"]})
+    assert [a["alert_id"] for a in second["alerts"]] == ["a2", "a3"]
+    _, noisy = call(deps, "GET", "/v1/alerts", tokens["read"], {"status": "noise",
+                                                                "payer": "Aetna"})
+    assert [a["alert_id"] for a in noisy["alerts"]] == ["a0", "a2"]
+    status, acked = call(deps, "POST", "/v1/alerts/a1/acknowledge", tokens["write"],
+                         body={"note": "calling Aetna"})
+    assert status == 200 and acked["status"] == "acknowledged"
+    assert acked["history"][-1]["note"] == "calling Aetna"
+    assert call(deps, "POST", "/v1/alerts/a1/useful", tokens["write"])[1]["feedback"]
+    assert call(deps, "GET", "/v1/alerts/a1", tokens["read"])[1]["status"] == "acknowledged"
+
+
+def test_keys_scopes_and_one_answer_for_every_bad_key() -> None:
+    deps, _, tokens = setup()
+    bad = [None, "nope", tokens["revoked"], tokens["expired"], tokens["read"][:-1] + "x",
+           "upk_0000000000000000_" + "a" * 43]
+    bodies = {json.dumps(call(deps, "GET", "/v1/alerts", t)[1]) for t in bad}
+    assert len(bodies) == 1 and call(deps, "GET", "/v1/alerts", None)[0] == 401
+    assert call(deps, "POST", "/v1/alerts/a1/resolve", tokens["read"])[0] == 403
+    assert call(deps, "PUT", "/v1/settings", tokens["read"], body={})[0] == 403
+
+
+def test_another_tenants_ids_are_not_found() -> None:
+    deps, _, tokens = setup()
+    beta = tokens["beta"]
+    assert call(deps, "GET", "/v1/alerts/a1", beta)[0] == 404
+    assert call(deps, "POST", "/v1/alerts/a1/noise", beta)[0] == 404
+    assert call(deps, "POST", "/v1/authorizations/A1/renewed", beta)[0] == 404
+    assert call(deps, "GET", "/v1/uploads/u1", beta)[0] == 404
+    assert call(deps, "GET", "/v1/alerts", beta)[1]["alerts"] == []
+    assert call(deps, "GET", "/v1/claims/summary", beta)[1]["weeks"] == []
+
+
+@pytest.mark.parametrize("method, path, query, body, status", [
+    ("GET", "/v1/alerts", {"page_size": "201"}, None, 400),
+    ("GET", "/v1/alerts", {"page_size": "0"}, None, 400),
+    ("GET", "/v1/alerts", {"page_size": "ten"}, None, 400),
+    ("GET", "/v1/alerts", {"sort": "payer"}, None, 400),  # unknown parameter
+    ("GET", "/v1/alerts", {"status": "{\"$ne\": null}"}, None, 400),
+    ("GET", "/v1/alerts", {"type": "drift'; DROP TABLE alerts;--"}, None, 400),
+    ("GET", "/v1/alerts", {"page_token": "%%%"}, None, 400),
+    ("POST", "/v1/alerts/a1/acknowledge", {}, b"{not json", 400),
+    ("POST", "/v1/alerts/a1/acknowledge", {}, {"note": "x", "status": "resolved"}, 400),
+    ("POST", "/v1/alerts/a1/acknowledge", {}, [1, 2], 400),
+    ("POST", "/v1/alerts/a1/explode", {}, None, 404),
+    ("PUT", "/v1/settings", {}, {"notifications": {"channels": [{"id": "x", "kind": "fax"}]}},
+     400),
+    ("PUT", "/v1/settings", {}, {}, 400),
+    ("DELETE", "/v1/alerts/a1", {}, None, 405),
+    ("GET", "/v2/alerts", {}, None, 404),
+    ("POST", "/v1/alerts/a1/acknowledge", {}, b"x" * (70 * 1024), 413),
+])
+def test_bad_requests_get_a_problem_with_a_reason(method: str, path: str,
+                                                  query: dict[str, str], body: Any,
+                                                  status: int) -> None:
+    deps, _, tokens = setup()
+    got, answer = call(deps, method, path, tokens["write"], query, body)
+    assert got == status, answer
+    assert answer["title"] and answer["type"].startswith("https://upstream.dev/problems/")
+
+
+def test_a_payer_filter_that_looks_like_an_operator_is_only_a_string() -> None:
+    deps, _, tokens = setup()
+    status, body = call(deps, "GET", "/v1/alerts", tokens["read"], {"payer": "{'$ne': ''}"})
+    assert status == 200 and body["alerts"] == []
+
+
+def test_authorizations_uploads_summary_and_settings() -> None:
+    deps, stores, tokens = setup()
+    _, soon = call(deps, "GET", "/v1/authorizations", tokens["read"],
+                   {"expiring_within_days": "30"})
+    assert [a["authorization_number"] for a in soon["authorizations"]] == ["A1"]
+    assert call(deps, "POST", "/v1/authorizations/A1/renewed", tokens["write"])[0] == 200
+    assert stores.auths["acme"][0]["status"] == "RENEWED"
+    assert call(deps, "GET", "/v1/uploads", tokens["read"])[1]["uploads"][0]["upload_id"] == "u1"
+    _, summary = call(deps, "GET", "/v1/claims/summary", tokens["read"], {"weeks": "2"})
+    (week,) = summary["weeks"]
+    assert (week["payer"], week["decided"], week["denial_rate"], week["denied_dollars"]) == (
+        "Aetna", 70, 0.2, 1400.0)
+    rules = {"channels": [{"id": "ops", "kind": "email", "recipients": ["ops@example.com"]}]}
+    aliases = {"UHC": "UnitedHealthcare"}
+    status, saved = call(deps, "PUT", "/v1/settings", tokens["write"],
+                         body={"notifications": rules, "payer_aliases": aliases})
+    assert status == 200 and saved["notifications"]["channels"][0]["id"] == "ops"
+    assert call(deps, "GET", "/v1/settings", tokens["read"])[1]["payer_aliases"] == {
+        "UHC": "UnitedHealthcare"}
+
+
+def test_the_openapi_document_is_valid_and_lists_every_route() -> None:
+    deps, _, _ = setup()
+    status, document = call(deps, "GET", "/v1/openapi.json")
+    assert status == 200
+    validate(document)
+    assert document == openapi()
+    listed = {(p, m.upper()) for p, ops in document["paths"].items() for m in ops}
+    assert listed == {(path.replace("<", "{").replace(">", "}"), method)
+                      for path, method, *_ in ROUTES}
+
+
+@given(st.one_of(st.none(), st.text(max_size=80)))
+def test_no_authorization_header_ever_passes(header: str | None) -> None:
+    parsed = parse_bearer(header)
+    assert parsed is None or allows(None, parsed[1], "read", NOW) == "unauthenticated"
