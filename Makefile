@@ -64,7 +64,9 @@ demo: $(STAMP)  ## run Upstream locally on a year of sample data
 	@echo; echo "Alerts:"; $(BIN)/upstream alerts --customer $(DEMO_CUSTOMER)
 	@echo; echo "E-mails the alert dispatcher sent (HIGH and CRITICAL; files from the local SMTP server):"
 	@$(BIN)/upstream mail --wait 60
-	@echo; echo "Stack (stop it with: make down):"; $(BIN)/upstream stack status
+	@echo; echo "An API key for the demo tenant (shown once; try: curl -H 'Authorization: Bearer <token>' <api>/v1/alerts):"
+	@$(BIN)/upstream tenant key $(DEMO_CUSTOMER) --scope write --name demo
+	@echo; echo "Stack (stop it with: make down; the api URL serves /v1/openapi.json):"; $(BIN)/upstream stack status
 
 down: $(STAMP)  ## stop the local stack
 	$(BIN)/upstream stack down
