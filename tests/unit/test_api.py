@@ -165,6 +165,7 @@ def test_another_tenants_ids_are_not_found() -> None:
     ("GET", "/v1/alerts", {"status": "{\"$ne\": null}"}, None, 400),
     ("GET", "/v1/alerts", {"type": "drift'; DROP TABLE alerts;--"}, None, 400),
     ("GET", "/v1/alerts", {"page_token": "%%%"}, None, 400),
+    ("GET", "/v1/claims/summary", {"as_of": "yesterday"}, None, 400),
     ("POST", "/v1/alerts/a1/acknowledge", {}, b"{not json", 400),
     ("POST", "/v1/alerts/a1/acknowledge", {}, {"note": "x", "status": "resolved"}, 400),
     ("POST", "/v1/alerts/a1/acknowledge", {}, [1, 2], 400),
@@ -201,6 +202,9 @@ def test_authorizations_uploads_summary_and_settings() -> None:
     assert call(deps, "GET", "/v1/uploads", tokens["read"])[1]["uploads"][0]["upload_id"] == "u1"
     _, summary = call(deps, "GET", "/v1/claims/summary", tokens["read"], {"weeks": "2"})
     (week,) = summary["weeks"]
+    _, before = call(deps, "GET", "/v1/claims/summary", tokens["read"],
+                     {"weeks": "2", "as_of": "2025-12-20"})
+    assert before["to"] == "2025-12-15"
     assert (week["payer"], week["decided"], week["denial_rate"], week["denied_dollars"]) == (
         "Aetna", 70, 0.2, 1400.0)
     rules = {"channels": [{"id": "ops", "kind": "email", "recipients": ["ops@example.com"]}]}

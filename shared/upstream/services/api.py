@@ -103,6 +103,7 @@ class AuthorizationQuery(_Strict):
 
 class SummaryQuery(_Strict):
     weeks: int = Field(13, ge=1, le=52)
+    as_of: date | None = None  # default today: the weeks before it
 
 
 class ActionBody(_Strict):
@@ -221,8 +222,8 @@ def get_upload(call: Call, deps: ApiDeps, upload_id: str) -> Answer:
 def claims_summary(call: Call, deps: ApiDeps) -> Answer:
     """Per payer and week (Monday start): decided and denied lines, denial rate, dollars."""
     query = _model(SummaryQuery, call.query)
-    today = call.now.date()
-    end = today - timedelta(days=today.weekday())  # this week's Monday: complete weeks only
+    today = query.as_of or call.now.date()
+    end = today - timedelta(days=today.weekday())  # that week's Monday: complete weeks only
     first = end - timedelta(days=7 * query.weeks)
     weeks: dict[tuple[str, str], dict[str, float]] = {}
     for cell in deps.stores.cells(call.customer, first, end):
