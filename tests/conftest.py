@@ -9,12 +9,16 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
 
 from upstream.stack import manager
 from upstream.stack.config import StackConfig
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +72,12 @@ def http_ok(url: str) -> bool:
 
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def emulator_db(config: StackConfig) -> firestore.Client:
+    """A Firestore client on the stack's emulator (what the integration tests read with)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    return firestore.Client(project=config.project,
+                            credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]

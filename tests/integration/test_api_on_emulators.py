@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import requests
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore  # type: ignore[attr-defined]
 
+from tests.conftest import emulator_db
 from tests.unit.test_notify import alert
 from upstream.adapters.firestore_api_keys import FirestoreApiKeys
 from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
@@ -49,8 +49,7 @@ def _request(base: str, method: str, path: str, token: str) -> requests.Response
 
 
 def test_every_route_refuses_another_tenants_data(clean_stack: StackConfig, unique: str) -> None:
-    db = firestore.Client(project=clean_stack.project,
-                          credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    db = emulator_db(clean_stack)
     acme, beta = _seed(db, f"acme-{unique}", unique), _seed(db, f"beta-{unique}", unique)
     base = manager.function_urls(clean_stack)["api"]
     for path, method, _, _, _ in ROUTES:

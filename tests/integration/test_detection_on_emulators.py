@@ -14,7 +14,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore, pubsub_v1, storage  # type: ignore[attr-defined]
 
-from tests.conftest import wait_for
+from tests.conftest import emulator_db, wait_for
 from upstream.adapters.firestore_aggregates import FirestoreAggregates
 from upstream.adapters.firestore_alerts import FirestoreAlerts
 from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
@@ -28,11 +28,6 @@ from upstream.services.tenants import patient_key_secret
 from upstream.stack.config import StackConfig
 
 pytestmark = pytest.mark.emulators
-
-
-def _db(config: StackConfig) -> firestore.Client:
-    return firestore.Client(project=config.project,
-                            credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
 
 
 def _versions(customer: str, lines: int, seed: int) -> list[dict[str, Any]]:
@@ -69,7 +64,7 @@ def test_aggregates_equal_a_recompute_after_a_storm_of_duplicates_and_reordering
     changes = line_changes((d["doc_id"], document_hash(d), d) for d in versions)
     storm = changes * 3
     random.Random(9).shuffle(storm)
-    store = FirestoreAggregates(_db(clean_stack))
+    store = FirestoreAggregates(emulator_db(clean_stack))
     chunks = [storm[i:i + 97] for i in range(0, len(storm), 97)]
 
     def deliver(chunk: list[Any]) -> int:
@@ -106,7 +101,7 @@ def test_a_line_flipping_back_and_forth_ends_where_its_latest_version_is(
             "submitted_date": "2025-11-01", "decided_date": "2025-11-10", "carc_codes": []}
     flips = [{**base, "outcome": outcome, "updated_at": f"2026-01-01T00:00:0{i}+00:00"}
              for i, outcome in enumerate(["DENIED", "PAID", "DENIED", "PAID", "DENIED"])]
-    store = FirestoreAggregates(_db(clean_stack))
+    store = FirestoreAggregates(emulator_db(clean_stack))
     changes = line_changes(("one-line", document_hash(d), d) for d in flips)
     for change in reversed(changes):  # newest first: every older one is stale
         store.apply(customer, [change])
@@ -118,7 +113,7 @@ def _tenant(config: StackConfig, customer: str) -> None:
     import os
 
     LocalFileSecretStore(config.secrets_file).put(patient_key_secret(customer), os.urandom(32))
-    FirestoreTenants(_db(config)).upsert(customer, {"name": customer})
+    FirestoreTenants(emulator_db(config)).upsert(customer, {"name": customer})
 
 
 def _pull_all(subscriber: pubsub_v1.SubscriberClient, subscription: str,
@@ -155,7 +150,7 @@ def test_uploaded_sample_to_weekly_run_raises_the_injected_drift_once(
     gcs.bucket(config.bucket).blob(f"uploads/{customer}/claims/year.csv").upload_from_string(
         export_claims(data.claims, "athena", seed=5), content_type="text/csv")
 
-    aggregates = FirestoreAggregates(_db(config))
+    aggregates = FirestoreAggregates(emulator_db(config))
 
     def aggregated() -> float:
         cells = aggregates.cells(customer, date(2025, 1, 1), date(2026, 6, 1))
@@ -168,7 +163,7 @@ def test_uploaded_sample_to_weekly_run_raises_the_injected_drift_once(
     assert aggregated() == settled  # and nothing more arrives: each change counted once
 
     run = DetectorRun(run="weekly", customer=customer, as_of=date(2025, 10, 1))
-    alerts = FirestoreAlerts(_db(config))
+    alerts = FirestoreAlerts(emulator_db(config))
     for attempt in range(2):  # the second run of the same day must change nothing
         publisher.publish(publisher.topic_path(config.project, "detector-runs"),
                           run.to_bytes()).result(timeout=30)
@@ -198,7 +193,7 @@ def test_a_corrupt_aggregate_fails_its_tenant_only(clean_stack: StackConfig,
     good, bad = f"good-{unique}", f"bad-{unique}"
     for customer in (good, bad):
         _tenant(config, customer)
-    db = _db(config)
+    db = emulator_db(config)
     tenant_collection(db, bad, "aggregates").document("x_2025-09-01").set(
         {"payer": "Aetna", "day": "2025-09-01", "decided": -5})
     publisher = pubsub_v1.PublisherClient()
@@ -250,7 +245,7 @@ def test_three_practices_drifting_on_a_payer_alert_every_practice_with_that_paye
     from upstream.services.detector_runs import DetectorDeps, run_tenant
 
     config = clean_stack
-    db = _db(config)
+    db = emulator_db(config)
     payer = f"Payer {unique}"
     drifting = [f"n{i}-{unique}" for i in range(3)]
     quiet, elsewhere = f"quiet-{unique}", f"other-{unique}"

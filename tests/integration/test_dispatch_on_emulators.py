@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import firestore, pubsub_v1  # type: ignore[attr-defined]
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
-from tests.conftest import wait_for
+from tests.conftest import emulator_db, wait_for
 from tests.unit.test_channels import (
     Receiver,
     receiver,  # noqa: F401 (fixture)
@@ -28,14 +27,9 @@ from upstream.stack.config import StackConfig
 pytestmark = pytest.mark.emulators
 
 
-def _db(config: StackConfig) -> firestore.Client:
-    return firestore.Client(project=config.project,
-                            credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
-
-
 def test_the_delivery_log_delivers_once_and_lets_a_failure_retry(clean_stack: StackConfig,
                                                                   unique: str) -> None:
-    log = FirestoreDeliveries(_db(clean_stack))
+    log = FirestoreDeliveries(emulator_db(clean_stack))
     now = datetime.now(UTC)
     key, meta = f"a-{unique}.mail.HIGH", {"channel": "mail"}
     assert log.begin("acme", key, meta, now, 60) == "deliver"
@@ -70,7 +64,7 @@ def test_an_alert_on_the_topic_is_mailed_and_posted_once(
     customer = f"notify-{unique}"
     LocalFileSecretStore(config.secrets_file).put(
         slack_webhooks_secret(customer), json.dumps({"team": url}).encode())
-    FirestoreTenants(_db(config)).upsert(customer, {"name": "Acme ABA", "notifications": {
+    FirestoreTenants(emulator_db(config)).upsert(customer, {"name": "Acme ABA", "notifications": {
         "timezone": "UTC", "channels": [
             {"id": "mail", "kind": "email", "recipients": ["rcm@example.com"],
              "min_severity": "LOW"},
@@ -85,7 +79,7 @@ def test_an_alert_on_the_topic_is_mailed_and_posted_once(
     assert mail["To"] == "rcm@example.com"
     wait_for(lambda: len(app.received) == 1, timeout=30)
     assert b"UnitedHealthcare drift" in app.received[0][1]
-    deliveries = FirestoreDeliveries(_db(config))
+    deliveries = FirestoreDeliveries(emulator_db(config))
     wait_for(lambda: (deliveries.get(customer, f"al-{unique}.team.HIGH") or {}).get(
         "status") == "delivered", timeout=30)
     publisher.publish(topic, payload, customer_id=customer).result(timeout=30)  # redelivered

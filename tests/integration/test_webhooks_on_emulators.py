@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import firestore, pubsub_v1  # type: ignore[attr-defined]
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
+from tests.conftest import emulator_db
 from tests.unit.test_webhooks import SECRET, r4b_bundle, sign
 from upstream.adapters.firestore_idempotency import FirestoreIdempotency
 from upstream.adapters.firestore_store import FirestoreTenants
@@ -22,17 +22,12 @@ from upstream.stack.config import StackConfig
 pytestmark = pytest.mark.emulators
 
 
-def _db(config: StackConfig) -> firestore.Client:
-    return firestore.Client(project=config.project,
-                            credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
-
-
 def test_athena_notification_over_http_is_published_once(clean_stack: StackConfig,
                                                           unique: str) -> None:
     config = clean_stack
     customer = f"athena-{unique}"
     LocalFileSecretStore(config.secrets_file).put(athena_secret(customer), SECRET)
-    FirestoreTenants(_db(config)).upsert(customer, {"athena_practice_id": "195900"})
+    FirestoreTenants(emulator_db(config)).upsert(customer, {"athena_practice_id": "195900"})
     publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
     tap = subscriber.subscription_path(config.project, f"ehr-tap-{unique}")
     subscriber.create_subscription(request={
@@ -55,7 +50,7 @@ def test_athena_notification_over_http_is_published_once(clean_stack: StackConfi
 
 
 def test_an_expired_key_counts_as_absent(clean_stack: StackConfig, unique: str) -> None:
-    keys = FirestoreIdempotency(_db(clean_stack))
+    keys = FirestoreIdempotency(emulator_db(clean_stack))
     now = datetime.now(UTC)
     assert keys.claim(f"k-{unique}", now + timedelta(hours=1), now)
     assert not keys.claim(f"k-{unique}", now + timedelta(hours=2), now + timedelta(minutes=5))
@@ -79,7 +74,7 @@ def test_signed_fhir_through_the_webhook_lands_as_claim_lines_once(
     store = LocalFileSecretStore(config.secrets_file)
     store.put(webhook_secret(customer), SECRET)
     store.put(patient_key_secret(customer), b"p" * 32)
-    FirestoreTenants(_db(config)).upsert(customer, {})
+    FirestoreTenants(emulator_db(config)).upsert(customer, {})
     url = manager.function_urls(config)["ehr_webhook"]
     body = json.dumps(eob(id=f"eob-{unique}")).encode()
 
@@ -91,14 +86,14 @@ def test_signed_fhir_through_the_webhook_lands_as_claim_lines_once(
 
     assert post(f"k-{unique}").json()["status"] == "accepted"
     assert post(f"k-{unique}").json()["status"] == "duplicate"
-    records = FirestoreRecords(_db(config))
+    records = FirestoreRecords(emulator_db(config))
     wait_for(lambda: records.count(customer, RecordKind.CLAIMS) == 2, timeout=60)
     lines = sorted(records.list(customer, RecordKind.CLAIMS), key=lambda d: d["line"])
     assert [d["outcome"] for d in lines] == ["DENIED", "PAID"]
     assert lines[0]["carc_codes"] == ["197"] and lines[0]["source"] == "fhir"
     # the same resource under a new event id changes nothing downstream
     assert post(f"k2-{unique}").json()["status"] == "accepted"
-    aggregates = FirestoreAggregates(_db(config))
+    aggregates = FirestoreAggregates(emulator_db(config))
     wait_for(lambda: aggregates.lines_aggregated(customer) == 2, timeout=60)
     assert records.count(customer, RecordKind.CLAIMS) == 2
 
@@ -107,7 +102,7 @@ def test_an_outcome_before_its_claim_is_joined_when_the_claim_comes(
         clean_stack: StackConfig, unique: str) -> None:
     from upstream.adapters.firestore_ehr import FirestoreEhrRecords
 
-    ehr = FirestoreEhrRecords(_db(clean_stack))
+    ehr = FirestoreEhrRecords(emulator_db(clean_stack))
     customer = f"order-{unique}"
     assert ehr.apply_outcome(customer, "C1", "L1", {
         "outcome": "DENIED", "carc_codes": ["16"], "paid_cents": 0}) == []
@@ -153,7 +148,7 @@ def test_athena_id_only_events_are_fetched_from_athenaone_and_land_once(
     store.put(patient_key_secret(customer), b"p" * 32)
     store.put(athena_oauth_secret(customer), json.dumps(
         {"client_id": f"local-{unique}", "client_secret": "shh"}).encode())
-    db = _db(config)
+    db = emulator_db(config)
     FirestoreTenants(db).upsert(customer, {"athena_practice_id": "195900"})
     url = manager.function_urls(config)["athena_webhook"] + f"/{customer}"
 
