@@ -102,7 +102,7 @@ locals {
       concurrency = 40
       env         = {}
       publishes   = []
-      secrets     = []
+      secrets     = ["dashboard-session-key"]
       bucket      = false
     }
     alert_dispatcher = {

@@ -8,7 +8,7 @@ locals {
   tenant_secrets = { for pair in setproduct(local.tenant_secret_prefixes, var.tenants) :
   "${pair[0]}-${pair[1]}" => { prefix = pair[0], tenant = pair[1] } }
   # Global secrets the code reads.
-  global_secrets = ["network-signal-key", "smtp-credentials"]
+  global_secrets = ["network-signal-key", "smtp-credentials", "dashboard-session-key"]
 
   # Who reads what: a function listing a prefix gets access to that secret of every tenant.
   secret_readers = merge(
@@ -35,7 +35,8 @@ resource "google_secret_manager_secret" "tenant" {
   }
 }
 
-# Makes network signals unattributable across practices (domain/detect/network.py).
+# Platform keys: network signals made unattributable (domain/detect/network.py), SMTP
+# credentials, and the key that signs dashboard sessions (domain/session.py).
 resource "google_secret_manager_secret" "global" {
   for_each  = toset(local.global_secrets)
   secret_id = each.value

@@ -1,17 +1,15 @@
-"""The JSON API: `/v1/…` under the tenant of the caller's API key (issue 6)."""
+"""The JSON API (`/v1/…`, API keys) and the dashboard (every other path, signed session
+cookie), under the caller's tenant only (issue 6)."""
 
 import functions_framework
 from flask import Request
 
-from upstream.adapters.wiring import api_deps
-from upstream.http import respond
+from upstream.adapters.wiring import api_deps, dashboard_deps
+from upstream.http import serve_api
 from upstream.logs import configure_logging
-from upstream.services.api import MAX_BODY, handle
 
 
 @functions_framework.http
 def api(request: Request) -> tuple[str, int, dict[str, str]]:
     configure_logging()
-    body = bytes(request.stream.read(MAX_BODY + 1))
-    return respond(handle(request.method, request.path, dict(request.args), dict(request.headers),
-                          body, api_deps()))
+    return serve_api(request, api_deps(), dashboard_deps())

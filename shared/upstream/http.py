@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from upstream.services.webhooks import Answer, problem
+
+if TYPE_CHECKING:
+    from upstream.services.api import ApiDeps
+    from upstream.services.dashboard import DashboardDeps
 
 
 def respond(answer: Answer) -> tuple[str, int, dict[str, str]]:
@@ -22,3 +26,20 @@ def method_not_allowed(method: str) -> tuple[str, int, dict[str, str]]:
 def raw_body(request: Any, limit: int) -> bytes:
     """At most limit + 1 bytes: enough to know a body is too large without reading it all."""
     return bytes(request.stream.read(limit + 1))
+
+
+def serve_api(request: Any, api: ApiDeps, dashboard: DashboardDeps) -> tuple[str, int,
+                                                                             dict[str, str]]:
+    """The `api` function: `/v1/…` is the JSON API, every other path the dashboard."""
+    from upstream.services import api as json_api
+    from upstream.services import dashboard as pages
+
+    if request.path == "/v1" or request.path.startswith("/v1/"):
+        return respond(json_api.handle(request.method, request.path, dict(request.args),
+                                       dict(request.headers), raw_body(request, json_api.MAX_BODY),
+                                       api))
+    secure = request.headers.get("X-Forwarded-Proto", request.scheme) == "https"
+    page = pages.handle(pages.WebRequest(request.method, request.path, dict(request.args),
+                                         dict(request.headers),
+                                         raw_body(request, pages.MAX_FORM), secure), dashboard)
+    return page.html, page.status, page.headers

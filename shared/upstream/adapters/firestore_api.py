@@ -10,14 +10,21 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from upstream.adapters.firestore_aggregates import FirestoreAggregates
-from upstream.adapters.firestore_alerts import FirestoreAlerts
+from upstream.adapters.firestore_alerts import RUNS, FirestoreAlerts
 from upstream.adapters.firestore_api_keys import FirestoreApiKeys
-from upstream.adapters.firestore_store import FirestoreRecords, FirestoreTenants, FirestoreUploads
+from upstream.adapters.firestore_deliveries import DELIVERIES
+from upstream.adapters.firestore_store import (
+    FirestoreRecords,
+    FirestoreTenants,
+    FirestoreUploads,
+    tenant_collection,
+)
 from upstream.domain.aggregates import DailyCell
 
 
 class FirestoreApiStores:
     def __init__(self, client: firestore.Client) -> None:
+        self._client = client
         self._keys = FirestoreApiKeys(client)
         self._alerts = FirestoreAlerts(client)
         self._records = FirestoreRecords(client)
@@ -68,3 +75,19 @@ class FirestoreApiStores:
 
     def cells(self, customer: str, first: date, end: date) -> list[DailyCell]:
         return self._aggregates.cells(customer, first, end)
+
+    def failed_deliveries(self, customer: str, limit: int) -> list[dict[str, Any]]:
+        query = tenant_collection(self._client, customer, DELIVERIES).where(
+            filter=firestore.FieldFilter("status", "==", "failed")).limit(limit)
+        return [snap.to_dict() or {} for snap in query.stream()]
+
+    def last_run_day(self, customer: str) -> date | None:
+        """The as-of day of the tenant's latest detector run (single-field order: no index)."""
+        query = tenant_collection(self._client, customer, RUNS).order_by(
+            "as_of", direction=firestore.Query.DESCENDING).limit(1)
+        for snap in query.stream():
+            try:
+                return date.fromisoformat(str((snap.to_dict() or {}).get("as_of")))
+            except ValueError:
+                return None
+        return None

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where i
     from upstream.adapters.channels import SmtpSender
     from upstream.services.aggregate_changes import AggregateDeps
     from upstream.services.api import ApiDeps
+    from upstream.services.dashboard import DashboardDeps
     from upstream.services.delivery import DispatchDeps
     from upstream.services.detector_runs import DetectorDeps
     from upstream.services.fetch_ehr_events import FetcherDeps
@@ -94,19 +95,35 @@ def detector_deps() -> DetectorDeps:
 
 
 NETWORK_KEY_SECRET = "network-signal-key"
+SESSION_KEY_SECRET = "dashboard-session-key"
+
+
+def _platform_key(name: str) -> bytes | None:
+    """A key of the platform's own (not a tenant's). Locally it is created on first use; in
+    production Terraform declares the secret and an operator sets its value."""
+    store = secret_store()
+    key = store.get(name)
+    if key is None and get_settings().secrets_backend == "local":
+        store.put(name, os.urandom(32))
+        key = store.get(name)
+    return key
 
 
 def network_key() -> bytes | None:
-    """The key that makes tenant tokens unattributable. Locally it is created on first use;
-    in production Terraform declares the secret and an operator sets its value (until then
-    the network detector is off and says so)."""
-    store = secret_store()
-    key = store.get(NETWORK_KEY_SECRET)
-    if key is None and get_settings().secrets_backend == "local":
-        store.put(NETWORK_KEY_SECRET, os.urandom(32))
-        key = store.get(NETWORK_KEY_SECRET)
+    """The key that makes tenant tokens unattributable; until it is set the network detector
+    is off and says so."""
+    key = _platform_key(NETWORK_KEY_SECRET)
     if key is None:
         log.warning("network detector off: secret missing", extra={"secret": NETWORK_KEY_SECRET})
+    return key
+
+
+def session_key() -> bytes:
+    """Signs dashboard session cookies. Missing in production is a deployment error: the
+    dashboard answers 500 rather than sign with something guessable."""
+    key = _platform_key(SESSION_KEY_SECRET)
+    if key is None or len(key) < 32:
+        raise RuntimeError(f"secret {SESSION_KEY_SECRET} is missing or shorter than 32 bytes")
     return key
 
 
@@ -212,3 +229,11 @@ def api_deps() -> ApiDeps:
     from upstream.services.api import ApiDeps
 
     return ApiDeps(stores=FirestoreApiStores(firestore_client()))
+
+
+@cache
+def dashboard_deps() -> DashboardDeps:
+    from upstream.adapters.firestore_api import FirestoreApiStores
+    from upstream.services.dashboard import DashboardDeps
+
+    return DashboardDeps(stores=FirestoreApiStores(firestore_client()), session_key=session_key)

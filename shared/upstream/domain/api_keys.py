@@ -50,12 +50,15 @@ def allows(stored: dict[str, Any] | None, secret: str, scope: Scope,
     no oracle), `forbidden` for a good key without the scope."""
     expected = str((stored or {}).get("secret_hash") or "0" * 64)
     matches = hmac.compare_digest(expected, hash_secret(secret))
-    if stored is None or not matches or stored.get("revoked_at"):
-        return "unauthenticated"
-    expires = stored.get("expires_at")
-    if expires is not None and expires <= now:
+    if stored is None or not matches or not key_usable(stored, now):
         return "unauthenticated"
     scopes = set(stored.get("scopes") or [])
     if scope not in scopes and not (scope == "read" and "write" in scopes):
         return "forbidden"
     return "ok"
+
+
+def key_usable(stored: dict[str, Any], now: datetime) -> bool:
+    """Neither revoked nor expired (what a dashboard session re-checks on every page)."""
+    expires = stored.get("expires_at")
+    return not stored.get("revoked_at") and (expires is None or expires > now)
