@@ -186,6 +186,21 @@ def test_uploaded_sample_to_weekly_run_raises_the_injected_drift_once(
     assert sorted(ids) == sorted(a["alert_id"] for a in stored)  # each alert once
     assert all(m.message.attributes["customer_id"] == customer for m in published)
 
+    # Marked noise, the same drift a week later stays quiet (counted), through Firestore.
+    payer_drift = next(a for a in drift if a["scope"] == "payer")
+    alerts.set_status(customer, payer_drift["alert_id"], "noise", {"by": "test"})
+    later = DetectorRun(run="weekly", customer=customer, as_of=date(2025, 10, 8))
+    publisher.publish(publisher.topic_path(config.project, "detector-runs"),
+                      later.to_bytes()).result(timeout=30)
+    summary = wait_for(lambda: alerts.get_run(customer, "weekly_2025-10-08"), timeout=60)
+    assert summary["kept_quiet_as_noise"] >= 1
+    quiet = alerts.get(customer, payer_drift["alert_id"]) or {}
+    assert (quiet["status"], quiet["suppressed"], quiet["last_seen"]) == (
+        "noise", 1, "2025-10-08")
+    republished = [json.loads(m.message.data) for m in _pull_all(subscriber, tap)]
+    assert not [a for a in republished if (a["type"], a["payer"], a["scope"]) == (
+        "denial_rate_drift", "Aetna", "payer")]
+
 
 def test_a_corrupt_aggregate_fails_its_tenant_only(clean_stack: StackConfig,
                                                    unique: str) -> None:

@@ -21,7 +21,14 @@ from upstream.domain.aggregates import (
 )
 from upstream.domain.detect import delay, dollars, drift
 from upstream.domain.detect.carc import describe_carc
-from upstream.domain.detect.findings import AlertStatus, merge_into_alerts
+from upstream.domain.detect.findings import (
+    NOISE_MEMORY_DAYS,
+    AlertStatus,
+    Finding,
+    Severity,
+    Window,
+    merge_into_alerts,
+)
 from upstream.domain.detect.runner import MethodSet, Schedule, backtest, run_findings
 
 START = date(2025, 1, 6)  # a Monday
@@ -158,11 +165,36 @@ def test_noise_silences_the_episode_and_resolved_opens_a_new_one() -> None:
     cells = stream("Aetna", per_day=30, rate=0.08, change=RUN - timedelta(days=28), factor=2.5)
     first = merge_into_alerts("t", findings(cells), [], RUN)
     noise = [a.model_copy(update={"status": AlertStatus.NOISE}) for a in first]
-    assert merge_into_alerts("t", findings(cells), noise, RUN) == []
+    quiet = merge_into_alerts("t", findings(cells), noise, RUN)
+    assert {a.alert_id for a in quiet} == {a.alert_id for a in first}
+    assert all(a.status is AlertStatus.NOISE and a.suppressed == 1 for a in quiet)
     resolved = [a.model_copy(update={"status": AlertStatus.RESOLVED}) for a in first]
     later = RUN + timedelta(days=1)
     reopened = merge_into_alerts("t", findings(cells, later), resolved, later)
     assert reopened and not {a.alert_id for a in reopened} & {a.alert_id for a in first}
+
+
+def _finding(severity: Severity, day: date) -> Finding:
+    return Finding(type="denial_rate_drift", payer="Aetna", scope="payer", severity=severity,
+                   title="t", summary="s", method="weekly_test",
+                   window=Window(current_start=day - timedelta(days=7), current_end=day))
+
+
+def test_noise_is_remembered_counted_and_a_worse_finding_still_alerts() -> None:
+    opened = merge_into_alerts("t", [_finding(Severity.MEDIUM, RUN)], [], RUN)
+    noise = [opened[0].model_copy(update={"status": AlertStatus.NOISE})]
+    day = RUN + timedelta(days=30)  # past the episode gap: remembered all the same
+    quiet = merge_into_alerts("t", [_finding(Severity.MEDIUM, day)], noise, day)
+    assert [(a.alert_id, a.status, a.suppressed, a.last_seen) for a in quiet] == [
+        (opened[0].alert_id, AlertStatus.NOISE, 1, day)]
+    rerun = merge_into_alerts("t", [_finding(Severity.LOW, day)] * 2, quiet, day)
+    assert rerun[0].suppressed == 1  # a rerun of the same day counts nothing more
+    worse = merge_into_alerts("t", [_finding(Severity.HIGH, day)], quiet, day)
+    assert [(a.status, a.severity) for a in worse] == [(AlertStatus.OPEN, Severity.HIGH)]
+    assert worse[0].alert_id != opened[0].alert_id
+    forgotten = day + timedelta(days=NOISE_MEMORY_DAYS + 1)
+    new = merge_into_alerts("t", [_finding(Severity.MEDIUM, forgotten)], quiet, forgotten)
+    assert [a.status for a in new] == [AlertStatus.OPEN]
 
 
 def test_backtest_is_deterministic() -> None:

@@ -22,7 +22,8 @@ from upstream.domain.detect import network
 from upstream.domain.detect.authcal import calendar
 from upstream.domain.detect.authcal import status as auth_status
 from upstream.domain.detect.findings import (
-    EPISODE_GAP_DAYS,
+    NOISE_MEMORY_DAYS,
+    AlertStatus,
     Finding,
     affected_filter,
     merge_into_alerts,
@@ -85,7 +86,7 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     findings = run_findings(frame, as_of, schedule) + _calendar(customer, as_of, deps)
     findings += _network(customer, findings, frame.payers, as_of, deps)
     findings = [_with_lines(customer, finding, deps) for finding in findings]
-    existing = deps.alerts.recent(customer, as_of - timedelta(days=EPISODE_GAP_DAYS))
+    existing = deps.alerts.recent(customer, as_of - timedelta(days=NOISE_MEMORY_DAYS))
     alerts = merge_into_alerts(customer, findings, existing, as_of)
     unpublished = deps.alerts.save(customer, alerts, {a.alert_id for a in existing})
     by_id = {alert.alert_id: alert for alert in alerts}
@@ -102,6 +103,7 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     summary = {"customer_id": customer, "run": schedule.value, "as_of": as_of.isoformat(),
                "status": "complete", "payers": len(frame.payers), "findings": len(findings),
                "alerts_written": len(alerts), "alerts_published": len(unpublished),
+               "kept_quiet_as_noise": sum(a.status is AlertStatus.NOISE for a in alerts),
                "started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat()}
     deps.alerts.record_run(customer, run_id(DetectorRun(run=schedule.value, customer=customer),
                                             as_of), summary)

@@ -38,6 +38,10 @@ class AlertStatus(StrEnum):
 # An episode whose last sighting is older than two weekly runs is over: a later finding for the
 # same scope is a new problem, not the same one dragging on.
 EPISODE_GAP_DAYS = 14
+# A "noise" mark keeps its scope quiet for one baseline length (13 weeks) after its last
+# sighting: by then the baseline the detector compares against holds none of the data the
+# person judged, so a finding is a new question for them.
+NOISE_MEMORY_DAYS = 7 * 13
 
 
 class Window(BaseModel):
@@ -89,6 +93,9 @@ class Alert(BaseModel):
     last_seen: date
     methods: list[str]
     status: AlertStatus = AlertStatus.OPEN
+    # Days on which a finding this alert's noise mark kept quiet, and the last of them.
+    suppressed: int = 0
+    last_suppressed: date | None = None
 
     @property
     def episode_key(self) -> tuple[str, str, str]:
@@ -132,19 +139,38 @@ def alert_id(customer_id: str, finding: Finding, opened: date) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
+def _kept_quiet(alert: Alert, run_day: date) -> Alert:
+    """A noise alert that silenced a finding today (counted once per day: reruns are free)."""
+    if alert.last_suppressed == run_day:
+        return alert
+    return alert.model_copy(update={"suppressed": alert.suppressed + 1,
+                                    "last_suppressed": run_day,
+                                    "last_seen": max(alert.last_seen, run_day)})
+
+
 def merge_into_alerts(customer_id: str, findings: Iterable[Finding], existing: Iterable[Alert],
                       run_day: date) -> list[Alert]:
     """The alerts to write (new or updated) for this run's findings. Several findings for one
     scope in one run (weekly test and CUSUM) fold into one alert at the highest severity.
-    An alert marked noise within the episode gap silences its scope; a resolved one does not."""
+
+    Feedback: an alert marked noise silences the same finding (type, payer, scope) at the same
+    or a lower severity for `NOISE_MEMORY_DAYS` after its last sighting; each silenced day is
+    counted on it (`suppressed`) and extends its memory. A worse finding is a new alert: the
+    person judged the problem at the size they saw. A resolved alert silences nothing."""
     recent = {a.episode_key: a for a in sorted(existing, key=lambda a: a.last_seen)
-              if a.last_seen >= run_day - timedelta(days=EPISODE_GAP_DAYS)}
+              if a.last_seen >= run_day - timedelta(days=EPISODE_GAP_DAYS)
+              or (a.status is AlertStatus.NOISE
+                  and a.last_seen >= run_day - timedelta(days=NOISE_MEMORY_DAYS))}
     written: dict[tuple[str, str, str], Alert] = {}
     for finding in sorted(findings, key=lambda f: SEVERITY_ORDER[f.severity], reverse=True):
         key = finding.episode_key
         current = written.get(key) or recent.get(key)
         if current is not None and current.status is AlertStatus.NOISE:
-            continue
+            worse = SEVERITY_ORDER[finding.severity] > SEVERITY_ORDER[current.severity]
+            if not worse or alert_id(customer_id, finding, run_day) == current.alert_id:
+                written[key] = _kept_quiet(current, run_day)
+                continue
+            current = None
         if current is not None and current.status is not AlertStatus.RESOLVED:
             severity = max(current.severity, finding.severity, key=SEVERITY_ORDER.__getitem__)
             if key in written:  # a second method in the same run: keep the first's numbers
