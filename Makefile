@@ -12,7 +12,7 @@ DEMO_RUN_DAY ?= 2026-01-01
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: help setup test test-unit lint infra-check package demo down bench bench-detect bench-webhook clean
+.PHONY: help setup browser test test-unit lint infra-check package demo down bench bench-detect bench-webhook clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -43,10 +43,18 @@ infra-check: $(INFRA_STAMP)  ## terraform fmt, checkov (no unexplained finding);
 package: $(STAMP)  ## reproducible function archives in build/functions (what Terraform deploys)
 	$(BIN)/upstream package --out build/functions
 
+# Debian's Chromium and its driver for the dashboard's browser test (Selenium drives them).
+browser:  ## install Debian's chromium and chromium-driver if missing (root or sudo)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { \
+	    $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null; }; }
+	@chromium --version 2>/dev/null
+
 test-unit: $(STAMP)  ## pure tests only (no emulator)
 	$(BIN)/pytest tests/unit -q
 
-test: $(STAMP) lint infra-check  ## lint, infra checks, then unit, integration (emulators) and end-to-end tests
+test: $(STAMP) browser lint infra-check  ## lint, infra checks, then unit, integration (emulators) and end-to-end tests
 	$(BIN)/pytest tests -q
 
 demo: $(STAMP)  ## run Upstream locally on a year of sample data
@@ -64,9 +72,10 @@ demo: $(STAMP)  ## run Upstream locally on a year of sample data
 	@echo; echo "Alerts:"; $(BIN)/upstream alerts --customer $(DEMO_CUSTOMER)
 	@echo; echo "E-mails the alert dispatcher sent (HIGH and CRITICAL; files from the local SMTP server):"
 	@$(BIN)/upstream mail --wait 60
-	@echo; echo "An API key for the demo tenant (shown once; try: curl -H 'Authorization: Bearer <token>' <api>/v1/alerts):"
-	@$(BIN)/upstream tenant key $(DEMO_CUSTOMER) --scope write --name demo
 	@echo; echo "Stack (stop it with: make down; the api URL serves /v1/openapi.json):"; $(BIN)/upstream stack status
+	@echo; echo "Dashboard: open $$($(BIN)/upstream stack status --format json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["functions"]["api"])')"
+	@echo "Sign in with this key (shown once; it is also the API's Bearer key: curl -H 'Authorization: Bearer <token>' <api>/v1/alerts):"
+	@$(BIN)/upstream tenant key $(DEMO_CUSTOMER) --scope write --name demo
 
 down: $(STAMP)  ## stop the local stack
 	$(BIN)/upstream stack down

@@ -172,7 +172,8 @@ def _units(auth: Mapping[str, Any]) -> str:
     used, authorized = auth.get("units_used"), auth.get("units_authorized")
     if authorized in (None, ""):
         return ""
-    return f"{float(used or 0):g} / {float(authorized):g}"
+    shown = "–" if used in (None, "") else f"{float(used):g}"  # unknown is not zero
+    return f"{shown} / {float(authorized):g}"
 
 
 def _normalised(auth: Mapping[str, Any]) -> dict[str, Any] | None:

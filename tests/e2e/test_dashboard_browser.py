@@ -1,0 +1,151 @@
+"""The dashboard in a real headless Chromium (Debian's, driven by Selenium through Debian's
+chromedriver) against the `api` function on the local stack, with sample data uploaded the
+way staff would and detectors run the way Cloud Scheduler would: sign in, see the alerts,
+acknowledge one, see it change, screenshot. The screenshots land in `.upstream/screenshots/`
+(or $UPSTREAM_SCREENSHOTS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import emulator_db, wait_for
+from tests.e2e.test_local_stack import cli, upload
+from tests.unit.test_notify import alert
+from upstream.adapters.firestore_store import tenant_collection
+from upstream.stack import manager
+from upstream.stack.config import StackConfig
+
+pytestmark = pytest.mark.emulators
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SHOTS = Path(os.environ.get("UPSTREAM_SCREENSHOTS",
+                            Path(__file__).resolve().parents[2] / ".upstream" / "screenshots"))
+HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.fail("Chromium is not installed: `make browser` installs Debian's chromium "
+                    "and chromium-driver (the README's test command does it)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # The closed network here refuses Chromium's background connections: switch them off.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--window-size=1366,900",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def demo_tenant(tmp_path_factory: pytest.TempPathFactory,
+                emulators: StackConfig) -> dict[str, str]:
+    """Three months of sample data for one practice, the weekly run on 2025-04-01, a key."""
+    manager.reset_data(emulators)
+    out = tmp_path_factory.mktemp("browser-sample")
+    cli(emulators, "sample", "--out", str(out), "--start", "2025-01-01", "--end", "2025-03-31",
+        "--lines-per-day", "30")
+    cli(emulators, "tenant", "add", "clinic", "--name", "Riverside ABA")
+    for path in sorted((out / "claims").iterdir()):
+        assert upload(emulators, path, "clinic")["status"] == "complete"
+    upload(emulators, out / "authorizations" / "authorizations.csv", "clinic")
+    cli(emulators, "run", "weekly", "--customer", "clinic", "--as-of", "2025-04-01")
+    writer = json.loads(cli(emulators, "tenant", "key", "clinic", "--scope", "write").stdout)
+    reader = json.loads(cli(emulators, "tenant", "key", "clinic", "--scope", "read").stdout)
+    return {"write": writer["token"], "read": reader["token"],
+            "base": manager.function_urls(emulators)["api"].rstrip("/")}
+
+
+def _sign_in(driver: Any, base: str, token: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.delete_all_cookies()
+    driver.get(base + "/")
+    assert "/login" in driver.current_url
+    driver.find_element(By.ID, "key").send_keys(token)
+    driver.find_element(By.ID, "sign-in").click()
+    wait_for(lambda: driver.find_elements(By.ID, "alerts"), timeout=30)
+
+
+def _severe(driver: Any) -> list[dict[str, Any]]:
+    return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+def test_sign_in_see_alerts_acknowledge_one_and_see_it_change(
+        browser: Any, demo_tenant: dict[str, str]) -> None:
+    from selenium.webdriver.common.by import By
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    base = demo_tenant["base"]
+    _sign_in(browser, base, demo_tenant["write"])
+    assert "Riverside ABA" in browser.title
+    cards = browser.find_elements(By.CSS_SELECTOR, "article[data-status='open']")
+    assert cards, "the sample data raised no open alert"
+    open_before = int(browser.find_element(By.ID, "count-open").text)
+    assert open_before == len(cards)
+    assert browser.find_elements(By.CSS_SELECTOR, ".chart img")  # the payer trend charts
+    assert "Authorization calendar" in browser.page_source
+    assert "2025-03-spreadsheet_tab.tsv" in browser.page_source  # recent uploads
+    browser.save_screenshot(str(SHOTS / "dashboard-before.png"))
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1366, min(int(height) + 100, 12000))
+    browser.save_screenshot(str(SHOTS / "dashboard-full-page.png"))
+    browser.set_window_size(1366, 900)
+
+    target = cards[0].get_attribute("data-alert-id")
+    title = cards[0].find_element(By.CSS_SELECTOR, "h3 a").text
+    cards[0].find_element(By.CSS_SELECTOR, "button[data-action='acknowledge']").click()
+    wait_for(lambda: "done=acknowledge" in browser.current_url, timeout=30)
+    changed = browser.find_element(By.ID, f"alert-{target}")
+    assert changed.get_attribute("data-status") == "acknowledged"
+    assert "Acknowledged" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    assert int(browser.find_element(By.ID, "count-open").text) == open_before - 1
+    browser.save_screenshot(str(SHOTS / "dashboard-acknowledged.png"))
+
+    # the same change through the JSON API, and its history names the dashboard session
+    stored = requests.get(f"{base}/v1/alerts/{target}", timeout=10, headers={
+        "Authorization": f"Bearer {demo_tenant['write']}"}).json()
+    assert stored["status"] == "acknowledged" and stored["title"] == title
+    assert stored["history"][-1]["by"].startswith("dashboard:")
+
+    browser.get(f"{base}/alerts/{target}")
+    assert title in browser.page_source and "History" in browser.page_source
+    assert not _severe(browser), _severe(browser)  # no CSP violation, no failed resource
+
+
+def test_hostile_text_is_shown_as_text_and_a_reader_cannot_act(
+        browser: Any, demo_tenant: dict[str, str], emulators: StackConfig) -> None:
+    from selenium.webdriver.common.by import By
+
+    tenant_collection(emulator_db(emulators), "clinic", "alerts").document("hostile").set(
+        alert(alert_id="hostile", customer_id="clinic", payer=HOSTILE, title=HOSTILE,
+              severity="CRITICAL", last_seen="2025-04-01", first_seen="2025-04-01"))
+    _sign_in(browser, demo_tenant["base"], demo_tenant["read"])
+    card = browser.find_element(By.ID, "alert-hostile")
+    assert HOSTILE in card.text  # shown literally…
+    assert browser.execute_script("return document.scripts.length") == 0  # …never run
+    assert not card.find_elements(By.TAG_NAME, "img")
+    assert not browser.find_elements(By.CSS_SELECTOR, "button[data-action]")  # read-only
+    browser.save_screenshot(str(SHOTS / "dashboard-read-only.png"))
+    browser.find_element(By.CSS_SELECTOR, "header button").click()  # sign out
+    wait_for(lambda: "/login" in browser.current_url, timeout=30)
+    browser.get(demo_tenant["base"] + "/")
+    assert "/login" in browser.current_url
