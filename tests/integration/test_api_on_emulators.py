@@ -38,7 +38,8 @@ def _seed(db: firestore.Client, customer: str, unique: str) -> dict[str, str]:
     key = new_key()
     FirestoreApiKeys(db).create(key.key_id, customer, key.secret_hash, ["read", "write"], "t",
                                 datetime.now(UTC), datetime.now(UTC) + timedelta(days=1))
-    return {"alert_id": alert_id, "number": number, "upload_id": upload_id,
+    return {"customer": customer, "alert_id": alert_id, "number": number,
+            "upload_id": upload_id,
             "action": "acknowledge", "token": key.token, "key_id": key.key_id}
 
 
@@ -72,3 +73,44 @@ def test_every_route_refuses_another_tenants_data(clean_stack: StackConfig, uniq
     assert _request(base, "GET", "/v1/alerts", beta["token"]).status_code == 401
     document = requests.get(base + "/v1/openapi.json", timeout=10).json()
     assert document["openapi"].startswith("3.")
+
+
+def _signed_in(base: str, token: str) -> tuple[requests.Session, str]:
+    """A browser-like session on the dashboard: the cookie, and the CSRF token of its forms."""
+    import re
+
+    browser = requests.Session()
+    answer = browser.post(base + "/login", data={"key": token, "next": "/"}, timeout=10)
+    assert answer.status_code == 200 and answer.url.rstrip("/") == base.rstrip("/"), answer.text
+    found = re.search(r'name="csrf" value="([^"]+)"', answer.text)
+    assert found
+    return browser, found.group(1)
+
+
+def test_every_dashboard_page_refuses_another_tenants_data(clean_stack: StackConfig,
+                                                          unique: str) -> None:
+    from upstream.services.dashboard import PAGES
+
+    db = emulator_db(clean_stack)
+    acme, beta = _seed(db, f"acme-{unique}", unique), _seed(db, f"beta-{unique}", unique)
+    base = manager.function_urls(clean_stack)["api"].rstrip("/")
+    theirs, csrf = _signed_in(base, beta["token"])
+    overview = theirs.get(base + "/", timeout=10)
+    assert overview.status_code == 200 and beta["alert_id"] in overview.text
+    assert acme["alert_id"] not in overview.text and acme["number"] not in overview.text
+    for path, method, _, _ in PAGES:
+        if "<" not in path:
+            continue
+        concrete = (path.replace("<alert_id>", acme["alert_id"])
+                    .replace("<action>", acme["action"]).replace("<number>", acme["number"]))
+        answer = theirs.request(method, base + concrete, data={"csrf": csrf}, timeout=10,
+                                allow_redirects=False)
+        assert answer.status_code == 404, (path, answer.status_code)
+    stored = tenant_collection(db, acme["customer"], "alerts").document(acme["alert_id"]).get()
+    assert (stored.to_dict() or {})["status"] == "open"
+    mine, my_csrf = _signed_in(base, acme["token"])
+    done = mine.post(f"{base}/alerts/{acme['alert_id']}/acknowledge",
+                     data={"csrf": my_csrf, "next": "/"}, timeout=10, allow_redirects=False)
+    assert done.status_code == 303
+    FirestoreApiKeys(db).revoke(beta["key_id"], datetime.now(UTC))
+    assert theirs.get(base + "/", timeout=10, allow_redirects=False).status_code == 303
