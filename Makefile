@@ -12,7 +12,7 @@ DEMO_RUN_DAY ?= 2026-01-01
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: help setup browser test test-unit lint infra-check package demo down bench bench-detect bench-webhook clean
+.PHONY: help setup browser test test-unit lint infra-check package demo down bench bench-detect bench-webhook bench-risk clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -88,6 +88,9 @@ bench-webhook: $(STAMP)  ## webhook latency at 200 requests/s for 60 s, and loss
 
 bench-detect: $(STAMP)  ## detection benchmark: seeds' rules vs ours on simulated streams
 	$(BIN)/python bench/bench_detect.py
+
+bench-risk: $(STAMP)  ## risk score: AUC and HIGH precision (rules vs calibrated) on later months, latency
+	$(BIN)/python bench/bench_risk.py
 
 clean: down
 	rm -rf .upstream

@@ -252,6 +252,54 @@ def map_fhir(file: Path, fmt: str) -> None:
                err=True)
 
 
+@click.command("score")
+@click.argument("claim", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--history", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Claims CSV whose decided lines are the denial history.")
+@click.option("--authorizations", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Authorizations CSV (prior-auth checks).")
+@click.option("--as-of", type=DATE, default=None,
+              help="History before this day. Default: the day after the history's last date.")
+@click.option("--format", "fmt", type=FORMATS, default="json")
+def score_command(claim: Path, history: Path | None, authorizations: Path | None, as_of: Any,
+                  fmt: str) -> None:
+    """The pre-submission risk score of CLAIM (our claim JSON or a FHIR Claim): score,
+    category, recommendation, each factor with its points and evidence, and fixes."""
+    from upstream.domain.aggregates import cells_from_documents
+    from upstream.domain.payers import PayerNormalizer
+    from upstream.domain.risk.check import CheckError, check, parse_claim
+    from upstream.domain.risk.rules import default_rules
+    from upstream.domain.risk.score import DenialHistory
+    from upstream.offline import offline_context
+
+    try:
+        body = json.loads(claim.read_text(encoding="utf-8"))
+        if not isinstance(body, dict):
+            raise CheckError("the file must hold one JSON object")
+        lines = parse_claim(body, PayerNormalizer())
+    except (UnicodeDecodeError, json.JSONDecodeError, CheckError) as exc:
+        raise click.ClickException(f"{claim}: {exc}") from None
+    ctx = offline_context()
+    documents = _documents(history, ctx=ctx) if history else []
+    day = as_of.date() if as_of else (_last_day(documents) + timedelta(days=1)
+                                      if documents else datetime.now(UTC).date())
+    auths = _documents(authorizations, "authorizations", ctx) if authorizations else []
+    answer = check(lines, DenialHistory.from_cells(cells_from_documents(documents), day),
+                   default_rules(), auths)
+    if fmt == "json":
+        click.echo(json.dumps(answer, indent=2, default=str))
+        return
+    click.echo(f"claim {answer['claim_id']}: {answer['score']} {answer['category']} → "
+               f"{answer['recommendation']}")
+    for row in answer["lines"]:
+        reasons = ", ".join(f"{f['name']} +{f['points']}" for f in row["factors"] if f["points"])
+        fixes = "; ".join(f"{x['action']} {x.get('modifier', '')} ({x['confidence']}%)"
+                          for x in row["fixes"])
+        click.echo(f"  line {row['line']}: {row['score']:3d} {row['category']:6} "
+                   f"{reasons or 'no risk factor'}{'  fix: ' + fixes if fixes else ''}")
+
+
 def register(group: click.Group) -> None:
-    for command in (analyze, backtest_command, run_command, alerts_command, map_fhir):
+    for command in (analyze, backtest_command, run_command, alerts_command, map_fhir,
+                    score_command):
         group.add_command(command)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -25,6 +26,10 @@ from werkzeug.routing import Map, Rule
 from upstream.domain.aggregates import DailyCell
 from upstream.domain.api_keys import Scope, allows, parse_bearer
 from upstream.domain.notify.routing import NotificationSettings
+from upstream.domain.payers import PayerNormalizer
+from upstream.domain.risk.check import CheckError, check, parse_claim
+from upstream.domain.risk.rules import default_rules, with_overrides
+from upstream.domain.risk.score import HISTORY_DAYS, DenialHistory
 from upstream.services.webhooks import Answer, problem
 
 MAX_PAGE = 200
@@ -68,6 +73,10 @@ class ApiStores(Protocol):
 class ApiDeps:
     stores: ApiStores
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # (customer, day) → (monotonic time, history): a check must answer in well under 500 ms,
+    # and a tenant's denial history changes once a day, not per claim.
+    histories: dict[tuple[str, date], tuple[float, DenialHistory]] = field(
+        default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,8 +239,8 @@ def claims_summary(call: Call, deps: ApiDeps) -> Answer:
         week = (cell.day - timedelta(days=cell.day.weekday())).isoformat()
         row = weeks.setdefault((cell.payer, week), {"decided": 0, "denied": 0,
                                                     "denied_cents": 0, "paid_cents": 0})
-        for field in row:
-            row[field] += float(cell.counters.get(field, 0) or 0)
+        for counter in row:
+            row[counter] += float(cell.counters.get(counter, 0) or 0)
     rows = [{"payer": payer, "week": week, "decided": int(r["decided"]),
              "denied": int(r["denied"]),
              "denial_rate": round(r["denied"] / r["decided"], 4) if r["decided"] else None,
@@ -256,6 +265,35 @@ def put_settings(call: Call, deps: ApiDeps) -> Answer:
     return get_settings(call, deps)
 
 
+HISTORY_TTL_SECONDS = 600.0
+
+
+def _history(call: Call, deps: ApiDeps, today: date) -> DenialHistory:
+    key = (call.customer, today)
+    cached = deps.histories.get(key)
+    if cached and time.monotonic() - cached[0] < HISTORY_TTL_SECONDS:
+        return cached[1]
+    cells = deps.stores.cells(call.customer, today - timedelta(days=HISTORY_DAYS), today)
+    history = DenialHistory.from_cells(cells, today)
+    deps.histories.clear()  # one tenant-day per instance is what a burst of checks needs
+    deps.histories[key] = (time.monotonic(), history)
+    return history
+
+
+def risk_score(call: Call, deps: ApiDeps) -> Answer:
+    """The pre-submission check: our claim JSON or a FHIR Claim → score, factors, fixes."""
+    tenant = deps.stores.tenant(call.customer) or {}
+    try:
+        lines = parse_claim(_json_body(call), PayerNormalizer(tenant.get("payer_aliases")))
+    except CheckError as exc:
+        raise BadRequest(str(exc)) from None
+    rules = with_overrides(default_rules(), tenant.get("risk_rules"))
+    numbers = {str(n) for n in (line.get("authorization_number") for line in lines) if n}
+    auths = [a for a in deps.stores.authorizations(call.customer)
+             if str(a.get("authorization_number")) in numbers] if numbers else []
+    return Answer(200, check(lines, _history(call, deps, call.now.date()), rules, auths))
+
+
 Handler = Callable[..., Answer]
 # (path, method, endpoint, scope, summary): the route table, and the OpenAPI document's source.
 ROUTES: tuple[tuple[str, str, Handler, Scope, str], ...] = (
@@ -273,6 +311,8 @@ ROUTES: tuple[tuple[str, str, Handler, Scope, str], ...] = (
      "Denial rate and dollars per payer and week"),
     ("/v1/settings", "GET", get_settings, "read", "Notification rules and payer aliases"),
     ("/v1/settings", "PUT", put_settings, "write", "Replace notification rules or aliases"),
+    ("/v1/risk/score", "POST", risk_score, "read",
+     "Pre-submission risk score of a claim (JSON or FHIR Claim): score, factors, fixes"),
 )
 _MAP = Map([Rule(path, methods=[method], endpoint=(handler, scope))
             for path, method, handler, scope, _ in ROUTES], strict_slashes=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import importlib.resources
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -35,6 +35,7 @@ class ModifierRule:
     points_missing: int
     points_wrong: int
     source: str
+    except_payers: frozenset[str] = frozenset()  # a "*" row a practice replaced for these
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,7 @@ class RulesTable:
         """The worst unmet modifier rule for this line, or None."""
         have = {m.upper() for m in modifiers}
         rules = [r for r in self.modifiers if cpt in r.cpts and r.payer in (payer, ANY_PAYER)
+                 and payer not in r.except_payers
                  and (r.credential is None or r.credential == (credential or "").upper())]
         if not rules:
             return None
@@ -105,7 +107,8 @@ class RulesTable:
     def prior_auth_rule(self, payer: str, cpt: str) -> PriorAuthRule | None:
         exact = [r for r in self.prior_auth if r.payer == payer and cpt in r.cpts]
         general = [r for r in self.prior_auth if r.payer == ANY_PAYER and cpt in r.cpts]
-        return (exact or general or [None])[0]
+        found = exact or general
+        return found[0] if found else None
 
 
 # A level modifier present but not the one required is "wrong", not "missing" (ABA HN/HO/HP,
@@ -171,12 +174,20 @@ def with_overrides(base: RulesTable, overrides: Mapping[str, Any] | None) -> Rul
     own = tuple(_modifier_rule({**row, "source": row.get("source") or "practice rule"})
                 for row in overrides.get("modifiers") or [] if isinstance(row, Mapping))
     replaced = {(r.payer, cpt) for r in own for cpt in r.cpts}
-    kept = []
+    kept: list[ModifierRule] = []
     for rule in start.modifiers:
-        left = tuple(c for c in rule.cpts if (rule.payer, c) not in replaced)
-        if left:
-            kept.append(ModifierRule(rule.payer, left, rule.modifiers, rule.credential,
-                                     rule.points_missing, rule.points_wrong, rule.source))
+        plain = []
+        for cpt in rule.cpts:
+            if (rule.payer, cpt) in replaced:
+                continue
+            exempt = frozenset(p for p, c in replaced if c == cpt) if rule.payer == ANY_PAYER \
+                else frozenset()
+            if exempt:  # the practice's own row for that payer wins over the general one
+                kept.append(replace(rule, cpts=(cpt,), except_payers=rule.except_payers | exempt))
+            else:
+                plain.append(cpt)
+        if plain:
+            kept.append(replace(rule, cpts=tuple(plain)))
     auths = tuple(PriorAuthRule(str(r.get("payer") or ANY_PAYER), _split(r.get("cpt")),
                                 str(r.get("program") or "practice rule"),
                                 str(r.get("source") or "practice rule"))

@@ -1,0 +1,210 @@
+"""The pre-submission risk score: rule factors, rules tables and tenant overrides, the
+calibrated model, the check's bad input, and the API route."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.conftest import SHARED
+from tests.unit.test_api import call, setup
+from upstream.domain.aggregates import DailyCell
+from upstream.domain.payers import PayerNormalizer
+from upstream.domain.risk import calibrate
+from upstream.domain.risk.check import CheckError, check, parse_claim
+from upstream.domain.risk.rules import RulesTable, default_rules, with_overrides
+from upstream.domain.risk.score import DenialHistory, Stats, category, score_line
+
+DAY = date(2025, 6, 1)
+EMPTY = DenialHistory()
+
+
+def line(**changes: Any) -> dict[str, Any]:
+    base = {"claim_id": "C1", "line": 1, "payer": "Aetna", "cpt": "97110", "modifiers": ["GP"],
+            "diagnosis_codes": ["M54.50"], "service_date": DAY, "billed_cents": 12000}
+    return {**base, **changes}
+
+
+def names(found: Any) -> dict[str, int]:
+    return {f.name: f.points for f in found.factors}
+
+
+def test_a_clean_line_with_no_history_is_low_and_says_history_is_silent() -> None:
+    found = score_line(line(), EMPTY, default_rules())
+    assert (found.score, found.category, found.recommendation) == (0, "LOW", "SUBMIT")
+    assert found.factors[0].evidence["basis"] == "none"
+
+
+def test_missing_therapy_modifier_scores_20_and_proposes_the_fix() -> None:
+    found = score_line(line(modifiers=[]), EMPTY, default_rules())
+    assert names(found)["modifier_missing"] == 20
+    assert found.fixes[0].action == "add_modifier"
+    assert found.fixes[0].detail["one_of"] == ["GO", "GP"]
+    assert found.fixes[0].confidence < 95  # two disciplines allowed: a guess, not automatic
+    assert "Claims Processing Manual" in found.factors[1].evidence["source"]
+
+
+def test_wrong_level_modifier_for_the_credential_scores_15() -> None:
+    found = score_line(line(cpt="97153", modifiers=["HO"], provider_credential="RBT",
+                            diagnosis_codes=["F84.0"], authorization_number="A1"),
+                       EMPTY, default_rules(),
+                       [{"authorization_number": "A1", "start_date": "2025-01-01",
+                         "end_date": "2025-12-31"}])
+    assert names(found) == {"historical_denial_rate": 0, "modifier_wrong": 15}
+    assert not found.fixes  # a wrong level is a person's call, not an automatic fix
+
+
+def test_history_falls_back_to_the_cpt_across_payers_below_10_lines() -> None:
+    history = DenialHistory(pairs={("Aetna", "97110"): Stats(5, 5),
+                                   ("Cigna", "97110"): Stats(20, 2)},
+                            cpts={"97110": Stats(25, 7)}, recent={("Aetna", "97110"): 3})
+    found = score_line(line(), history, default_rules())
+    evidence = found.factors[0].evidence
+    assert evidence["basis"] == "cpt_all_payers" and evidence["rate"] == 0.28
+    assert names(found) == {"historical_denial_rate": 22, "recent_denials": 20}
+    hot = DenialHistory(pairs={("Aetna", "97110"): Stats(10, 6)}, cpts={}, recent={})
+    assert names(score_line(line(), hot, default_rules()))["historical_denial_rate"] == 40
+
+
+def test_history_from_aggregate_cells_counts_the_30_day_streak() -> None:
+    cells = [DailyCell("Aetna", DAY - timedelta(days=d),
+                       {"cpt.97110.decided": 2, "cpt.97110.denied": 1, "decided": 2})
+             for d in range(1, 61)] + [DailyCell("Aetna", DAY, {"cpt.97110.denied": 50})]
+    history = DenialHistory.from_cells(cells, DAY)
+    assert history.pairs[("Aetna", "97110")] == Stats(120, 60)  # the run day itself excluded
+    assert history.recent[("Aetna", "97110")] == 30
+
+
+def test_diagnosis_and_authorization_factors() -> None:
+    rules = default_rules()
+    aba = line(cpt="97153", modifiers=["HN"], diagnosis_codes=["Z00.00"])
+    assert names(score_line(aba, EMPTY, rules))["diagnosis_mismatch"] == 10
+    mri = line(payer="Cigna", cpt="72148", modifiers=[], diagnosis_codes=["M51.16"])
+    missing = score_line(mri, EMPTY, rules)
+    assert names(missing)["authorization"] == 10
+    assert missing.factors[-1].evidence == {"problem": "missing", "program": "eviCore",
+                                            "source": missing.factors[-1].evidence["source"]}
+    auth = {"authorization_number": "X", "start_date": "2025-01-01", "end_date": "2025-05-01"}
+    expired = score_line({**mri, "authorization_number": "X"}, EMPTY, rules, [auth])
+    assert expired.factors[-1].evidence["problem"] == "expired"
+    valid = {**auth, "end_date": "2025-07-01"}
+    assert "authorization" not in names(score_line({**mri, "authorization_number": "X"},
+                                                   EMPTY, rules, [valid]))
+    # no diagnosis at all is not a mismatch (the clearinghouse catches it)
+    assert "diagnosis_mismatch" not in names(score_line({**aba, "diagnosis_codes": []},
+                                                       EMPTY, rules))
+
+
+def test_tenant_overrides_replace_defaults_and_conflicts_are_reported() -> None:
+    own = with_overrides(default_rules(), {"modifiers": [
+        {"payer": "Aetna", "cpt": "97110", "modifiers": "GP|KX", "points_missing": 20}]})
+    assert "modifier_missing" not in names(score_line(line(modifiers=["KX"]), EMPTY, own))
+    assert "modifier_missing" in names(score_line(line(payer="Cigna", modifiers=["KX"]),
+                                                  EMPTY, own))
+    clash = with_overrides(RulesTable(), {"disable_defaults": True, "modifiers": [
+        {"payer": "Aetna", "cpt": "97110", "modifiers": "GP"},
+        {"payer": "Aetna", "cpt": "97110", "modifiers": "59"}]})
+    assert clash.conflicts == ("Aetna 97110: 59 vs GP",)
+    assert "modifier_missing" not in names(score_line(line(modifiers=["59"]), EMPTY, clash))
+    bare = with_overrides(default_rules(), {"disable_defaults": True})
+    assert names(score_line(line(modifiers=[]), EMPTY, bare)) == {"historical_denial_rate": 0}
+
+
+@given(st.lists(st.sampled_from(["GP", "GO", "HN", "HO", "59", "KX", "XX"]), max_size=4),
+       st.sampled_from(["97110", "97153", "72148", "99213", "ZZZZZ"]),
+       st.sampled_from(["Aetna", "Cigna", "Medicaid", "Unknown Payer"]),
+       st.floats(0, 1), st.integers(0, 10))
+def test_any_line_scores_0_to_100_in_its_band(modifiers: list[str], cpt: str, payer: str,
+                                              rate: float, recent: int) -> None:
+    history = DenialHistory(pairs={(payer, cpt): Stats(100, 100 * rate)},
+                            cpts={cpt: Stats(100, 100 * rate)}, recent={(payer, cpt): recent})
+    found = score_line(line(cpt=cpt, payer=payer, modifiers=modifiers,
+                            diagnosis_codes=["Z00.00"]), history, default_rules())
+    assert 0 <= found.score <= 100 and found.category == category(found.score)
+    assert found.score == min(100, sum(f.points for f in found.factors))
+
+
+def test_the_check_refuses_bad_claims_with_the_field() -> None:
+    payers = PayerNormalizer()
+    good = {"payer": "aetna", "lines": [{"cpt": "97110", "modifiers": ["gp"],
+                                         "billed_dollars": "120.00"}]}
+    assert parse_claim(good, payers)[0]["payer"] == "Aetna"
+    for bad, where in (({**good, "extra": 1}, "extra"),
+                       ({"payer": "Aetna", "lines": []}, "lines"),
+                       ({"payer": "Aetna", "lines": [{"cpt": "97110"}] * 101}, "lines"),
+                       ({"payer": "Aetna", "lines": [{"cpt": "9711"}]}, "cpt"),
+                       ({"payer": "Aetna", "lines": [{"cpt": "97110", "billed_dollars": -5}]},
+                        "billed_dollars"),
+                       ({"payer": "Aetna", "lines": [{"cpt": "97110",
+                                                      "billed_dollars": 5_000_000}]},
+                        "billed_dollars"),
+                       ({"payer": "Aetna", "lines": [{"cpt": "97110", "modifiers": ["G P"]}]},
+                        "modifiers"),
+                       ({"payer": "Aetna", "lines": [{"cpt": "97110",
+                                                      "diagnosis_codes": ["$where"]}]},
+                        "diagnosis_codes"),
+                       ({"resourceType": "Patient"}, "resourceType"),
+                       ({"resourceType": "Claim"}, "FHIR Claim")):
+        with pytest.raises(CheckError, match=where):
+            parse_claim(bad, payers)
+    fifty = {"payer": "Aetna", "lines": [{"cpt": "97110", "line": i} for i in range(1, 51)]}
+    answer = check(parse_claim(fifty, payers), EMPTY, default_rules())
+    assert len(answer["lines"]) == 50 and answer["score"] == 20  # all lack GP/GO
+    assert all(row["fixes"][0]["action"] == "add_modifier" for row in answer["lines"])
+
+
+def test_a_fhir_claim_is_scored() -> None:
+    resource = json.loads((SHARED / "data/hl7-fhir-examples/claim-example-cms1500-medical.json")
+                          .read_text())
+    answer = check(parse_claim(resource, PayerNormalizer()), EMPTY, default_rules())
+    assert answer["lines"] and 0 <= answer["score"] <= 100
+
+
+def test_calibration_needs_history_and_learns_the_drivers() -> None:
+    assert calibrate.fit([[0.0] * 6] * 50, [False] * 50) is None
+    rows, denied = [], []
+    for i in range(1000):
+        missing = i % 5 == 0
+        rows.append([0.1, 1.0 if missing else 0.0, 0.0, 0.0, 0.0, 0.0])
+        denied.append((missing and i % 20 != 5) or i % 50 == 1)  # 3 in 4 missing deny
+    model = calibrate.fit(rows, denied)
+    assert model is not None and model.weights[1] > 2
+    assert calibrate.auc([1, 2, 3, 4], [False, False, True, True]) == 1.0
+    assert calibrate.auc([1, 1], [True, False]) == 0.5
+    assert calibrate.auc([1], [True]) is None
+    assert calibrate.band_precision([80, 90, 10], [True, False, False]) == (0.5, 2)
+    scored = model.rescore(score_line(line(modifiers=[]), EMPTY, default_rules()))
+    assert scored.method == "calibrated" and scored.category == "HIGH"
+    assert scored.factors[1].evidence["log_odds"] > 2
+
+
+def test_the_api_route_scores_and_refuses_bad_input() -> None:
+    deps, _, tokens = setup()
+    status, body = call(deps, "POST", "/v1/risk/score", tokens["read"],
+                        body={"payer": "Aetna", "lines": [{"cpt": "97110"}]})
+    assert status == 200 and body["lines"][0]["factors"][0]["name"] == "historical_denial_rate"
+    assert call(deps, "POST", "/v1/risk/score", tokens["read"], body=b"{nope")[0] == 400
+    status, body = call(deps, "POST", "/v1/risk/score", tokens["read"],
+                        body={"payer": "Aetna", "lines": [{"cpt": "97110", "x": 1}]})
+    assert status == 400 and "lines.0.x" in body["detail"]
+    assert call(deps, "POST", "/v1/risk/score", None, body={})[0] == 401
+
+
+def test_upstream_score_offline(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from upstream.cli import main
+
+    claim = tmp_path / "claim.json"
+    claim.write_text(json.dumps({"payer": "Cigna", "lines": [{"cpt": "72148"}]}))
+    done = CliRunner().invoke(main, ["score", str(claim)])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["lines"][0]["factors"][1]["name"] == "authorization"
+    claim.write_text("[1]")
+    refused = CliRunner().invoke(main, ["score", str(claim)])
+    assert refused.exit_code != 0 and "one JSON object" in refused.output
