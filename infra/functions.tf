@@ -105,6 +105,19 @@ locals {
       secrets     = ["dashboard-session-key"]
       bucket      = false
     }
+    risk_scorer = {
+      trigger     = "topic:claims"
+      memory      = "512Mi"
+      cpu         = "1"
+      timeout     = 120
+      min         = 0
+      max         = 10
+      concurrency = 4
+      env         = {}
+      publishes   = ["alerts", "claims-dlq"]
+      secrets     = []
+      bucket      = false
+    }
     alert_dispatcher = {
       trigger     = "topic:alerts"
       memory      = "512Mi"

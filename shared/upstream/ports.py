@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -131,3 +131,15 @@ class IdempotencyStore(Protocol):
 
 class TenantLister(Protocol):
     def list_ids(self) -> list[str]: ...
+
+
+class TenantReader(Protocol):
+    def get(self, customer_id: str) -> dict[str, Any] | None: ...
+
+
+class RiskStore(Protocol):
+    def scored_hashes(self, customer_id: str, doc_ids: Sequence[str]) -> dict[str, str]:
+        """doc id → content hash of the line version last scored."""
+        ...
+
+    def save_scores(self, customer_id: str, scores: Mapping[str, dict[str, Any]]) -> None: ...

@@ -51,7 +51,8 @@ def test_status_reports_every_address(emulators: StackConfig) -> None:
     assert status["storage"].startswith("http://127.0.0.1:")
     assert set(status["functions"]) == {"file_ingest", "aggregator", "detectors",
                                         "athena_webhook", "ehr_webhook", "fhir_mapper",
-                                        "ehr_fetcher", "alert_dispatcher", "api"}
+                                        "ehr_fetcher", "alert_dispatcher", "api",
+                                        "risk_scorer"}
     assert all(status["running"].values())
 
 
@@ -145,7 +146,7 @@ def test_down_stops_exactly_what_up_started(tmp_path: Path) -> None:
         assert set(pids) == {"firestore", "pubsub", "storage", "smtp", "athena_api",
                              "file_ingest", "aggregator", "detectors", "athena_webhook",
                              "ehr_webhook", "fhir_mapper", "ehr_fetcher", "alert_dispatcher",
-                             "api", "bridge"}
+                             "api", "risk_scorer", "bridge"}
         assert all(processes.alive(pid) for pid in pids.values())
     finally:
         stopped = json.loads(cli(config, "stack", "down", "--format", "json").stdout)["stopped"]

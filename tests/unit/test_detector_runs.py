@@ -69,7 +69,8 @@ class Alerts:
         return out
 
     def get(self, customer_id: str, alert_id: str) -> dict[str, Any] | None:
-        return dict(self.docs[alert_id])
+        found = self.docs.get(alert_id)
+        return dict(found) if found is not None else None
 
     def mark_published(self, customer_id: str, alert_id: str, severity: str) -> None:
         self.docs[alert_id]["published_severity"] = severity

@@ -2,9 +2,9 @@
 `customers/{id}/detector_runs/{run}_{as_of}`.
 
 Users change an alert's `status` (acknowledge, noise) while detectors update its numbers, so
-an update never writes `status`; only a new alert gets one. `published_severity` records what
-the `alerts` topic has already been told: an alert is published when it is new or its
-severity rose, and a rerun publishes nothing twice.
+an update never writes `status` (nor when the episode began); only a new alert gets them.
+`published_severity` records what the `alerts` topic has already been told: an alert is
+published when it is new or its severity rose, and a rerun publishes nothing twice.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ class FirestoreAlerts:
         for alert in alerts:
             document = alert.to_document()
             ref = refs[alert.alert_id] = self._alerts(customer_id).document(alert.alert_id)
-            if alert.alert_id in known:
-                document.pop("status")
+            if alert.alert_id in known:  # a person's status and the episode's start stay
+                for kept in ("status", "created_at", "first_seen"):
+                    document.pop(kept)
             batch.set(ref, document, merge=True)
         if refs:
             batch.commit()

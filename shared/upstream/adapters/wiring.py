@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where i
     from upstream.services.detector_runs import DetectorDeps
     from upstream.services.fetch_ehr_events import FetcherDeps
     from upstream.services.map_ehr_events import MapperDeps
+    from upstream.services.score_claims import RiskDeps
     from upstream.services.webhooks import WebhookDeps
 from upstream.settings import get_settings
 
@@ -237,3 +238,22 @@ def dashboard_deps() -> DashboardDeps:
     from upstream.services.dashboard import DashboardDeps
 
     return DashboardDeps(stores=FirestoreApiStores(firestore_client()), session_key=session_key)
+
+
+@cache
+def risk_deps() -> RiskDeps:
+    from upstream.adapters.firestore_alerts import FirestoreAlerts
+    from upstream.adapters.firestore_risk import FirestoreRiskScores
+    from upstream.services.score_claims import RiskDeps
+
+    settings = get_settings()
+    return RiskDeps(
+        tenants=FirestoreTenants(firestore_client()),
+        aggregates=FirestoreAggregates(firestore_client()),
+        authorizations=FirestoreRecords(firestore_client()),
+        scores=FirestoreRiskScores(firestore_client()),
+        alerts=FirestoreAlerts(firestore_client()),
+        publisher=PubSubPublisher(publisher_client(), settings.project),
+        claims_topic=settings.claims_topic,
+        alerts_topic=settings.alerts_topic,
+    )

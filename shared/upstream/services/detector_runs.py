@@ -11,7 +11,6 @@ between write and publish is repaired by the redelivery, which finds it unpublis
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -41,6 +40,7 @@ from upstream.ports import (
     Publisher,
     TenantLister,
 )
+from upstream.services.alert_publishing import save_and_publish
 from upstream.services.dead_letters import decode_or_dead_letter
 
 log = get_logger(__name__)
@@ -88,18 +88,8 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     findings = [_with_lines(customer, finding, deps) for finding in findings]
     existing = deps.alerts.recent(customer, as_of - timedelta(days=NOISE_MEMORY_DAYS))
     alerts = merge_into_alerts(customer, findings, existing, as_of)
-    unpublished = deps.alerts.save(customer, alerts, {a.alert_id for a in existing})
-    by_id = {alert.alert_id: alert for alert in alerts}
-    for alert_id in unpublished:
-        stored = deps.alerts.get(customer, alert_id) or {}
-        stored.pop("published_severity", None)
-        alert = by_id.get(alert_id)
-        payload = alert.model_dump_json().encode() if alert else _json(stored)
-        severity = str(stored.get("severity", alert.severity if alert else ""))
-        deps.publisher.publish(deps.alerts_topic, payload,
-                               {"customer_id": customer, "type": str(stored.get("type")),
-                                "severity": severity})
-        deps.alerts.mark_published(customer, alert_id, severity)
+    unpublished = save_and_publish(customer, alerts, {a.alert_id for a in existing},
+                                   deps.alerts, deps.publisher, deps.alerts_topic)
     summary = {"customer_id": customer, "run": schedule.value, "as_of": as_of.isoformat(),
                "status": "complete", "payers": len(frame.payers), "findings": len(findings),
                "alerts_written": len(alerts), "alerts_published": len(unpublished),
@@ -165,10 +155,6 @@ def _network(customer: str, findings: list[Finding], payers: Iterable[str], as_o
                 latest[change["payer"]] = change
     return [network.industry_finding(payer, int(c["practices"]), date.fromisoformat(c["day"]),
                                      as_of) for payer, c in sorted(latest.items())]
-
-
-def _json(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, default=str, sort_keys=True).encode()
 
 
 def handle_run_event(event: CloudEventLike, deps: DetectorDeps) -> dict[str, Any]:

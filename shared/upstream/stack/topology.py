@@ -25,6 +25,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("ehr_fetcher", "cloudevent", "topic:ehr-fetch"),
     FunctionSpec("alert_dispatcher", "cloudevent", "topic:alerts"),
     FunctionSpec("api", "http", "http"),
+    FunctionSpec("risk_scorer", "cloudevent", "topic:claims"),
 )
 # Deliveries before a message goes to the dead-letter topic (Pub/Sub's minimum is 5).
 MAX_DELIVERY_ATTEMPTS = 5

@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import statsmodels.api as sm
-from scipy.stats import mannwhitneyu
 
 from upstream.domain.risk.score import (
     RECOMMENDATION,
@@ -70,6 +68,8 @@ class Calibrated:
 
 def fit(rows: Sequence[Sequence[float]], denied: Sequence[bool]) -> Calibrated | None:
     """None when history is too thin to trust (the rule score stands)."""
+    import statsmodels.api as sm  # fitting only: scoring with a stored model needs none of it
+
     y = np.asarray(denied, dtype=float)
     if len(y) < MIN_TRAIN_LINES or y.sum() < MIN_TRAIN_DENIALS or y.sum() == len(y):
         return None
@@ -85,6 +85,8 @@ def fit(rows: Sequence[Sequence[float]], denied: Sequence[bool]) -> Calibrated |
 def auc(scores: Sequence[float], denied: Sequence[bool]) -> float | None:
     """Area under the ROC curve = P(a denied line outscores a paid one), ties half (the
     Mann–Whitney U statistic over n₁n₀)."""
+    from scipy.stats import mannwhitneyu
+
     positive = [s for s, d in zip(scores, denied, strict=True) if d]
     negative = [s for s, d in zip(scores, denied, strict=True) if not d]
     if not positive or not negative:
@@ -98,3 +100,24 @@ def band_precision(scores: Sequence[float], denied: Sequence[bool],
     """Share of lines scored ≥ `at_least` (HIGH) that were denied, and how many there were."""
     chosen = [d for s, d in zip(scores, denied, strict=True) if s >= at_least]
     return (sum(chosen) / len(chosen) if chosen else None), len(chosen)
+
+
+def to_document(model: Calibrated) -> dict[str, object]:
+    return {"features": list(FEATURES), "intercept": model.intercept,
+            "weights": list(model.weights), "trained_lines": model.trained_lines,
+            "trained_denials": model.trained_denials}
+
+
+def from_document(document: object) -> Calibrated | None:
+    """A stored model, or None when absent or fitted on other features (then rules stand)."""
+    if not isinstance(document, dict) or document.get("features") != list(FEATURES):
+        return None
+    try:
+        weights = tuple(float(w) for w in document["weights"])
+        model = Calibrated(float(document["intercept"]), weights,
+                           int(document.get("trained_lines", 0)),
+                           int(document.get("trained_denials", 0)))
+    except (KeyError, TypeError, ValueError):
+        return None
+    finite = all(math.isfinite(v) for v in (model.intercept, *weights))
+    return model if finite and len(weights) == len(FEATURES) else None

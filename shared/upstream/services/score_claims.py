@@ -1,0 +1,124 @@
+"""The `risk_scorer` use-case: claim-change messages → a risk score for every line not yet
+adjudicated, stored under `customers/{id}/risk_scores/{line doc id}`, and a
+`high_risk_claim` alert for each claim whose worst line is HIGH.
+
+Idempotent: a line version (its content hash) is scored once; a redelivered message finds
+its hashes already scored and does nothing, and the alert id is stable per claim. Scores
+live beside the line rather than in it, so re-ingesting a line never races a scorer's write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from upstream.domain.risk.alerts import high_risk_alert
+from upstream.domain.risk.calibrate import from_document
+from upstream.domain.risk.rules import default_rules, with_overrides
+from upstream.domain.risk.score import HISTORY_DAYS, DenialHistory, LineScore, score_line
+from upstream.events import CloudEventLike, RecordChange, RecordChangeBatch
+from upstream.logs import get_logger
+from upstream.ports import (
+    AggregateStore,
+    AlertStore,
+    AuthorizationSource,
+    Publisher,
+    RiskStore,
+    TenantReader,
+)
+from upstream.services.alert_publishing import save_and_publish
+from upstream.services.dead_letters import decode_or_dead_letter
+
+log = get_logger(__name__)
+HISTORY_TTL_SECONDS = 600.0  # a tenant's history moves once a day; a batch burst reuses it
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDeps:
+    tenants: TenantReader
+    aggregates: AggregateStore
+    authorizations: AuthorizationSource
+    scores: RiskStore
+    alerts: AlertStore
+    publisher: Publisher
+    claims_topic: str
+    alerts_topic: str
+    today: Callable[[], date] = lambda: datetime.now(UTC).date()
+    histories: dict[tuple[str, date], tuple[float, DenialHistory]] = field(
+        default_factory=dict)
+
+
+def handle_claims_event(event: CloudEventLike, deps: RiskDeps) -> dict[str, Any]:
+    batch = decode_or_dead_letter(event, RecordChangeBatch.from_cloud_event, deps.publisher,
+                                  deps.claims_topic, "malformed_change_batch")
+    if batch is None:
+        return {"status": "dead_lettered"}
+    return score_batch(batch, deps)
+
+
+def _history(customer: str, today: date, deps: RiskDeps) -> DenialHistory:
+    cached = deps.histories.get((customer, today))
+    if cached and time.monotonic() - cached[0] < HISTORY_TTL_SECONDS:
+        return cached[1]
+    history = DenialHistory.from_cells(
+        deps.aggregates.cells(customer, today - timedelta(days=HISTORY_DAYS), today), today)
+    deps.histories.clear()
+    deps.histories[(customer, today)] = (time.monotonic(), history)
+    return history
+
+
+def score_batch(batch: RecordChangeBatch, deps: RiskDeps) -> dict[str, Any]:
+    if batch.kind != "claims":
+        return {"status": "ignored", "reason": f"{batch.kind} are not scored"}
+    customer = batch.customer_id
+    own = [c for c in batch.changes if c.record.get("customer_id") == customer]
+    if len(own) < len(batch.changes):
+        log.error("records for another tenant in a change batch",
+                  extra={"customer_id": customer, "refused": len(batch.changes) - len(own)})
+    pending = [c for c in own if c.record.get("outcome") == "PENDING"]
+    done = deps.scores.scored_hashes(customer, [c.doc_id for c in pending]) if pending else {}
+    todo = [c for c in pending if done.get(c.doc_id) != c.content_hash]
+    if not todo:
+        return {"status": "scored", "scored": 0, "already": len(pending)}
+    today = deps.today()
+    tenant = deps.tenants.get(customer) or {}
+    rules = with_overrides(default_rules(), tenant.get("risk_rules"))
+    model = from_document(tenant.get("risk_model"))
+    history = _history(customer, today, deps)
+    numbers = {str(c.record.get("authorization_number")) for c in todo
+               if c.record.get("authorization_number")}
+    auths = [a for a in deps.authorizations.authorizations(customer)
+             if str(a.get("authorization_number")) in numbers] if numbers else []
+    by_claim: dict[str, list[tuple[RecordChange, LineScore]]] = defaultdict(list)
+    stored: dict[str, dict[str, Any]] = {}
+    now = datetime.now(UTC)
+    for change in todo:
+        found = score_line(change.record, history, rules, auths)
+        found = model.rescore(found) if model else found
+        by_claim[str(change.record.get("claim_id"))].append((change, found))
+        stored[change.doc_id] = {
+            "claim_id": found.claim_id, "line": found.line, "score": found.score,
+            "category": found.category, "recommendation": found.recommendation,
+            "method": found.method, "denial_probability": found.denial_probability,
+            "factors": [{"name": f.name, "points": f.points} for f in found.factors],
+            "fixes": [{"action": x.action, **x.detail, "confidence": x.confidence}
+                      for x in found.fixes],
+            "content_hash": change.content_hash, "scored_at": now}
+    alerts = []
+    for pairs in by_claim.values():
+        alert = high_risk_alert(customer, [c.record for c, _ in pairs], [s for _, s in pairs],
+                                today)
+        if alert is not None:
+            alerts.append(alert)
+    known = {a.alert_id for a in alerts if deps.alerts.get(customer, a.alert_id)}
+    published = save_and_publish(customer, alerts, known, deps.alerts, deps.publisher,
+                                 deps.alerts_topic) if alerts else []
+    deps.scores.save_scores(customer, stored)  # last: a crash before it rescores, harmlessly
+    summary = {"status": "scored", "scored": len(stored), "already": len(pending) - len(todo),
+               "high_risk_claims": len(alerts), "published": len(published)}
+    log.info("claim lines scored", extra={"customer_id": customer, **summary})
+    return summary
