@@ -1,0 +1,61 @@
+"""The risk scorer on the stack: a claims export with pending lines dropped in the bucket →
+file_ingest → `claims` → risk_scorer → scores in Firestore and a `high_risk_claim` alert on
+the `alerts` topic; the same message redelivered changes nothing; another tenant sees none."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import pubsub_v1, storage  # type: ignore[attr-defined]
+
+from tests.conftest import emulator_db, wait_for
+from tests.integration.test_detection_on_emulators import _pull_all, _tenant
+from upstream.adapters.firestore_alerts import FirestoreAlerts
+from upstream.adapters.firestore_risk import RISK_SCORES
+from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
+from upstream.stack.config import StackConfig
+
+pytestmark = pytest.mark.emulators
+HEADER = ("Claim #,Line,Patient ID,Primary Insurance,CPT Code,Mod 1,Units,Dx1,DOS,"
+          "Date Billed,Billed,Claim Status,Auth #\n")
+ROWS = ("R1,1,55,Cigna,97110,,4,M6281,05/01/2025,05/02/2025,$140.00,Submitted,\n"
+        "R1,2,55,Cigna,97110,GP,4,M6281,05/01/2025,05/02/2025,$140.00,Submitted,\n"
+        "R2,1,56,Cigna,97110,GP,4,M6281,05/01/2025,05/02/2025,$140.00,Submitted,\n"
+        "R3,1,57,Cigna,97110,,4,M6281,05/01/2025,05/02/2025,$140.00,Paid,\n")
+
+
+def test_pending_lines_are_scored_and_a_high_risk_claim_alerts_once(
+        clean_stack: StackConfig, unique: str) -> None:
+    config = clean_stack
+    customer, other = f"risk-{unique}", f"other-{unique}"
+    for name in (customer, other):
+        _tenant(config, name)
+    db = emulator_db(config)
+    FirestoreTenants(db).upsert(customer, {"risk_rules": {"modifiers": [
+        {"payer": "Cigna", "cpt": "97110", "modifiers": "GP", "points_missing": 80}]}})
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    tap = subscriber.subscription_path(config.project, f"risk-tap-{unique}")
+    subscriber.create_subscription(request={
+        "name": tap, "topic": publisher.topic_path(config.project, "alerts")})
+    bucket = storage.Client(project=config.project, credentials=AnonymousCredentials()  # type: ignore[no-untyped-call]
+                            ).bucket(config.bucket)
+    bucket.blob(f"uploads/{customer}/claims/pending.csv").upload_from_string(
+        HEADER + ROWS, content_type="text/csv")
+    scores = tenant_collection(db, customer, RISK_SCORES)
+    wait_for(lambda: len(list(scores.stream())) == 3, timeout=90, interval=0.5)
+    categories = sorted((s["claim_id"], s["line"], s["category"]) for s in
+                        (d.to_dict() or {} for d in scores.stream()))
+    assert categories == [("R1", 1, "HIGH"), ("R1", 2, "LOW"), ("R2", 1, "LOW")]
+    published = [json.loads(m.message.data) for m in _pull_all(subscriber, tap)]
+    assert [(a["type"], a["scope"]) for a in published] == [("high_risk_claim", "claim:R1")]
+    stored = FirestoreAlerts(db).list(customer)
+    assert [a["scope"] for a in stored] == ["claim:R1"]
+    assert stored[0]["evidence"]["lines"][0]["fixes"][0]["modifier"] == "GP"
+    # the same export again (a new upload of the same bytes is a duplicate: nothing moves)
+    bucket.blob(f"uploads/{customer}/claims/pending-copy.csv").upload_from_string(
+        HEADER + ROWS, content_type="text/csv")
+    assert _pull_all(subscriber, tap) == []
+    assert list(tenant_collection(db, other, RISK_SCORES).stream()) == []
+    assert FirestoreAlerts(db).list(other) == []
