@@ -13,8 +13,10 @@ from google.cloud import firestore  # type: ignore[attr-defined]
 from tests.conftest import emulator_db
 from tests.unit.test_notify import alert
 from upstream.adapters.firestore_api_keys import FirestoreApiKeys
+from upstream.adapters.firestore_automation import FirestoreAutomation
 from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
 from upstream.domain.api_keys import new_key
+from upstream.domain.automation.tiers import ProposedAction
 from upstream.domain.records import authorization_doc_id
 from upstream.services.api import ROUTES
 from upstream.stack import manager
@@ -35,16 +37,33 @@ def _seed(db: firestore.Client, customer: str, unique: str) -> dict[str, str]:
     upload_id = f"up-{customer}-{unique}"
     tenant_collection(db, customer, "uploads").document(upload_id).set(
         {"upload_id": upload_id, "status": "complete", "started_at": datetime.now(UTC)})
+    automation = FirestoreAutomation(db)
+    action_ids = {}
+    for kind, status in (("add_modifier", "queued_for_review"), ("hold_claim", "executed")):
+        proposed = ProposedAction(customer_id=customer, action_type=kind,  # type: ignore[arg-type]
+                                  target=f"claim:C-{unique}", confidence=97, dollars_cents=100,
+                                  details={"modifier": "GP", "current": {"modifiers": []}})
+        automation.begin(customer, proposed.action_id, {
+            **proposed.model_dump(mode="json"), "action_id": proposed.action_id,
+            "status": status, "tier": 2})
+        action_ids[kind] = proposed.action_id
     key = new_key()
     FirestoreApiKeys(db).create(key.key_id, customer, key.secret_hash, ["read", "write"], "t",
                                 datetime.now(UTC), datetime.now(UTC) + timedelta(days=1))
     return {"customer": customer, "alert_id": alert_id, "number": number,
-            "upload_id": upload_id,
+            "upload_id": upload_id, "queued": action_ids["add_modifier"],
+            "hold": action_ids["hold_claim"],
             "action": "acknowledge", "token": key.token, "key_id": key.key_id}
 
 
+BODIES: dict[str, Any] = {
+    "/v1/settings": {"notifications": {"channels": []}},
+    "/v1/risk/score": {"payer": "Aetna", "lines": [{"cpt": "97110"}]},
+    "release-hold": {"justification": "The payer confirmed the authorization by phone"}}
+
+
 def _request(base: str, method: str, path: str, token: str) -> requests.Response:
-    body: Any = {"notifications": {"channels": []}} if path == "/v1/settings" else None
+    body = BODIES.get(path) or BODIES.get(path.rsplit("/", 1)[-1]) if method != "GET" else None
     return requests.request(method, base + path, json=body, timeout=10,
                             headers={"Authorization": f"Bearer {token}"})
 
@@ -57,7 +76,9 @@ def test_every_route_refuses_another_tenants_data(clean_stack: StackConfig, uniq
         concrete = (path.replace("<alert_id>", acme["alert_id"])
                     .replace("<action>", acme["action"])
                     .replace("<number>", acme["number"])
-                    .replace("<upload_id>", acme["upload_id"]))
+                    .replace("<upload_id>", acme["upload_id"])
+                    .replace("<action_id>", acme["hold"] if path.endswith("release-hold")
+                             else acme["queued"]))
         theirs = _request(base, method, concrete, beta["token"])
         if "<" in path:
             assert theirs.status_code == 404, (path, theirs.text)
@@ -65,7 +86,7 @@ def test_every_route_refuses_another_tenants_data(clean_stack: StackConfig, uniq
         else:
             assert theirs.status_code == 200, (path, theirs.text)
             assert acme["alert_id"] not in theirs.text and acme["number"] not in theirs.text
-            assert acme["upload_id"] not in theirs.text
+            assert acme["upload_id"] not in theirs.text and acme["queued"] not in theirs.text
         mine = _request(base, method, concrete, acme["token"])
         assert mine.status_code == 200, (path, mine.text)
     assert _request(base, "GET", "/v1/alerts", "upk_bad").status_code == 401

@@ -98,3 +98,24 @@ def test_a_tenant_without_rules_or_history_scores_low() -> None:
                        "histories": {}})
     handle_claims_event(batch(record("C9", 1, modifiers=[], cpt="ZZ999")), bare)
     assert scores.saved["C9-1"]["score"] == 0 and scores.saved["C9-1"]["category"] == "LOW"
+
+
+def test_fixes_and_holds_go_to_automation_once() -> None:
+    from tests.unit.test_automation import Store
+    from upstream.services.automation import AutomationDeps
+
+    risk, _, alerts, publisher = deps()
+    store = Store()
+    automated = RiskDeps(**{**{f: getattr(risk, f) for f in risk.__dataclass_fields__},
+                            "automation": AutomationDeps(
+                                tenants=Tenants({"acme": {"automation": {"auto_execute": True}}}),
+                                store=store, alerts=alerts, publisher=publisher,  # type: ignore[arg-type]
+                                alerts_topic="alerts")})
+    summary = handle_claims_event(batch(record("C1", 1, modifiers=[])), automated)
+    # GP is the only modifier the practice's rule allows: 97% sure, under $1,000 → executed;
+    # the hold of a HIGH claim (score 80 < 95) waits for a biller
+    assert summary["actions_executed"] == 1 and summary["actions_queued_for_review"] == 1
+    kinds = sorted((d["action_type"], d["status"]) for d in store.docs.values())
+    assert kinds == [("add_modifier", "executed"), ("hold_claim", "queued_for_review")]
+    handle_claims_event(batch(record("C1", 1, modifiers=[])), automated)
+    assert len(store.docs) == 2  # the redelivery proposes nothing new

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where i
     from upstream.adapters.channels import SmtpSender
     from upstream.services.aggregate_changes import AggregateDeps
     from upstream.services.api import ApiDeps
+    from upstream.services.automation import AutomationDeps
     from upstream.services.dashboard import DashboardDeps
     from upstream.services.delivery import DispatchDeps
     from upstream.services.detector_runs import DetectorDeps
@@ -229,7 +230,7 @@ def api_deps() -> ApiDeps:
     from upstream.adapters.firestore_api import FirestoreApiStores
     from upstream.services.api import ApiDeps
 
-    return ApiDeps(stores=FirestoreApiStores(firestore_client()))
+    return ApiDeps(stores=FirestoreApiStores(firestore_client()), automation=automation_deps())
 
 
 @cache
@@ -256,4 +257,19 @@ def risk_deps() -> RiskDeps:
         publisher=PubSubPublisher(publisher_client(), settings.project),
         claims_topic=settings.claims_topic,
         alerts_topic=settings.alerts_topic,
+        automation=automation_deps(),
     )
+
+
+@cache
+def automation_deps() -> AutomationDeps:
+    from upstream.adapters.firestore_alerts import FirestoreAlerts
+    from upstream.adapters.firestore_automation import FirestoreAutomation
+    from upstream.services.automation import AutomationDeps
+
+    settings = get_settings()
+    return AutomationDeps(tenants=FirestoreTenants(firestore_client()),
+                          store=FirestoreAutomation(firestore_client()),
+                          alerts=FirestoreAlerts(firestore_client()),
+                          publisher=PubSubPublisher(publisher_client(), settings.project),
+                          alerts_topic=settings.alerts_topic)

@@ -25,11 +25,19 @@ from werkzeug.routing import Map, Rule
 
 from upstream.domain.aggregates import DailyCell
 from upstream.domain.api_keys import Scope, allows, parse_bearer
+from upstream.domain.automation.tiers import AutomationSettings
 from upstream.domain.notify.routing import NotificationSettings
 from upstream.domain.payers import PayerNormalizer
 from upstream.domain.risk.check import CheckError, check, parse_claim
 from upstream.domain.risk.rules import default_rules, with_overrides
 from upstream.domain.risk.score import HISTORY_DAYS, DenialHistory
+from upstream.services.automation import (
+    AutomationDeps,
+    AutomationRefused,
+    approve,
+    override_hold,
+    settings_for,
+)
 from upstream.services.webhooks import Answer, problem
 
 MAX_PAGE = 200
@@ -77,6 +85,7 @@ class ApiDeps:
     # and a tenant's denial history changes once a day, not per claim.
     histories: dict[tuple[str, date], tuple[float, DenialHistory]] = field(
         default_factory=dict)
+    automation: AutomationDeps | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +131,17 @@ class ActionBody(_Strict):
 class SettingsBody(_Strict):
     notifications: NotificationSettings | None = None
     payer_aliases: dict[str, str] | None = Field(None, max_length=500)
+    automation: AutomationSettings | None = None
+
+
+class ActionQuery(_Strict):
+    status: Literal["proposed", "queued_for_review", "escalated", "executed", "failed",
+                    "overridden"] | None = None
+    page_size: int = Field(50, ge=1, le=MAX_PAGE)
+
+
+class JustificationBody(_Strict):
+    justification: str = Field(min_length=1, max_length=1000)
 
 
 class BadRequest(ValueError):
@@ -253,7 +273,48 @@ def claims_summary(call: Call, deps: ApiDeps) -> Answer:
 def get_settings(call: Call, deps: ApiDeps) -> Answer:
     tenant = deps.stores.tenant(call.customer) or {}
     return Answer(200, {"notifications": tenant.get("notifications") or {},
-                        "payer_aliases": tenant.get("payer_aliases") or {}})
+                        "payer_aliases": tenant.get("payer_aliases") or {},
+                        "automation": settings_for(tenant).model_dump(mode="json")})
+
+
+def _automation(deps: ApiDeps) -> AutomationDeps:
+    if deps.automation is None:
+        raise BadRequest("automation is not configured for this deployment")
+    return deps.automation
+
+
+def list_actions(call: Call, deps: ApiDeps) -> Answer:
+    query = _model(ActionQuery, call.query)
+    found = _automation(deps).store.actions(call.customer, query.status, query.page_size)
+    return Answer(200, {"actions": found})
+
+
+def approve_action(call: Call, deps: ApiDeps, action_id: str) -> Answer:
+    body = _model(ActionBody, _json_body(call))
+    try:
+        return Answer(200, approve(call.customer, action_id, f"api-key:{call.key_id}",
+                                   body.note, _automation(deps)))
+    except KeyError:
+        return _not_found("action")
+    except AutomationRefused as exc:
+        return problem(409, "conflict", "Not possible now", str(exc))
+
+
+def release_hold(call: Call, deps: ApiDeps, action_id: str) -> Answer:
+    body = _model(JustificationBody, _json_body(call))
+    try:
+        return Answer(200, override_hold(call.customer, action_id, f"api-key:{call.key_id}",
+                                         body.justification, _automation(deps)))
+    except KeyError:
+        return _not_found("action")
+    except AutomationRefused as exc:
+        return problem(409, "conflict", "Not possible now", str(exc))
+
+
+def automation_log(call: Call, deps: ApiDeps) -> Answer:
+    query = _model(PageQuery, call.query)
+    return Answer(200, {"entries": _automation(deps).store.log_entries(call.customer,
+                                                                       query.page_size)})
 
 
 def put_settings(call: Call, deps: ApiDeps) -> Answer:
@@ -311,6 +372,13 @@ ROUTES: tuple[tuple[str, str, Handler, Scope, str], ...] = (
      "Denial rate and dollars per payer and week"),
     ("/v1/settings", "GET", get_settings, "read", "Notification rules and payer aliases"),
     ("/v1/settings", "PUT", put_settings, "write", "Replace notification rules or aliases"),
+    ("/v1/automation/actions", "GET", list_actions, "read",
+     "Proposed, queued, escalated and executed actions"),
+    ("/v1/automation/actions/<action_id>/approve", "POST", approve_action, "write",
+     "Approve a queued (Tier 2) action: it executes, logged under this key"),
+    ("/v1/automation/actions/<action_id>/release-hold", "POST", release_hold, "write",
+     "Release an executed hold; a justification is required and logged"),
+    ("/v1/automation/log", "GET", automation_log, "read", "The execution log, newest first"),
     ("/v1/risk/score", "POST", risk_score, "read",
      "Pre-submission risk score of a claim (JSON or FHIR Claim): score, factors, fixes"),
 )

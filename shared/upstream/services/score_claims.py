@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from upstream.domain.automation.tiers import ActionType, ProposedAction
+from upstream.domain.detect.findings import Alert
 from upstream.domain.risk.alerts import high_risk_alert
 from upstream.domain.risk.calibrate import from_document
 from upstream.domain.risk.rules import default_rules, with_overrides
@@ -31,6 +33,7 @@ from upstream.ports import (
     TenantReader,
 )
 from upstream.services.alert_publishing import save_and_publish
+from upstream.services.automation import AutomationDeps, propose
 from upstream.services.dead_letters import decode_or_dead_letter
 
 log = get_logger(__name__)
@@ -50,6 +53,7 @@ class RiskDeps:
     today: Callable[[], date] = lambda: datetime.now(UTC).date()
     histories: dict[tuple[str, date], tuple[float, DenialHistory]] = field(
         default_factory=dict)
+    automation: AutomationDeps | None = None
 
 
 def handle_claims_event(event: CloudEventLike, deps: RiskDeps) -> dict[str, Any]:
@@ -117,8 +121,42 @@ def score_batch(batch: RecordChangeBatch, deps: RiskDeps) -> dict[str, Any]:
     known = {a.alert_id for a in alerts if deps.alerts.get(customer, a.alert_id)}
     published = save_and_publish(customer, alerts, known, deps.alerts, deps.publisher,
                                  deps.alerts_topic) if alerts else []
+    actions = _propose(customer, by_claim, alerts, deps) if deps.automation else {}
     deps.scores.save_scores(customer, stored)  # last: a crash before it rescores, harmlessly
     summary = {"status": "scored", "scored": len(stored), "already": len(pending) - len(todo),
-               "high_risk_claims": len(alerts), "published": len(published)}
+               "high_risk_claims": len(alerts), "published": len(published), **actions}
     log.info("claim lines scored", extra={"customer_id": customer, **summary})
     return summary
+
+
+def _propose(customer: str, by_claim: dict[str, list[tuple[RecordChange, LineScore]]],
+             alerts: list[Alert], deps: RiskDeps) -> dict[str, int]:
+    """Each line's fixes (add the required modifier), and a hold for each HIGH claim, go to
+    the automation framework, which decides what runs by itself. Idempotent: a proposal
+    already made is a duplicate there."""
+    assert deps.automation is not None
+    outcomes: dict[str, int] = defaultdict(int)
+    high = {alert.scope.removeprefix("claim:") for alert in alerts}
+    for claim_id, pairs in by_claim.items():
+        for change, found in pairs:
+            for fix in found.fixes:
+                proposal = ProposedAction(
+                    customer_id=customer, action_type=ActionType(fix.action),
+                    target=f"claim:{claim_id}:{found.line}", confidence=fix.confidence,
+                    dollars_cents=int(change.record.get("billed_cents") or 0),
+                    details={**fix.detail, "current": {
+                        "modifiers": list(change.record.get("modifiers") or [])},
+                        "payer": change.record.get("payer"), "version": change.content_hash},
+                    reason="required modifier missing (risk score)")
+                outcomes[propose(proposal, deps.automation)["status"]] += 1
+        if claim_id in high:
+            worst = max((score for _, score in pairs), key=lambda s: s.score)
+            proposal = ProposedAction(
+                customer_id=customer, action_type=ActionType.HOLD_CLAIM,
+                target=f"claim:{claim_id}", confidence=worst.score,
+                dollars_cents=sum(int(c.record.get("billed_cents") or 0) for c, _ in pairs),
+                details={"claim_id": claim_id, "payer": pairs[0][0].record.get("payer"),
+                         "versions": sorted(c.content_hash for c, _ in pairs)},
+                reason=f"denial risk {worst.score}/100")
+            outcomes[propose(proposal, deps.automation)["status"]] += 1
+    return {f"actions_{status}": count for status, count in sorted(outcomes.items())}
