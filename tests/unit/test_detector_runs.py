@@ -209,3 +209,27 @@ def test_a_run_lists_affected_lines_and_moves_authorization_statuses() -> None:
     assert lines[0]["billed_cents"] == 3900  # largest first
     assert all("patient_id" not in line for line in lines)
     assert {a["type"] for a in alerts.docs.values()} >= {"auth_expiring"}
+
+
+def test_an_expiring_authorization_gets_one_prepared_reauthorization() -> None:
+    from dataclasses import replace
+
+    from tests.unit.test_automation import Store
+    from tests.unit.test_score_claims import Tenants
+    from upstream.services.automation import AutomationDeps
+
+    auths = Authorizations([
+        {"authorization_number": "A1", "payer": "Aetna", "patient_key": "p",
+         "start_date": "2025-01-01", "end_date": (RUN + timedelta(days=10)).isoformat(),
+         "units_authorized": 100, "status": "ACTIVE"}])
+    store, alerts, publisher = Store(), Alerts(), FakePublisher()
+    automation = AutomationDeps(tenants=Tenants({"a": {}}), store=store, alerts=alerts,  # type: ignore[arg-type]
+                                publisher=publisher, alerts_topic="alerts")
+    d = replace(deps(Aggregates({"a": []}), alerts, publisher), authorizations=auths,
+                automation=automation)
+    for day in (RUN, RUN + timedelta(days=1)):  # the next day's run proposes nothing new
+        handle_run(DetectorRun(run="daily", customer="a", as_of=day), d)
+    [action] = store.docs.values()
+    assert (action["action_type"], action["target"], action["status"]) == (
+        "reauth_request", "auth:A1", "queued_for_review")  # automation off by default
+    assert action["details"]["authorization_number"] == "A1"

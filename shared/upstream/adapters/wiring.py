@@ -93,6 +93,7 @@ def detector_deps() -> DetectorDeps:
         authorizations=FirestoreRecords(firestore_client()),
         network=FirestoreNetwork(firestore_client()),
         network_key=network_key,
+        automation=automation_deps(),
     )
 
 

@@ -17,11 +17,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from upstream.domain.aggregates import build_frame
+from upstream.domain.automation.tiers import ActionType, ProposedAction
 from upstream.domain.detect import network
-from upstream.domain.detect.authcal import calendar
+from upstream.domain.detect.authcal import EXPIRING, calendar
 from upstream.domain.detect.authcal import status as auth_status
 from upstream.domain.detect.findings import (
     NOISE_MEMORY_DAYS,
+    Alert,
     AlertStatus,
     Finding,
     affected_filter,
@@ -41,6 +43,7 @@ from upstream.ports import (
     TenantLister,
 )
 from upstream.services.alert_publishing import save_and_publish
+from upstream.services.automation import AutomationDeps, propose
 from upstream.services.dead_letters import decode_or_dead_letter
 
 log = get_logger(__name__)
@@ -58,6 +61,7 @@ class DetectorDeps:
     network: NetworkStore | None = None
     network_key: Callable[[], bytes | None] = lambda: None
     today: Callable[[], date] = lambda: datetime.now(UTC).date()
+    automation: AutomationDeps | None = None
 
 
 def run_id(run: DetectorRun, as_of: date) -> str:
@@ -90,6 +94,8 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     alerts = merge_into_alerts(customer, findings, existing, as_of)
     unpublished = save_and_publish(customer, alerts, {a.alert_id for a in existing},
                                    deps.alerts, deps.publisher, deps.alerts_topic)
+    if deps.automation is not None:
+        _propose_reauthorizations(customer, alerts, deps.automation)
     summary = {"customer_id": customer, "run": schedule.value, "as_of": as_of.isoformat(),
                "status": "complete", "payers": len(frame.payers), "findings": len(findings),
                "alerts_written": len(alerts), "alerts_published": len(unpublished),
@@ -163,3 +169,28 @@ def handle_run_event(event: CloudEventLike, deps: DetectorDeps) -> dict[str, Any
     if run is None:
         return {"status": "dead_lettered"}
     return handle_run(run, deps)
+
+
+# A re-authorization request is prepared from the calendar's facts: deterministic paperwork,
+# so its confidence is high; the money at stake (revenue at risk) decides whether a biller
+# reviews it first.
+REAUTH_CONFIDENCE = 99
+
+
+def _propose_reauthorizations(customer: str, alerts: list[Alert],
+                              automation: AutomationDeps) -> None:
+    """Each expiring authorization gets one prepared re-authorization request (the action id
+    is per authorization and end date, so later runs propose nothing new)."""
+    for alert in alerts:
+        if alert.type != EXPIRING or alert.status is not AlertStatus.OPEN:
+            continue
+        facts = dict(alert.evidence.get("authorization") or {})
+        if not facts.get("authorization_number"):
+            continue
+        at_risk = float(alert.metrics.get("revenue_at_risk_dollars") or 0)
+        propose(ProposedAction(
+            customer_id=customer, action_type=ActionType.REAUTH_REQUEST,
+            target=f"auth:{facts['authorization_number']}", confidence=REAUTH_CONFIDENCE,
+            dollars_cents=max(0, round(at_risk * 100)),
+            details=facts, identity=f"{facts['authorization_number']}|{facts.get('end_date')}",
+            reason=f"authorization ends {facts.get('end_date')}"), automation)

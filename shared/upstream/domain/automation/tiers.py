@@ -99,12 +99,16 @@ class ProposedAction(BaseModel):
     reimbursement_change: float | None = None  # fraction, code changes only
     details: dict[str, Any] = Field(default_factory=dict)
     reason: str = ""
+    # What makes two proposals the same action when `details` carry moving numbers (a
+    # re-authorization's units used change daily; its authorization and end date do not).
+    identity: str | None = Field(None, max_length=300)
 
     @property
     def action_id(self) -> str:
         """The same proposal twice is one action (executed once)."""
         raw = json.dumps([self.customer_id, self.action_type.value, self.target,
-                          self.details], sort_keys=True, default=str)
+                          self.identity if self.identity is not None else self.details],
+                         sort_keys=True, default=str)
         return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
