@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from google.api_core.exceptions import Conflict
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import pubsub_v1, storage  # type: ignore[attr-defined]
 
 from tests.conftest import emulator_db, wait_for
 from tests.integration.test_detection_on_emulators import _pull_all, _tenant
 from upstream.adapters.firestore_alerts import FirestoreAlerts
+from upstream.adapters.firestore_automation import FirestoreAutomation
 from upstream.adapters.firestore_risk import RISK_SCORES
 from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
 from upstream.stack.config import StackConfig
@@ -34,7 +36,8 @@ def test_pending_lines_are_scored_and_a_high_risk_claim_alerts_once(
         _tenant(config, name)
     db = emulator_db(config)
     FirestoreTenants(db).upsert(customer, {"risk_rules": {"modifiers": [
-        {"payer": "Cigna", "cpt": "97110", "modifiers": "GP", "points_missing": 80}]}})
+        {"payer": "Cigna", "cpt": "97110", "modifiers": "GP", "points_missing": 80}]},
+        "automation": {"auto_execute": True}})
     publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
     tap = subscriber.subscription_path(config.project, f"risk-tap-{unique}")
     subscriber.create_subscription(request={
@@ -59,3 +62,17 @@ def test_pending_lines_are_scored_and_a_high_risk_claim_alerts_once(
     assert _pull_all(subscriber, tap) == []
     assert list(tenant_collection(db, other, RISK_SCORES).stream()) == []
     assert FirestoreAlerts(db).list(other) == []
+
+    # the fix ran by itself (one allowed modifier, 97% sure, $140), the hold waits for a
+    # biller (score 80 < 95); both once, each with its log entries
+    automation = FirestoreAutomation(db)
+    actions = sorted((a["action_type"], a["status"])
+                     for a in automation.actions(customer, None, 10))
+    assert actions == [("add_modifier", "executed"), ("hold_claim", "queued_for_review")]
+    entries = automation.log_entries(customer, 10)
+    assert sorted(e["event"] for e in entries) == ["classified", "classified", "executed"]
+    executed = next(e for e in entries if e["event"] == "executed")
+    assert executed["before"] == {"modifiers": []} and executed["after"] == {"modifiers": ["GP"]}
+    with pytest.raises(Conflict):  # append-only: an entry cannot be written twice
+        automation.append_log(customer, {**executed, "why": "rewritten"})
+    assert automation.actions(other, None, 10) == []

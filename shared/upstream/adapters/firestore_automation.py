@@ -11,7 +11,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from upstream.adapters.firestore_store import tenant_collection
+from upstream.adapters.firestore_store import plain, tenant_collection
 
 ACTIONS = "automation_actions"
 LOG = "automation_log"
@@ -36,14 +36,14 @@ class FirestoreAutomation:
 
     def get(self, customer_id: str, action_id: str) -> dict[str, Any] | None:
         snap = self._actions(customer_id).document(action_id).get()
-        return snap.to_dict() if snap.exists else None
+        return plain(snap.to_dict()) if snap.exists else None
 
     def actions(self, customer_id: str, status: str | None,
                 limit: int) -> builtins.list[dict[str, Any]]:
         query: Any = self._actions(customer_id)
         if status:
             query = query.where(filter=firestore.FieldFilter("status", "==", status))
-        return [snap.to_dict() or {} for snap in query.limit(limit).stream()]
+        return [plain(snap.to_dict()) for snap in query.limit(limit).stream()]
 
     def append_log(self, customer_id: str, entry: dict[str, Any]) -> None:
         tenant_collection(self._client, customer_id, LOG).document(entry["entry_id"]).create(
@@ -52,4 +52,4 @@ class FirestoreAutomation:
     def log_entries(self, customer_id: str, limit: int) -> builtins.list[dict[str, Any]]:
         query = tenant_collection(self._client, customer_id, LOG).order_by(
             "at", direction=firestore.Query.DESCENDING).limit(limit)
-        return [snap.to_dict() or {} for snap in query.stream()]
+        return [plain(snap.to_dict()) for snap in query.stream()]

@@ -206,5 +206,18 @@ class FirestoreRecords:
 
 
 def _plain(data: dict[str, Any] | None) -> dict[str, Any]:
-    """Firestore timestamps → ISO strings, so summaries serialise as JSON."""
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in (data or {}).items()}
+    """Firestore timestamps → ISO strings (at any depth), so documents serialise as JSON."""
+    return {k: _plain_value(v) for k, v in (data or {}).items()}
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_value(v) for v in value]
+    return value
+
+
+plain = _plain
