@@ -171,6 +171,7 @@ def test_authorization_batches_are_not_aggregated() -> None:
 class Authorizations:
     def __init__(self, auths: list[dict[str, Any]]) -> None:
         self.auths, self.statuses = auths, {}  # type: ignore[var-annotated]
+        self.lines: list[dict[str, Any]] = []
 
     def authorizations(self, customer_id: str) -> list[dict[str, Any]]:
         return self.auths
@@ -187,6 +188,9 @@ class Authorizations:
 
     def set_authorization_status(self, customer_id: str, number: str, status: str) -> None:
         self.statuses[number] = status
+
+    def lines_since(self, customer_id: str, since: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if str(line.get("service_date")) >= since]
 
 
 def test_a_run_lists_affected_lines_and_moves_authorization_statuses() -> None:
@@ -233,3 +237,22 @@ def test_an_expiring_authorization_gets_one_prepared_reauthorization() -> None:
     assert (action["action_type"], action["target"], action["status"]) == (
         "reauth_request", "auth:A1", "queued_for_review")  # automation off by default
     assert action["details"]["authorization_number"] == "A1"
+
+
+def test_the_weekly_run_adds_the_specialty_checks() -> None:
+    from dataclasses import replace
+
+    from tests.unit.test_score_claims import Tenants
+
+    auths = Authorizations([])
+    auths.lines = [{"claim_id": f"C{i}", "payer": "Aetna", "cpt": "97155", "units": 2,
+                    "minutes": 30, "provider_credential": "RBT", "patient_key": "p",
+                    "service_date": (RUN - timedelta(days=3)).isoformat()} for i in range(3)]
+    alerts = Alerts()
+    d = replace(deps(Aggregates({"a": []}), alerts, FakePublisher()), authorizations=auths,
+                tenant_reader=Tenants({"a": {}}))
+    handle_run(DetectorRun(run="daily", customer="a", as_of=RUN), d)
+    assert not [a for a in alerts.docs.values() if a["type"].startswith("aba_")]
+    handle_run(DetectorRun(run="weekly", customer="a", as_of=RUN), d)
+    [found] = [a for a in alerts.docs.values() if a["type"] == "aba_credential_mismatch"]
+    assert found["metrics"]["lines"] == 3 and found["evidence"]["lines"][0]["patient_key"] == "p"

@@ -166,11 +166,11 @@ def test_a_fhir_claim_is_scored() -> None:
 
 
 def test_calibration_needs_history_and_learns_the_drivers() -> None:
-    assert calibrate.fit([[0.0] * 6] * 50, [False] * 50) is None
+    assert calibrate.fit([[0.0] * len(calibrate.FEATURES)] * 50, [False] * 50) is None
     rows, denied = [], []
     for i in range(1000):
         missing = i % 5 == 0
-        rows.append([0.1, 1.0 if missing else 0.0, 0.0, 0.0, 0.0, 0.0])
+        rows.append([0.1, 1.0 if missing else 0.0] + [0.0] * (len(calibrate.FEATURES) - 2))
         denied.append((missing and i % 20 != 5) or i % 50 == 1)  # 3 in 4 missing deny
     model = calibrate.fit(rows, denied)
     assert model is not None and model.weights[1] > 2
@@ -208,3 +208,17 @@ def test_upstream_score_offline(tmp_path: Any) -> None:
     claim.write_text("[1]")
     refused = CliRunner().invoke(main, ["score", str(claim)])
     assert refused.exit_code != 0 and "one JSON object" in refused.output
+
+
+def test_claim_factors_from_the_specialty_rules() -> None:
+    from upstream.domain.risk.claim_factors import claim_factors
+
+    lines = [line(cpt="97155", modifiers=["HO"], provider_credential="RBT", units=2,
+                  minutes=30, diagnosis_codes=["F84.0"]),
+             line(cpt="97110", units=2, minutes=20, patient_key="p"),
+             line(cpt="97140", units=2, minutes=20, patient_key="p", line=3)]
+    extra = claim_factors(lines)
+    assert [f.name for f in extra[0]] == ["credential_code_mismatch"]
+    assert [f.name for f in extra[1]] == ["units_exceed_minutes"] == [f.name for f in extra[2]]
+    answer = check(lines, EMPTY, default_rules())
+    assert answer["lines"][1]["factors"][-1]["evidence"]["day_minutes"] == 40

@@ -152,6 +152,14 @@ class FirestoreUploads:
         return [_plain(doc.to_dict()) for doc in query.stream()]
 
 
+# A practice of 25 providers serves ~200k lines a year; the weekly run reads the year to date.
+SPECIALTY_LINES_LIMIT = 250_000
+SPECIALTY_FIELDS = ["claim_id", "line", "patient_key", "payer", "plan_type", "cpt", "modifiers",
+                    "units", "minutes", "service_date", "outcome", "billed_cents",
+                    "allowed_cents", "paid_cents", "authorization_number", "provider_npi",
+                    "provider_credential"]
+
+
 class FirestoreRecords:
     """Read access to a tenant's stored claim lines and authorizations."""
 
@@ -194,6 +202,15 @@ class FirestoreRecords:
             filter=firestore.FieldFilter("outcome", "==", "DENIED")).where(
             filter=firestore.FieldFilter("decided_date", ">=", first)).where(
             filter=firestore.FieldFilter("decided_date", "<", end)).limit(DENIED_LINES_LIMIT)
+        return [snap.to_dict() or {} for snap in query.stream()]
+
+    def lines_since(self, customer_id: str, since: str,
+                    limit: int = SPECIALTY_LINES_LIMIT) -> builtins.list[dict[str, Any]]:
+        """Claim lines served on or after `since` (ISO day), only the fields the specialty
+        checks read: a single-field range, no composite index."""
+        query = tenant_collection(self._client, customer_id, RecordKind.CLAIMS.value).where(
+            filter=firestore.FieldFilter("service_date", ">=", since)).select(
+            SPECIALTY_FIELDS).limit(limit)
         return [snap.to_dict() or {} for snap in query.stream()]
 
     def set_authorization_status(self, customer_id: str, number: str, status: str) -> None:

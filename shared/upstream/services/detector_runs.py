@@ -32,6 +32,8 @@ from upstream.domain.detect.findings import (
 )
 from upstream.domain.detect.network import tenant_token
 from upstream.domain.detect.runner import Schedule, lookback_start, run_findings
+from upstream.domain.risk.rules import default_rules, with_overrides
+from upstream.domain.specialty.runner import specialty_findings
 from upstream.events import CloudEventLike, DetectorRun
 from upstream.logs import get_logger
 from upstream.ports import (
@@ -41,6 +43,7 @@ from upstream.ports import (
     NetworkStore,
     Publisher,
     TenantLister,
+    TenantReader,
 )
 from upstream.services.alert_publishing import save_and_publish
 from upstream.services.automation import AutomationDeps, propose
@@ -62,6 +65,7 @@ class DetectorDeps:
     network_key: Callable[[], bytes | None] = lambda: None
     today: Callable[[], date] = lambda: datetime.now(UTC).date()
     automation: AutomationDeps | None = None
+    tenant_reader: TenantReader | None = None
 
 
 def run_id(run: DetectorRun, as_of: date) -> str:
@@ -89,6 +93,7 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     frame = build_frame(cells, lookback_start(as_of), as_of)
     findings = run_findings(frame, as_of, schedule) + _calendar(customer, as_of, deps)
     findings += _network(customer, findings, frame.payers, as_of, deps)
+    findings += _specialty(customer, schedule, as_of, deps)
     findings = [_with_lines(customer, finding, deps) for finding in findings]
     existing = deps.alerts.recent(customer, as_of - timedelta(days=NOISE_MEMORY_DAYS))
     alerts = merge_into_alerts(customer, findings, existing, as_of)
@@ -114,6 +119,20 @@ def _with_lines(customer: str, finding: Finding, deps: DetectorDeps) -> Finding:
     payer, first, end = wanted
     return with_affected_lines(finding, deps.authorizations.denied_lines(
         customer, payer, first, end))
+
+
+def _specialty(customer: str, schedule: Schedule, as_of: date,
+               deps: DetectorDeps) -> list[Finding]:
+    """The specialty checks, weekly, over the year's lines to date (the KX threshold is a
+    calendar-year total); only lines served before the run day count."""
+    if schedule is not Schedule.WEEKLY or deps.authorizations is None:
+        return []
+    tenant = (deps.tenant_reader.get(customer) if deps.tenant_reader else None) or {}
+    since = date(as_of.year, 1, 1) if as_of.month > 1 else as_of - timedelta(days=35)
+    lines = [line for line in deps.authorizations.lines_since(customer, since.isoformat())
+             if str(line.get("service_date", "")) < as_of.isoformat()]
+    return specialty_findings(lines, tenant, with_overrides(default_rules(),
+                                                            tenant.get("risk_rules")), as_of)
 
 
 def _calendar(customer: str, as_of: date, deps: DetectorDeps) -> list[Finding]:

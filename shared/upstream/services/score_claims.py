@@ -20,6 +20,7 @@ from upstream.domain.automation.tiers import ActionType, ProposedAction
 from upstream.domain.detect.findings import Alert
 from upstream.domain.risk.alerts import high_risk_alert
 from upstream.domain.risk.calibrate import from_document
+from upstream.domain.risk.claim_factors import claim_factors
 from upstream.domain.risk.rules import default_rules, with_overrides
 from upstream.domain.risk.score import HISTORY_DAYS, DenialHistory, LineScore, score_line
 from upstream.events import CloudEventLike, RecordChange, RecordChangeBatch
@@ -100,8 +101,14 @@ def score_batch(batch: RecordChangeBatch, deps: RiskDeps) -> dict[str, Any]:
     by_claim: dict[str, list[tuple[RecordChange, LineScore]]] = defaultdict(list)
     stored: dict[str, dict[str, Any]] = {}
     now = datetime.now(UTC)
+    claims: dict[str, list[RecordChange]] = defaultdict(list)
     for change in todo:
-        found = score_line(change.record, history, rules, auths)
+        claims[str(change.record.get("claim_id"))].append(change)
+    extras = {change.doc_id: factors for changes in claims.values()
+              for change, factors in zip(changes, claim_factors([c.record for c in changes]),
+                                         strict=True)}
+    for change in todo:
+        found = score_line(change.record, history, rules, auths, extras[change.doc_id])
         found = model.rescore(found) if model else found
         by_claim[str(change.record.get("claim_id"))].append((change, found))
         stored[change.doc_id] = {

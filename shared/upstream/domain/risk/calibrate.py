@@ -28,9 +28,11 @@ from upstream.domain.risk.score import (
 )
 
 FEATURES = ("historical_denial_rate", "modifier_missing", "modifier_wrong", "recent_denials",
-            "diagnosis_mismatch", "authorization")
+            "diagnosis_mismatch", "authorization", "credential_code_mismatch",
+            "units_exceed_minutes")
 SCALE = {"historical_denial_rate": 40, "modifier_missing": 20, "modifier_wrong": 15,
-         "recent_denials": 20, "diagnosis_mismatch": 10, "authorization": 10}
+         "recent_denials": 20, "diagnosis_mismatch": 10, "authorization": 10,
+         "credential_code_mismatch": 15, "units_exceed_minutes": 10}
 # Below these a logistic fit is mostly prior: 20 denials is the usual events-per-variable
 # floor for a handful of predictors (Peduzzi et al. 1996 ask for 10 per variable; we have 6
 # and a penalty).

@@ -23,6 +23,7 @@ from upstream.domain.ingest import TenantContext
 from upstream.domain.patient import PatientHasher
 from upstream.domain.payers import PayerNormalizer
 from upstream.domain.risk.calibrate import Calibrated
+from upstream.domain.risk.claim_factors import claim_factors
 from upstream.domain.risk.rules import RulesTable
 from upstream.domain.risk.score import DenialHistory, LineScore, claim_verdict, score_line
 
@@ -117,8 +118,8 @@ def check(lines: Sequence[Mapping[str, Any]], history: DenialHistory, rules: Rul
           auths: Sequence[Mapping[str, Any]] = (),
           model: Calibrated | None = None) -> dict[str, Any]:
     scored: list[LineScore] = []
-    for line in lines:
-        found = score_line(line, history, rules, auths)
+    for line, extra in zip(lines, claim_factors(lines), strict=True):
+        found = score_line(line, history, rules, auths, extra)
         scored.append(model.rescore(found) if model else found)
     verdict = claim_verdict(scored)
     return {**verdict, "claim_id": scored[0].claim_id,

@@ -170,7 +170,9 @@ def _auth_factor(line: Mapping[str, Any], rules: RulesTable,
 
 
 def score_line(line: Mapping[str, Any], history: DenialHistory, rules: RulesTable,
-               auths: Sequence[Mapping[str, Any]] = ()) -> LineScore:
+               auths: Sequence[Mapping[str, Any]] = (),
+               extra: Sequence[Factor] = ()) -> LineScore:
+    """`extra`: factors that need the whole claim (`claim_factors.py`)."""
     payer, cpt = str(line.get("payer") or ""), str(line.get("cpt") or "").upper()
     modifiers = [str(m) for m in line.get("modifiers") or []]
     factors = [_history_factor(history, payer, cpt)]
@@ -196,6 +198,7 @@ def score_line(line: Mapping[str, Any], history: DenialHistory, rules: RulesTabl
     auth = _auth_factor(line, rules, auths, _day(line.get("service_date")))
     if auth:
         factors.append(auth)
+    factors.extend(extra)
     score = min(100, sum(f.points for f in factors))
     band = category(score)
     return LineScore(str(line.get("claim_id") or ""), int(line.get("line") or 1), score, band,
