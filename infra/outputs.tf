@@ -9,7 +9,7 @@ output "ehr_webhook_url" {
 }
 
 output "api_url" {
-  description = "The JSON API (`/v1/…`, OpenAPI at `/v1/openapi.json`); the dashboard will be served here too (issue 6)."
+  description = "The JSON API (`/v1/…`, OpenAPI at `/v1/openapi.json`); the dashboard is served at `/` (signed session after an API-key sign-in)."
   value       = google_cloudfunctions2_function.function["api"].service_config[0].uri
 }
 

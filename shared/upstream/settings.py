@@ -23,8 +23,8 @@ class Settings(BaseSettings):
     ehr_topic: str = "ehr-events"
     detector_runs_topic: str = "detector-runs"
     ehr_fetch_topic: str = "ehr-fetch"
-    # Links in alert messages point here: the dashboard the `api` function will serve (issue 6;
-    # on the local stack, the port after the last function's).
+    # Links in alert messages point here (`/alerts/<id>`): the dashboard the `api` function
+    # serves; on the local stack, the api function's port.
     dashboard_url: str = "http://127.0.0.1:8698"
     # athenaOne's API; production is https://api.platform.athenahealth.com (preview:
     # https://api.preview.platform.athenahealth.com), the local stack points at its fake.
