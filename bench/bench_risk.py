@@ -163,7 +163,7 @@ def http_check(requests_count: int = 200) -> None:
         FirestoreApiKeys(db).create(key.key_id, "bench", key.secret_hash, ["read"], "bench",
                                     datetime.now(UTC), None)
         url = manager.function_urls(config)["api"].rstrip("/") + "/v1/risk/score"
-        claim = {"payer": "Cigna", "lines": [
+        claim: dict[str, Any] = {"payer": "Cigna", "lines": [
             {"cpt": "97110", "units": 2, "minutes": 30, "diagnosis_codes": ["M54.50"]},
             {"cpt": "72148", "diagnosis_codes": ["M51.16"], "billed_dollars": "950.00"},
             {"cpt": "97155", "modifiers": ["HO"], "diagnosis_codes": ["F84.0"]}]}

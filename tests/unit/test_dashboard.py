@@ -254,3 +254,46 @@ def test_uploads_and_deliveries_read_whatever_was_stored() -> None:
                                        {"status": "failed", "attempts": [{}, {}, {}]}])
     assert len(problems) == 1 and problems[0]["attempts"] == "3"
     assert view.actions_for("noise") == ["reopen"]
+
+
+@given(st.text(max_size=60))
+def test_any_csrf_token_is_refused_without_error(token: str) -> None:
+    _, session = sessions.issue(SECRET, "acme", "k1", ["write"], NOW)
+    assert sessions.csrf_ok(SECRET, session, token) is (token == sessions.csrf_token(SECRET,
+                                                                                       session))
+
+
+def test_decisions_approve_and_release_a_hold_with_a_reason() -> None:
+    from tests.fakes import FakePublisher
+    from tests.unit.test_automation import Store, action
+    from tests.unit.test_detector_runs import Alerts
+    from tests.unit.test_score_claims import Tenants
+    from upstream.services.automation import AutomationDeps, propose
+
+    base, _, tokens = deps_and_tokens()
+    store = Store()
+    automation = AutomationDeps(tenants=Tenants({"acme": {"automation": {
+        "auto_execute": True, "allowed_actions": ["hold_claim"]}}}), store=store,
+        alerts=Alerts(), publisher=FakePublisher(), alerts_topic="alerts")  # type: ignore[arg-type]
+    queued = propose(action(target=f"claim:{HOSTILE}"), automation)["action_id"]
+    held = propose(action(action_type="hold_claim", target="claim:C7"), automation)["action_id"]
+    deps = DashboardDeps(stores=base.stores, session_key=base.session_key, clock=base.clock,
+                         automation=automation)
+    cookie = sign_in(deps, tokens["write"])
+    page = request(deps, "GET", "/", cookie)
+    assert f'data-action-id="{queued}"' in page.html and "Release hold" in page.html
+    assert "<script>alert" not in page.html
+    csrf = csrf_of(page.html)
+    done = request(deps, "POST", f"/automation/{queued}/approve", cookie, {"csrf": csrf})
+    assert done.status == 303 and store.docs[queued]["status"] == "executed"
+    short = request(deps, "POST", f"/automation/{held}/release-hold", cookie,
+                    {"csrf": csrf, "justification": "ok"})
+    assert short.status == 409 and "justification" in short.html
+    reason = "Payer confirmed the authorization covers the visit"
+    assert request(deps, "POST", f"/automation/{held}/release-hold", cookie,
+                   {"csrf": csrf, "justification": reason}).status == 303
+    assert store.log[-1]["why"] == reason and store.log[-1]["by"].startswith("dashboard:")
+    assert request(deps, "POST", "/automation/nope/approve", cookie,
+                   {"csrf": csrf}).status == 404
+    assert request(deps, "POST", f"/automation/{held}/explode", cookie,
+                   {"csrf": csrf}).status == 404

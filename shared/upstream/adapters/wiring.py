@@ -240,7 +240,8 @@ def dashboard_deps() -> DashboardDeps:
     from upstream.adapters.firestore_api import FirestoreApiStores
     from upstream.services.dashboard import DashboardDeps
 
-    return DashboardDeps(stores=FirestoreApiStores(firestore_client()), session_key=session_key)
+    return DashboardDeps(stores=FirestoreApiStores(firestore_client()), session_key=session_key,
+                         automation=automation_deps())
 
 
 @cache

@@ -68,7 +68,7 @@ def verify(secret: bytes, cookie: str | None, now: datetime) -> Session | None:
     if not cookie or cookie.count(".") != 1 or len(cookie) > 1024:
         return None
     payload, mac = cookie.split(".")
-    if not hmac.compare_digest(_mac(secret, payload), mac):
+    if not hmac.compare_digest(_mac(secret, payload).encode(), mac.encode("utf-8", "replace")):
         return None
     try:
         data = json.loads(_unb64(payload))
@@ -85,4 +85,5 @@ def csrf_token(secret: bytes, session: Session) -> str:
 
 
 def csrf_ok(secret: bytes, session: Session, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(csrf_token(secret, session), str(token))
+    return bool(token) and hmac.compare_digest(csrf_token(secret, session).encode(),
+                                               str(token).encode("utf-8", "replace"))

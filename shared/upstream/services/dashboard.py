@@ -27,6 +27,12 @@ from upstream.domain.api_keys import allows, key_usable, parse_bearer
 from upstream.domain.notify import chart
 from upstream.logs import get_logger
 from upstream.services.api import ACTIONS, ApiStores
+from upstream.services.automation import (
+    AutomationDeps,
+    AutomationRefused,
+    approve,
+    override_hold,
+)
 from upstream.web import render
 
 log = get_logger(__name__)
@@ -38,7 +44,8 @@ STATUS_LABELS = {"open": "Open", "acknowledged": "Acknowledged — being worked"
 ACTION_LABELS = {"acknowledge": "Acknowledge", "noise": "Not useful (noise)",
                  "resolve": "Mark resolved", "reopen": "Reopen"}
 DONE = {"acknowledge": "Acknowledged", "noise": "Marked as noise: the same finding will stay "
-        "quiet unless it gets worse", "resolve": "Marked resolved", "reopen": "Reopened"}
+        "quiet unless it gets worse", "resolve": "Marked resolved", "reopen": "Reopened",
+        "approve": "Approved and done", "release-hold": "Hold released; your reason is logged"}
 
 
 class DashboardStores(ApiStores, Protocol):
@@ -52,6 +59,7 @@ class DashboardDeps:
     stores: DashboardStores
     session_key: Callable[[], bytes]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    automation: AutomationDeps | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +209,37 @@ def overview(visit: _Visit, deps: DashboardDeps) -> Page:
                  calendar_soon=soon, calendar_rows=sum(len(g.rows) for g in calendar),
                  uploads=view.upload_rows(stores.uploads(customer, 10)),
                  problems=view.delivery_problems(stores.failed_deliveries(customer, 20)),
-                 back="/#alerts")
+                 decisions=_decisions(customer, deps), back="/#alerts")
+
+
+def _decisions(customer: str, deps: DashboardDeps) -> dict[str, list[dict[str, Any]]]:
+    """What automation left for people: queued (approve), escalated, holds in force."""
+    if deps.automation is None:
+        return {"queued": [], "escalated": [], "holds": []}
+    store = deps.automation.store
+    holds = [a for a in store.actions(customer, "executed", 100)
+             if a.get("action_type") == "hold_claim"]
+    return {"queued": store.actions(customer, "queued_for_review", 50),
+            "escalated": store.actions(customer, "escalated", 50), "holds": holds}
+
+
+def automation_action(visit: _Visit, deps: DashboardDeps, action_id: str,
+                      verb: str) -> Page:
+    if deps.automation is None or verb not in ("approve", "release-hold"):
+        return _message(404, "Not found", "That is not something an action can do.")
+    by = f"dashboard:{visit.session.key_id}"
+    try:
+        if verb == "approve":
+            approve(visit.session.customer_id, action_id, by, visit.form.get("note"),
+                    deps.automation)
+        else:
+            override_hold(visit.session.customer_id, action_id, by,
+                          visit.form.get("justification", ""), deps.automation)
+    except KeyError:
+        return _message(404, "Not found", "There is no such action for your practice.")
+    except AutomationRefused as exc:
+        return _message(409, "Not done", str(exc))
+    return _redirect(_with_done("/#decisions", verb))
 
 
 def alert_page(visit: _Visit, deps: DashboardDeps, alert_id: str) -> Page:
@@ -253,6 +291,7 @@ PAGES: tuple[tuple[str, str, Handler, bool], ...] = (
     ("/alerts/<alert_id>", "GET", alert_page, False),
     ("/alerts/<alert_id>/<action>", "POST", alert_action, True),
     ("/authorizations/<number>/renewed", "POST", mark_renewed, True),
+    ("/automation/<action_id>/<verb>", "POST", automation_action, True),
     ("/logout", "POST", logout, False),
 )
 _MAP = Map([Rule(path, methods=[method], endpoint=(handler, write))

@@ -19,6 +19,7 @@ def _environment() -> Environment:
     # One URL path segment: ids from data (an authorization number with a '/') stay one.
     environment.filters["segment"] = lambda value: quote(str(value), safe="")
     environment.globals["pct"] = lambda rate: "–" if rate is None else f"{rate:.1%}"
+    environment.globals["money"] = lambda cents: f"${(cents or 0) / 100:,.2f}"
     return environment
 
 
