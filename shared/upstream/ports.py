@@ -139,6 +139,10 @@ class TenantReader(Protocol):
     def get(self, customer_id: str) -> dict[str, Any] | None: ...
 
 
+class TenantStore(TenantReader, Protocol):
+    def upsert(self, customer_id: str, fields: dict[str, Any]) -> None: ...
+
+
 class RiskStore(Protocol):
     def scored_hashes(self, customer_id: str, doc_ids: Sequence[str]) -> dict[str, str]:
         """doc id → content hash of the line version last scored."""

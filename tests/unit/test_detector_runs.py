@@ -245,14 +245,17 @@ def test_the_weekly_run_adds_the_specialty_checks() -> None:
     from tests.unit.test_score_claims import Tenants
 
     auths = Authorizations([])
+    tenants = Tenants({"a": {}})
     auths.lines = [{"claim_id": f"C{i}", "payer": "Aetna", "cpt": "97155", "units": 2,
                     "minutes": 30, "provider_credential": "RBT", "patient_key": "p",
                     "service_date": (RUN - timedelta(days=3)).isoformat()} for i in range(3)]
     alerts = Alerts()
     d = replace(deps(Aggregates({"a": []}), alerts, FakePublisher()), authorizations=auths,
-                tenant_reader=Tenants({"a": {}}))
+                tenants_store=tenants)
     handle_run(DetectorRun(run="daily", customer="a", as_of=RUN), d)
     assert not [a for a in alerts.docs.values() if a["type"].startswith("aba_")]
     handle_run(DetectorRun(run="weekly", customer="a", as_of=RUN), d)
     [found] = [a for a in alerts.docs.values() if a["type"] == "aba_credential_mismatch"]
     assert found["metrics"]["lines"] == 3 and found["evidence"]["lines"][0]["patient_key"] == "p"
+    report = tenants.documents["a"]["risk_model_report"]  # refitted weekly, judged, not adopted
+    assert report["adopted"] is False and tenants.documents["a"]["risk_model"] is None

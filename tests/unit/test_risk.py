@@ -222,3 +222,61 @@ def test_claim_factors_from_the_specialty_rules() -> None:
     assert [f.name for f in extra[1]] == ["units_exceed_minutes"] == [f.name for f in extra[2]]
     answer = check(lines, EMPTY, default_rules())
     assert answer["lines"][1]["factors"][-1]["evidence"]["day_minutes"] == 40
+
+
+def _year(seed: int = 3) -> list[dict[str, Any]]:
+    import random
+
+    rng = random.Random(seed)
+    lines = []
+    for day in range(330):
+        service = date(2025, 1, 1) + timedelta(days=day)
+        for n in range(12):
+            missing = rng.random() < 0.15
+            denied = rng.random() < (0.85 if missing else 0.05)
+            lines.append(line(claim_id=f"C{day}-{n}", payer=rng.choice(["Aetna", "Cigna"]),
+                              modifiers=[] if missing else ["GP"],
+                              service_date=service.isoformat(),
+                              submitted_date=(service + timedelta(days=2)).isoformat(),
+                              decided_date=(service + timedelta(days=20)).isoformat(),
+                              outcome="DENIED" if denied else "PAID"))
+    return lines
+
+
+def test_sliding_histories_equal_the_one_day_computation() -> None:
+    from upstream.domain.aggregates import cells_from_documents
+    from upstream.domain.risk.score import histories_for
+
+    cells = cells_from_documents(_year()[:2000])
+    days = [date(2025, 1, 1) + timedelta(days=d) for d in (0, 17, 45, 46, 120, 200)]
+    sliding = histories_for(cells, days)
+    for day in days:
+        direct = DenialHistory.from_cells(cells, day)
+        assert sliding[day].pairs.keys() == direct.pairs.keys()
+        for key, stats in direct.pairs.items():
+            assert sliding[day].pairs[key].decided == pytest.approx(stats.decided)
+            assert sliding[day].pairs[key].denied == pytest.approx(stats.denied)
+        assert {k: v for k, v in direct.recent.items() if v} == pytest.approx(
+            sliding[day].recent)
+
+
+def test_a_tenant_model_is_adopted_only_when_the_holdout_earns_it() -> None:
+    from upstream.domain.aggregates import cells_from_documents
+    from upstream.domain.risk.training import fit_for_tenant, training_rows
+
+    lines = _year()
+    rows = training_rows(lines, cells_from_documents(lines), default_rules())
+    model, report = fit_for_tenant(rows, date(2025, 11, 28))
+    assert model is not None and report["adopted"], report
+    assert report["high_precision"] >= 0.75 and report["model_auc"] >= report["rule_auc"]
+    assert calibrate.from_document(calibrate.to_document(model)) == model
+    thin, why = fit_for_tenant(rows[:50], date(2025, 11, 28))
+    assert thin is None and not why["adopted"] and "thin" in why["reason"]
+    import random
+    from dataclasses import replace
+
+    shuffled = [r.denied for r in rows]  # the same rows with their outcomes shuffled
+    random.Random(1).shuffle(shuffled)
+    random_rows = [replace(r, denied=d) for r, d in zip(rows, shuffled, strict=True)]
+    none, why = fit_for_tenant(random_rows, date(2025, 11, 28))
+    assert none is None and "held-out" in why["reason"]

@@ -22,6 +22,9 @@ class Tenants:
     def get(self, customer_id: str) -> dict[str, Any] | None:
         return self.documents.get(customer_id)
 
+    def upsert(self, customer_id: str, fields: dict[str, Any]) -> None:
+        self.documents.setdefault(customer_id, {}).update(fields)
+
 
 class Auths:
     def authorizations(self, customer_id: str) -> list[dict[str, Any]]:

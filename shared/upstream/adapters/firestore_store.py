@@ -152,12 +152,12 @@ class FirestoreUploads:
         return [_plain(doc.to_dict()) for doc in query.stream()]
 
 
-# A practice of 25 providers serves ~200k lines a year; the weekly run reads the year to date.
+# A practice of 25 providers serves ~200k lines a year; the weekly run reads the last year.
 SPECIALTY_LINES_LIMIT = 250_000
 SPECIALTY_FIELDS = ["claim_id", "line", "patient_key", "payer", "plan_type", "cpt", "modifiers",
-                    "units", "minutes", "service_date", "outcome", "billed_cents",
-                    "allowed_cents", "paid_cents", "authorization_number", "provider_npi",
-                    "provider_credential"]
+                    "units", "minutes", "diagnosis_codes", "service_date", "submitted_date",
+                    "decided_date", "outcome", "billed_cents", "allowed_cents", "paid_cents",
+                    "authorization_number", "provider_npi", "provider_credential"]
 
 
 class FirestoreRecords:
@@ -207,7 +207,7 @@ class FirestoreRecords:
     def lines_since(self, customer_id: str, since: str,
                     limit: int = SPECIALTY_LINES_LIMIT) -> builtins.list[dict[str, Any]]:
         """Claim lines served on or after `since` (ISO day), only the fields the specialty
-        checks read: a single-field range, no composite index."""
+        checks and the risk model's training read: a single-field range, no composite index."""
         query = tenant_collection(self._client, customer_id, RecordKind.CLAIMS.value).where(
             filter=firestore.FieldFilter("service_date", ">=", since)).select(
             SPECIALTY_FIELDS).limit(limit)

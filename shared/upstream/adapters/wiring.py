@@ -94,7 +94,7 @@ def detector_deps() -> DetectorDeps:
         network=FirestoreNetwork(firestore_client()),
         network_key=network_key,
         automation=automation_deps(),
-        tenant_reader=FirestoreTenants(firestore_client()),
+        tenants_store=FirestoreTenants(firestore_client()),
     )
 
 

@@ -32,7 +32,10 @@ from upstream.domain.detect.findings import (
 )
 from upstream.domain.detect.network import tenant_token
 from upstream.domain.detect.runner import Schedule, lookback_start, run_findings
+from upstream.domain.risk.calibrate import to_document
 from upstream.domain.risk.rules import default_rules, with_overrides
+from upstream.domain.risk.score import HISTORY_DAYS
+from upstream.domain.risk.training import fit_for_tenant, training_rows
 from upstream.domain.specialty.runner import specialty_findings
 from upstream.events import CloudEventLike, DetectorRun
 from upstream.logs import get_logger
@@ -43,7 +46,7 @@ from upstream.ports import (
     NetworkStore,
     Publisher,
     TenantLister,
-    TenantReader,
+    TenantStore,
 )
 from upstream.services.alert_publishing import save_and_publish
 from upstream.services.automation import AutomationDeps, propose
@@ -65,7 +68,7 @@ class DetectorDeps:
     network_key: Callable[[], bytes | None] = lambda: None
     today: Callable[[], date] = lambda: datetime.now(UTC).date()
     automation: AutomationDeps | None = None
-    tenant_reader: TenantReader | None = None
+    tenants_store: TenantStore | None = None
 
 
 def run_id(run: DetectorRun, as_of: date) -> str:
@@ -121,18 +124,30 @@ def _with_lines(customer: str, finding: Finding, deps: DetectorDeps) -> Finding:
         customer, payer, first, end))
 
 
+YEAR_DAYS = 365
+
+
 def _specialty(customer: str, schedule: Schedule, as_of: date,
                deps: DetectorDeps) -> list[Finding]:
-    """The specialty checks, weekly, over the year's lines to date (the KX threshold is a
-    calendar-year total); only lines served before the run day count."""
+    """Weekly, over the last year's lines (the KX threshold is a calendar-year total; the
+    risk model learns from a year): the specialty checks, and the practice's calibrated risk
+    model refitted and adopted only if its held-out check earns it. Only lines served before
+    the run day count."""
     if schedule is not Schedule.WEEKLY or deps.authorizations is None:
         return []
-    tenant = (deps.tenant_reader.get(customer) if deps.tenant_reader else None) or {}
-    since = date(as_of.year, 1, 1) if as_of.month > 1 else as_of - timedelta(days=35)
+    tenant = (deps.tenants_store.get(customer) if deps.tenants_store else None) or {}
+    since = as_of - timedelta(days=YEAR_DAYS)
     lines = [line for line in deps.authorizations.lines_since(customer, since.isoformat())
              if str(line.get("service_date", "")) < as_of.isoformat()]
-    return specialty_findings(lines, tenant, with_overrides(default_rules(),
-                                                            tenant.get("risk_rules")), as_of)
+    rules = with_overrides(default_rules(), tenant.get("risk_rules"))
+    if deps.tenants_store is not None:
+        cells = deps.aggregates.cells(customer, since - timedelta(days=HISTORY_DAYS), as_of)
+        model, report = fit_for_tenant(training_rows(lines, cells, rules), as_of)
+        deps.tenants_store.upsert(customer, {
+            "risk_model": to_document(model) if model else None,
+            "risk_model_report": report})
+        log.info("risk model refitted", extra={"customer_id": customer, **report})
+    return specialty_findings(lines, tenant, rules, as_of)
 
 
 def _calendar(customer: str, as_of: date, deps: DetectorDeps) -> list[Finding]:

@@ -85,6 +85,55 @@ class DenialHistory:
                    {k: Stats(*v) for k, v in cpts.items()}, recent)
 
 
+def histories_for(cells: Iterable[DailyCell], days: Iterable[date]) -> dict[date, DenialHistory]:
+    """`DenialHistory.from_cells(cells, d)` for many days at once, by sliding the two windows
+    over the cells once (a year of days costs one pass, not one pass a day)."""
+    entries: list[tuple[date, tuple[str, str], float, float]] = []
+    for cell in cells:
+        for name, amount in cell.counters.items():
+            parts = name.split(".")
+            if len(parts) == 3 and parts[0] == "cpt" and parts[2] in ("decided", "denied"):
+                decided = float(amount or 0) if parts[2] == "decided" else 0.0
+                denied = float(amount or 0) if parts[2] == "denied" else 0.0
+                entries.append((cell.day, (cell.payer, parts[1]), decided, denied))
+    entries.sort(key=lambda e: e[0])
+    totals: dict[tuple[str, str], list[float]] = {}
+    recent: dict[tuple[str, str], float] = {}
+    added = dropped = streak_added = streak_dropped = 0
+    found = {}
+    for day in sorted(set(days)):
+        first, streak_from = day - timedelta(days=HISTORY_DAYS), day - timedelta(days=STREAK_DAYS)
+        while added < len(entries) and entries[added][0] < day:
+            _, key, decided, denied = entries[added]
+            row = totals.setdefault(key, [0.0, 0.0])
+            row[0] += decided
+            row[1] += denied
+            added += 1
+        while dropped < added and entries[dropped][0] < first:
+            _, key, decided, denied = entries[dropped]
+            totals[key][0] -= decided
+            totals[key][1] -= denied
+            dropped += 1
+        while streak_added < added:
+            _, key, _, denied = entries[streak_added]
+            recent[key] = recent.get(key, 0.0) + denied
+            streak_added += 1
+        while streak_dropped < streak_added and entries[streak_dropped][0] < streak_from:
+            _, key, _, denied = entries[streak_dropped]
+            recent[key] -= denied
+            streak_dropped += 1
+        pairs = {k: Stats(max(0.0, v[0]), max(0.0, v[1])) for k, v in totals.items()
+                 if v[0] > 1e-9 or v[1] > 1e-9}
+        cpts: dict[str, list[float]] = {}
+        for (_, cpt), stats in pairs.items():
+            row = cpts.setdefault(cpt, [0.0, 0.0])
+            row[0] += stats.decided
+            row[1] += stats.denied
+        found[day] = DenialHistory(pairs, {k: Stats(*v) for k, v in cpts.items()},
+                                   {k: v for k, v in recent.items() if v > 1e-9})
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Factor:
     name: str
