@@ -211,3 +211,16 @@ def test_a_malformed_digest_request_is_dead_lettered(body: bytes) -> None:
     d, _, _, _, publisher, _ = deps()
     assert handle_alert_event(Event(body), d)["status"] == "dead_lettered"
     assert publisher.messages[-1][0] == "alerts-dlq"
+
+
+def test_an_automation_escalation_also_reaches_the_escalation_contacts_once() -> None:
+    d, _log, smtp, _, _, _ = deps({"status": "active", "name": "Acme",
+                                   "notifications": {"channels": []}})
+    escalation = alert(type="automation_escalation", severity="HIGH", evidence={
+        "escalate_to": ["owner@practice.example", "bad address\r\nBcc: x@y.z"]})
+    first = handle_alert_event(event(escalation), d)
+    assert first["channels"] == {"escalation": "delivered"}
+    assert handle_alert_event(event(escalation), d)["channels"] == {"escalation": "delivered"}
+    [message] = smtp.sent
+    assert message["To"] == "owner@practice.example"
+    assert handle_alert_event(event(alert()), d)["channels"] == {}  # others: rules only

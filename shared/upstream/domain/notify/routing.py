@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -118,3 +118,22 @@ def plan(alert_type: str, severity: str, settings: NotificationSettings,
         else:
             planned.append(Planned(channel, "now", "real time"))
     return planned
+
+
+ESCALATION_TYPE = "automation_escalation"
+ESCALATION_CHANNEL = "escalation"
+
+
+def escalation_plan(alert: dict[str, Any]) -> list[Planned]:
+    """An automation escalation also goes, now, to the practice's escalation contacts (from
+    its automation settings, carried in the alert): the person with authority to decide."""
+    if alert.get("type") != ESCALATION_TYPE:
+        return []
+    evidence = alert.get("evidence") if isinstance(alert.get("evidence"), dict) else {}
+    contacts = tuple(c for c in (evidence or {}).get("escalate_to") or []
+                     if isinstance(c, str) and "@" in c and not any(x in c for x in " \r\n<>,;"))
+    if not contacts:
+        return []
+    channel = ChannelRule(id=ESCALATION_CHANNEL, kind="email", min_severity="LOW",
+                          recipients=contacts[:20], weekly_summary=False)
+    return [Planned(channel, "now", "escalation contacts")]
