@@ -280,3 +280,16 @@ def test_a_tenant_model_is_adopted_only_when_the_holdout_earns_it() -> None:
     random_rows = [replace(r, denied=d) for r, d in zip(rows, shuffled, strict=True)]
     none, why = fit_for_tenant(random_rows, date(2025, 11, 28))
     assert none is None and "held-out" in why["reason"]
+
+
+def test_settings_allowing_a_prohibited_action_are_refused_by_the_api() -> None:
+    deps, _, tokens = setup()
+    status, body = call(deps, "PUT", "/v1/settings", tokens["write"],
+                        body={"automation": {"auto_execute": True,
+                                             "allowed_actions": ["appeal", "add_modifier"]}})
+    assert status == 400 and "cannot be automated: appeal" in body["detail"]
+    status, body = call(deps, "PUT", "/v1/settings", tokens["write"],
+                        body={"automation": {"auto_execute": True}})
+    assert status == 200 and body["automation"]["auto_execute"] is True
+    assert body["automation"]["confidence_threshold"] == 95
+    assert call(deps, "GET", "/v1/automation/log", tokens["read"])[0] == 400  # not wired here
