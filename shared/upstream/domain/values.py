@@ -46,6 +46,16 @@ _SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$", re.ASCII)
 _TWO_DIGIT_PIVOT = 70
 
 
+def as_day(value: object) -> date | None:
+    """A stored day (a `date`, or ISO text as documents and messages carry it), else None."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
 def parse_date(cell: str | None) -> date | None:
     """ISO `YYYY-MM-DD` (time part ignored), US `MM/DD/YYYY` and `M/D/YY`, X12 `YYYYMMDD`,
     and Excel serial numbers."""

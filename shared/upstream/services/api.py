@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,7 +29,6 @@ from upstream.domain.notify.routing import NotificationSettings
 from upstream.domain.payers import PayerNormalizer
 from upstream.domain.risk.check import CheckError, check, parse_claim
 from upstream.domain.risk.rules import default_rules, with_overrides
-from upstream.domain.risk.score import HISTORY_DAYS, DenialHistory
 from upstream.services.automation import (
     AutomationDeps,
     AutomationRefused,
@@ -38,6 +36,7 @@ from upstream.services.automation import (
     override_hold,
     settings_for,
 )
+from upstream.services.risk_history import HistoryCache, cached_history
 from upstream.services.webhooks import Answer, problem
 
 MAX_PAGE = 200
@@ -83,8 +82,7 @@ class ApiDeps:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     # (customer, day) → (monotonic time, history): a check must answer in well under 500 ms,
     # and a tenant's denial history changes once a day, not per claim.
-    histories: dict[tuple[str, date], tuple[float, DenialHistory]] = field(
-        default_factory=dict)
+    histories: HistoryCache = field(default_factory=dict)
     automation: AutomationDeps | None = None
 
 
@@ -289,26 +287,26 @@ def list_actions(call: Call, deps: ApiDeps) -> Answer:
     return Answer(200, {"actions": found})
 
 
-def approve_action(call: Call, deps: ApiDeps, action_id: str) -> Answer:
-    body = _model(ActionBody, _json_body(call))
+def _decide(call: Call, deps: ApiDeps,
+            act: Callable[[AutomationDeps, str], dict[str, Any]]) -> Answer:
     try:
-        return Answer(200, approve(call.customer, action_id, f"api-key:{call.key_id}",
-                                   body.note, _automation(deps)))
+        return Answer(200, act(_automation(deps), f"api-key:{call.key_id}"))
     except KeyError:
         return _not_found("action")
     except AutomationRefused as exc:
         return problem(409, "conflict", "Not possible now", str(exc))
+
+
+def approve_action(call: Call, deps: ApiDeps, action_id: str) -> Answer:
+    body = _model(ActionBody, _json_body(call))
+    return _decide(call, deps, lambda automation, by: approve(
+        call.customer, action_id, by, body.note, automation))
 
 
 def release_hold(call: Call, deps: ApiDeps, action_id: str) -> Answer:
     body = _model(JustificationBody, _json_body(call))
-    try:
-        return Answer(200, override_hold(call.customer, action_id, f"api-key:{call.key_id}",
-                                         body.justification, _automation(deps)))
-    except KeyError:
-        return _not_found("action")
-    except AutomationRefused as exc:
-        return problem(409, "conflict", "Not possible now", str(exc))
+    return _decide(call, deps, lambda automation, by: override_hold(
+        call.customer, action_id, by, body.justification, automation))
 
 
 def automation_log(call: Call, deps: ApiDeps) -> Answer:
@@ -326,21 +324,6 @@ def put_settings(call: Call, deps: ApiDeps) -> Answer:
     return get_settings(call, deps)
 
 
-HISTORY_TTL_SECONDS = 600.0
-
-
-def _history(call: Call, deps: ApiDeps, today: date) -> DenialHistory:
-    key = (call.customer, today)
-    cached = deps.histories.get(key)
-    if cached and time.monotonic() - cached[0] < HISTORY_TTL_SECONDS:
-        return cached[1]
-    cells = deps.stores.cells(call.customer, today - timedelta(days=HISTORY_DAYS), today)
-    history = DenialHistory.from_cells(cells, today)
-    deps.histories.clear()  # one tenant-day per instance is what a burst of checks needs
-    deps.histories[key] = (time.monotonic(), history)
-    return history
-
-
 def risk_score(call: Call, deps: ApiDeps) -> Answer:
     """The pre-submission check: our claim JSON or a FHIR Claim → score, factors, fixes."""
     tenant = deps.stores.tenant(call.customer) or {}
@@ -352,7 +335,8 @@ def risk_score(call: Call, deps: ApiDeps) -> Answer:
     numbers = {str(n) for n in (line.get("authorization_number") for line in lines) if n}
     auths = [a for a in deps.stores.authorizations(call.customer)
              if str(a.get("authorization_number")) in numbers] if numbers else []
-    return Answer(200, check(lines, _history(call, deps, call.now.date()), rules, auths))
+    return Answer(200, check(lines, cached_history(deps.histories, call.customer, call.now.date(),
+                                          deps.stores.cells), rules, auths))
 
 
 Handler = Callable[..., Answer]

@@ -9,11 +9,10 @@ live beside the line rather than in it, so re-ingesting a line never races a sco
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from upstream.domain.automation.tiers import ActionType, ProposedAction
@@ -22,7 +21,7 @@ from upstream.domain.risk.alerts import high_risk_alert
 from upstream.domain.risk.calibrate import from_document
 from upstream.domain.risk.claim_factors import claim_factors
 from upstream.domain.risk.rules import default_rules, with_overrides
-from upstream.domain.risk.score import HISTORY_DAYS, DenialHistory, LineScore, score_line
+from upstream.domain.risk.score import LineScore, score_line
 from upstream.events import CloudEventLike, RecordChange, RecordChangeBatch
 from upstream.logs import get_logger
 from upstream.ports import (
@@ -36,9 +35,9 @@ from upstream.ports import (
 from upstream.services.alert_publishing import save_and_publish
 from upstream.services.automation import AutomationDeps, propose
 from upstream.services.dead_letters import decode_or_dead_letter
+from upstream.services.risk_history import HistoryCache, cached_history
 
 log = get_logger(__name__)
-HISTORY_TTL_SECONDS = 600.0  # a tenant's history moves once a day; a batch burst reuses it
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +51,7 @@ class RiskDeps:
     claims_topic: str
     alerts_topic: str
     today: Callable[[], date] = lambda: datetime.now(UTC).date()
-    histories: dict[tuple[str, date], tuple[float, DenialHistory]] = field(
-        default_factory=dict)
+    histories: HistoryCache = field(default_factory=dict)
     automation: AutomationDeps | None = None
 
 
@@ -63,17 +61,6 @@ def handle_claims_event(event: CloudEventLike, deps: RiskDeps) -> dict[str, Any]
     if batch is None:
         return {"status": "dead_lettered"}
     return score_batch(batch, deps)
-
-
-def _history(customer: str, today: date, deps: RiskDeps) -> DenialHistory:
-    cached = deps.histories.get((customer, today))
-    if cached and time.monotonic() - cached[0] < HISTORY_TTL_SECONDS:
-        return cached[1]
-    history = DenialHistory.from_cells(
-        deps.aggregates.cells(customer, today - timedelta(days=HISTORY_DAYS), today), today)
-    deps.histories.clear()
-    deps.histories[(customer, today)] = (time.monotonic(), history)
-    return history
 
 
 def score_batch(batch: RecordChangeBatch, deps: RiskDeps) -> dict[str, Any]:
@@ -93,7 +80,7 @@ def score_batch(batch: RecordChangeBatch, deps: RiskDeps) -> dict[str, Any]:
     tenant = deps.tenants.get(customer) or {}
     rules = with_overrides(default_rules(), tenant.get("risk_rules"))
     model = from_document(tenant.get("risk_model"))
-    history = _history(customer, today, deps)
+    history = cached_history(deps.histories, customer, today, deps.aggregates.cells)
     numbers = {str(c.record.get("authorization_number")) for c in todo
                if c.record.get("authorization_number")}
     auths = [a for a in deps.authorizations.authorizations(customer)

@@ -14,17 +14,11 @@ from typing import Any
 
 from upstream.domain.detect.findings import Alert, Finding, Severity, Window, alert_id
 from upstream.domain.risk.score import LineScore
+from upstream.domain.values import as_day
 
 TYPE = "high_risk_claim"
 
 
-def _day(value: Any) -> date | None:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
 
 
 def high_risk_alert(customer_id: str, lines: Sequence[Mapping[str, Any]],
@@ -35,7 +29,7 @@ def high_risk_alert(customer_id: str, lines: Sequence[Mapping[str, Any]],
         return None
     first = lines[0]
     claim_id, payer = str(first.get("claim_id")), str(first.get("payer") or "")
-    days = [d for d in (_day(line.get("service_date")) for line in lines) if d] or [today]
+    days = [d for d in (as_day(line.get("service_date")) for line in lines) if d] or [today]
     reasons = sorted({f.name for s in scores if s.category == "HIGH" for f in s.factors
                       if f.points > 0})
     finding = Finding(

@@ -25,6 +25,7 @@ from typing import Any
 
 from upstream.domain.aggregates import DailyCell
 from upstream.domain.risk.rules import RulesTable
+from upstream.domain.values import as_day
 
 MIN_CELL_LINES = 10  # seeds: fall back to the CPT's rate across payers below 10 lines
 HISTORY_DAYS = 180  # two quarters: long enough for a small cell, short enough to follow policy
@@ -168,13 +169,6 @@ def category(score: int) -> str:
 RECOMMENDATION = {"LOW": "SUBMIT", "MEDIUM": "REVIEW", "HIGH": "HOLD"}
 
 
-def _day(value: Any) -> date | None:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
 
 
 def _history_factor(history: DenialHistory, payer: str, cpt: str) -> Factor:
@@ -210,7 +204,7 @@ def _auth_factor(line: Mapping[str, Any], rules: RulesTable,
     if not number or not on_file:
         problem = "missing" if not number else "not_on_file"
     else:
-        start, end = _day(on_file[0].get("start_date")), _day(on_file[0].get("end_date"))
+        start, end = as_day(on_file[0].get("start_date")), as_day(on_file[0].get("end_date"))
         if service is None or start is None or end is None or start <= service <= end:
             return None
         problem = "expired" if service > end else "not_yet_valid"
@@ -244,7 +238,7 @@ def score_line(line: Mapping[str, Any], history: DenialHistory, rules: RulesTabl
         factors.append(Factor("diagnosis_mismatch", DIAGNOSIS_POINTS, {
             "diagnoses": list(line.get("diagnosis_codes") or []),
             "expected_prefixes": list(mismatch.prefixes), "source": mismatch.source}))
-    auth = _auth_factor(line, rules, auths, _day(line.get("service_date")))
+    auth = _auth_factor(line, rules, auths, as_day(line.get("service_date")))
     if auth:
         factors.append(auth)
     factors.extend(extra)

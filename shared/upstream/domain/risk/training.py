@@ -21,6 +21,7 @@ from upstream.domain.risk import calibrate
 from upstream.domain.risk.claim_factors import claim_factors
 from upstream.domain.risk.rules import RulesTable
 from upstream.domain.risk.score import histories_for, score_line
+from upstream.domain.values import as_day
 
 HOLDOUT_DAYS = 90  # a quarter: enough later lines to judge a band, recent enough to matter
 MIN_PRECISION, MIN_HIGH_LINES = 0.75, 20
@@ -35,18 +36,13 @@ class Row:
     denied: bool
 
 
-def _day(value: Any) -> date | None:
-    try:
-        return date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
 
 
 def training_rows(lines: Sequence[Mapping[str, Any]], cells: Sequence[DailyCell],
                   rules: RulesTable) -> list[Row]:
     decided = [line for line in lines if line.get("outcome") in DECIDED
-               and _day(line.get("submitted_date") or line.get("service_date"))]
-    histories = histories_for(cells, [d for d in (_day(line.get("submitted_date")
+               and as_day(line.get("submitted_date") or line.get("service_date"))]
+    histories = histories_for(cells, [d for d in (as_day(line.get("submitted_date")
                                                        or line.get("service_date"))
                                                   for line in decided) if d])
     by_claim: dict[str, list[Mapping[str, Any]]] = {}
@@ -55,7 +51,7 @@ def training_rows(lines: Sequence[Mapping[str, Any]], cells: Sequence[DailyCell]
     rows = []
     for claim_lines in by_claim.values():
         for line, extra in zip(claim_lines, claim_factors(claim_lines), strict=True):
-            submitted = _day(line.get("submitted_date") or line.get("service_date"))
+            submitted = as_day(line.get("submitted_date") or line.get("service_date"))
             assert submitted is not None
             found = score_line(line, histories[submitted], rules, (), extra)
             rows.append(Row(submitted, calibrate.features(found.factors), found.score,

@@ -21,7 +21,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from upstream.domain.detect.findings import Finding, Severity
-from upstream.domain.specialty.common import day, finding, line_ref, number
+from upstream.domain.specialty.common import finding, line_ref, number
+from upstream.domain.values import as_day as day
 
 QHP_CODES = frozenset({"97151", "97155", "97156", "97157", "97158"})
 TIMED_ABA = frozenset({"97151", "97152", "97153", "97154", "97155", "97156", "97157",

@@ -12,15 +12,6 @@ from typing import Any
 from upstream.domain.detect.findings import Finding, Severity, Window
 
 
-def day(value: Any) -> date | None:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
-
-
 def number(value: Any) -> float:
     try:
         return float(value) if value not in (None, "") else 0.0

@@ -20,7 +20,8 @@ from functools import cache
 from typing import Any
 
 from upstream.domain.detect.findings import Finding, Severity
-from upstream.domain.specialty.common import day, finding, number, table
+from upstream.domain.specialty.common import finding, number, table
+from upstream.domain.values import as_day as day
 
 DIALYSIS_CODES = frozenset({"90935", "90937", "90945", "90947", "90999"})
 UNDERPAYMENT = -0.15

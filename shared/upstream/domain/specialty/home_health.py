@@ -18,7 +18,8 @@ from datetime import date
 from typing import Any
 
 from upstream.domain.detect.findings import Finding, Severity
-from upstream.domain.specialty.common import day, finding, number
+from upstream.domain.specialty.common import finding, number
+from upstream.domain.values import as_day as day
 
 NOA_DAYS = 5
 F2F_BEFORE, F2F_AFTER = 90, 30

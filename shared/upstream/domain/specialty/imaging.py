@@ -13,7 +13,8 @@ from typing import Any
 
 from upstream.domain.detect.findings import Finding, Severity
 from upstream.domain.risk.rules import ANY_PAYER, RulesTable
-from upstream.domain.specialty.common import day, finding, line_ref, number
+from upstream.domain.specialty.common import finding, line_ref, number
+from upstream.domain.values import as_day as day
 
 HIGH_DOLLARS_CENTS = 500_000  # $5,000 of imaging at risk: a week of a small centre's MRI
 

@@ -21,7 +21,8 @@ from typing import Any
 
 from upstream.domain.detect.findings import Finding, Severity
 from upstream.domain.specialty.aba import units_supported
-from upstream.domain.specialty.common import day, finding, line_ref, modifiers, number, table
+from upstream.domain.specialty.common import finding, line_ref, modifiers, number, table
+from upstream.domain.values import as_day as day
 
 TIMED_CODES = frozenset({"97110", "97112", "97113", "97116", "97140", "97530", "97533",
                          "97535", "97537", "97542", "97750", "97760", "97761", "97763",
