@@ -297,3 +297,10 @@ def test_decisions_approve_and_release_a_hold_with_a_reason() -> None:
                    {"csrf": csrf}).status == 404
     assert request(deps, "POST", f"/automation/{held}/explode", cookie,
                    {"csrf": csrf}).status == 404
+
+
+def test_decision_rows_survive_sparse_documents() -> None:
+    rows = view.action_rows([{}, {"action_type": "add_modifier", "details": {"modifier": "GP"},
+                                  "tier_reasons": ["a", "b"], "confidence": "97"}])
+    assert rows[0]["what"] == "" and rows[0]["confidence"] == 0
+    assert rows[1]["what"] == "add modifier GP" and rows[1]["why"] == "a; b"

@@ -278,3 +278,23 @@ def as_of_day(last_run: date | None, today: date) -> date:
     agree; today if there was none."""
     return last_run or today
 
+
+
+def action_rows(actions: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Automation actions as the decisions table shows them, whatever a document lacks."""
+    rows = []
+    for action in actions:
+        details: dict[str, Any] = action["details"] if isinstance(action.get("details"),
+                                                                  dict) else {}
+        reasons = action.get("tier_reasons")
+        rows.append({
+            "action_id": str(action.get("action_id", "")),
+            "what": str(action.get("action_type", "")).replace("_", " ")
+            + (f" {details['modifier']}" if details.get("modifier") else ""),
+            "target": str(action.get("target", "")),
+            "why": "; ".join(str(r) for r in reasons) if isinstance(reasons, list)
+            else str(action.get("reason") or ""),
+            "reason": str(action.get("reason") or ""),
+            "confidence": int(action.get("confidence") or 0),
+            "dollars_cents": int(action.get("dollars_cents") or 0)})
+    return rows

@@ -219,8 +219,9 @@ def _decisions(customer: str, deps: DashboardDeps) -> dict[str, list[dict[str, A
     store = deps.automation.store
     holds = [a for a in store.actions(customer, "executed", 100)
              if a.get("action_type") == "hold_claim"]
-    return {"queued": store.actions(customer, "queued_for_review", 50),
-            "escalated": store.actions(customer, "escalated", 50), "holds": holds}
+    return {"queued": view.action_rows(store.actions(customer, "queued_for_review", 50)),
+            "escalated": view.action_rows(store.actions(customer, "escalated", 50)),
+            "holds": view.action_rows(holds)}
 
 
 def automation_action(visit: _Visit, deps: DashboardDeps, action_id: str,
