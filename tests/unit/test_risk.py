@@ -293,3 +293,22 @@ def test_settings_allowing_a_prohibited_action_are_refused_by_the_api() -> None:
     assert status == 200 and body["automation"]["auto_execute"] is True
     assert body["automation"]["confidence_threshold"] == 95
     assert call(deps, "GET", "/v1/automation/log", tokens["read"])[0] == 400  # not wired here
+
+
+def test_practice_settings_for_the_checks_are_validated() -> None:
+    deps, stores, tokens = setup()
+    good = {"providers": {"1234567890": {"credential": "BCBA", "expires": "2026-03-31"}},
+            "visit_limits": {"Aetna": 20}, "kx_thresholds": {"2026": 248000},
+            "risk_rules": {"modifiers": [{"payer": "Aetna", "cpt": "97110|97112",
+                                          "modifiers": "GP"}]}}
+    status, body = call(deps, "PUT", "/v1/settings", tokens["write"], body=good)
+    assert status == 200 and body["visit_limits"] == {"Aetna": 20}
+    providers: Any = stores.tenants["acme"]["providers"]
+    assert providers["1234567890"]["expires"] == "2026-03-31"
+    for bad in ({"providers": {"12": {"credential": "BCBA"}}},
+                {"visit_limits": {"Aetna": 0}}, {"kx_thresholds": {"1999": 1}},
+                {"risk_rules": {"modifiers": [{"payer": "Aetna", "cpt": "97110",
+                                               "modifiers": "G P"}]}},
+                {"risk_rules": {"modifiers": [], "surprise": True}},
+                {"esrd_base_rate_cents": -5}):
+        assert call(deps, "PUT", "/v1/settings", tokens["write"], body=bad)[0] == 400, bad

@@ -14,6 +14,7 @@ from upstream.adapters.firestore_alerts import RUNS, FirestoreAlerts
 from upstream.adapters.firestore_api_keys import FirestoreApiKeys
 from upstream.adapters.firestore_deliveries import DELIVERIES
 from upstream.adapters.firestore_store import (
+    CUSTOMERS,
     FirestoreRecords,
     FirestoreTenants,
     FirestoreUploads,
@@ -71,7 +72,12 @@ class FirestoreApiStores:
         return self._tenants.get(customer)
 
     def update_tenant(self, customer: str, fields: dict[str, Any]) -> None:
-        self._tenants.upsert(customer, fields)
+        """Each given setting replaced whole (a provider left out of `providers` is gone),
+        where a merge would keep what the practice removed."""
+        try:
+            self._client.collection(CUSTOMERS).document(customer).update(fields)
+        except gexc.NotFound:  # a key whose tenant document is gone: recreate it
+            self._tenants.upsert(customer, fields)
 
     def cells(self, customer: str, first: date, end: date) -> list[DailyCell]:
         return self._aggregates.cells(customer, first, end)

@@ -16,9 +16,9 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
@@ -126,10 +126,55 @@ class ActionBody(_Strict):
     note: str | None = Field(None, max_length=500)
 
 
+Npi = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
+Year = Annotated[str, StringConstraints(pattern=r"^20[0-9]{2}$")]
+Codes = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{5}(\|[0-9A-Z]{5})*$")]
+
+
+class ProviderIn(_Strict):
+    credential: str = Field(pattern=r"^[A-Za-z-]{2,12}$")
+    expires: date | None = None
+
+
+class ModifierRowIn(_Strict):
+    payer: str = Field(min_length=1, max_length=100)
+    cpt: Codes
+    modifiers: str = Field(pattern=r"^[0-9A-Z]{2}(\|[0-9A-Z]{2})*$")
+    when_credential: str | None = Field(None, pattern=r"^[A-Za-z-]{2,12}$")
+    points_missing: int = Field(20, ge=0, le=100)
+    points_wrong: int = Field(15, ge=0, le=100)
+    source: str | None = Field(None, max_length=300)
+
+
+class PriorAuthRowIn(_Strict):
+    payer: str = Field(min_length=1, max_length=100)
+    cpt: Codes
+    program: str | None = Field(None, max_length=100)
+    source: str | None = Field(None, max_length=300)
+
+
+class RiskRulesIn(_Strict):
+    modifiers: list[ModifierRowIn] = Field(default_factory=list, max_length=200)
+    prior_auth: list[PriorAuthRowIn] = Field(default_factory=list, max_length=200)
+    disable_defaults: bool = False
+
+
 class SettingsBody(_Strict):
     notifications: NotificationSettings | None = None
     payer_aliases: dict[str, str] | None = Field(None, max_length=500)
     automation: AutomationSettings | None = None
+    risk_rules: RiskRulesIn | None = None
+    providers: dict[Npi, ProviderIn] | None = Field(None, max_length=500)
+    visit_limits: dict[str, Annotated[int, Field(ge=1, le=366)]] | None = Field(
+        None, max_length=100)
+    kx_thresholds: dict[Year, Annotated[int, Field(ge=0, le=10_000_000)]] | None = Field(
+        None, max_length=20)
+    esrd_base_rate_cents: int | None = Field(None, ge=1, le=10_000_000)
+
+
+# What the specialty checks and the risk score read from the tenant document.
+PRACTICE_SETTINGS = ("risk_rules", "providers", "visit_limits", "kx_thresholds",
+                     "esrd_base_rate_cents")
 
 
 class ActionQuery(_Strict):
@@ -272,7 +317,8 @@ def get_settings(call: Call, deps: ApiDeps) -> Answer:
     tenant = deps.stores.tenant(call.customer) or {}
     return Answer(200, {"notifications": tenant.get("notifications") or {},
                         "payer_aliases": tenant.get("payer_aliases") or {},
-                        "automation": settings_for(tenant).model_dump(mode="json")})
+                        "automation": settings_for(tenant).model_dump(mode="json"),
+                        **{k: tenant.get(k) for k in PRACTICE_SETTINGS}})
 
 
 def _automation(deps: ApiDeps) -> AutomationDeps:
@@ -319,7 +365,7 @@ def put_settings(call: Call, deps: ApiDeps) -> Answer:
     body = _model(SettingsBody, _json_body(call))
     fields = {k: v for k, v in body.model_dump(mode="json").items() if v is not None}
     if not fields:
-        raise BadRequest("nothing to change: give notifications and/or payer_aliases")
+        raise BadRequest("nothing to change: give at least one setting")
     deps.stores.update_tenant(call.customer, fields)
     return get_settings(call, deps)
 
@@ -354,8 +400,9 @@ ROUTES: tuple[tuple[str, str, Handler, Scope, str], ...] = (
     ("/v1/uploads/<upload_id>", "GET", get_upload, "read", "One upload summary"),
     ("/v1/claims/summary", "GET", claims_summary, "read",
      "Denial rate and dollars per payer and week"),
-    ("/v1/settings", "GET", get_settings, "read", "Notification rules and payer aliases"),
-    ("/v1/settings", "PUT", put_settings, "write", "Replace notification rules or aliases"),
+    ("/v1/settings", "GET", get_settings, "read", "The practice's settings"),
+    ("/v1/settings", "PUT", put_settings, "write",
+     "Change notification rules, payer aliases, automation, risk rules, providers, limits"),
     ("/v1/automation/actions", "GET", list_actions, "read",
      "Proposed, queued, escalated and executed actions"),
     ("/v1/automation/actions/<action_id>/approve", "POST", approve_action, "write",
