@@ -174,6 +174,11 @@ def test_uploaded_sample_to_weekly_run_raises_the_injected_drift_once(
             first = alerts.list(customer)
     stored = alerts.list(customer)
     assert stored == first
+    # the weekly run also read the year's lines from Firestore (specialty checks) and refitted
+    # the practice's risk model on them, judged on the last quarter
+    report = (FirestoreTenants(emulator_db(config)).get(customer) or {})["risk_model_report"]
+    assert report["train_lines"] + report["holdout_lines"] >= decided * 0.9, report
+    assert report["as_of"] == "2025-10-01" and isinstance(report["adopted"], bool)
     drift = [a for a in stored if a["type"] == "denial_rate_drift" and a["payer"] == "Aetna"]
     assert drift, stored
     assert drift[0]["evidence"]["top_carc"][0]["meaning"]
