@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SHARED
@@ -312,3 +312,12 @@ def test_practice_settings_for_the_checks_are_validated() -> None:
                 {"risk_rules": {"modifiers": [], "surprise": True}},
                 {"esrd_base_rate_cents": -5}):
         assert call(deps, "PUT", "/v1/settings", tokens["write"], body=bad)[0] == 400, bad
+
+
+@settings(deadline=None, max_examples=40)  # a fit takes tens of ms; the first loads statsmodels
+@given(st.lists(st.tuples(st.lists(st.floats(-1e6, 1e6), min_size=8, max_size=8),
+                          st.booleans()), min_size=0, max_size=300))
+def test_fitting_any_rows_returns_a_finite_model_or_none(rows: list[Any]) -> None:
+    model = calibrate.fit([r for r, _ in rows], [d for _, d in rows])
+    if model is not None:
+        assert 0.0 <= model.probability(rows[0][0]) <= 1.0

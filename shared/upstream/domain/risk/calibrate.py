@@ -76,8 +76,11 @@ def fit(rows: Sequence[Sequence[float]], denied: Sequence[bool]) -> Calibrated |
     if len(y) < MIN_TRAIN_LINES or y.sum() < MIN_TRAIN_DENIALS or y.sum() == len(y):
         return None
     x = sm.add_constant(np.asarray(rows, dtype=float), has_constant="add")
-    model = sm.GLM(y, x, family=sm.families.Binomial()).fit_regularized(
-        alpha=RIDGE_ALPHA, L1_wt=0.0)
+    try:
+        model = sm.GLM(y, x, family=sm.families.Binomial()).fit_regularized(
+            alpha=RIDGE_ALPHA, L1_wt=0.0)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+        return None  # a fit that fails leaves the rule score in place, never a broken run
     params = np.asarray(model.params, dtype=float)
     if not np.all(np.isfinite(params)):
         return None
