@@ -84,6 +84,12 @@ class RecordChangeBatch(BaseModel):
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
 
+    def own_changes(self) -> tuple[list[RecordChange], int]:
+        """The changes whose record belongs to the batch's tenant, and how many did not: a
+        record claiming another tenant is refused by every consumer, never acted on."""
+        own = [c for c in self.changes if c.record.get("customer_id") == self.customer_id]
+        return own, len(self.changes) - len(own)
+
     def attributes(self) -> dict[str, str]:
         return {"customer_id": self.customer_id, "kind": self.kind, "version": "1"}
 

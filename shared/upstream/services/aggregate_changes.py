@@ -39,10 +39,9 @@ def handle_change_event(event: CloudEventLike, deps: AggregateDeps) -> dict[str,
 def aggregate_batch(batch: RecordChangeBatch, deps: AggregateDeps) -> dict[str, Any]:
     if batch.kind != "claims":
         return {"status": "ignored", "reason": f"{batch.kind} are not aggregated"}
-    changes = line_changes(
-        (change.doc_id, change.content_hash, change.record) for change in batch.changes
-        if change.record.get("customer_id") == batch.customer_id)
-    foreign = len(batch.changes) - len(changes)
+    own, foreign = batch.own_changes()
+    changes = line_changes((change.doc_id, change.content_hash, change.record)
+                           for change in own)
     if foreign:  # a record claiming another tenant is refused, never aggregated
         log.error("records for another tenant in a change batch",
                   extra={"customer_id": batch.customer_id, "refused": foreign})

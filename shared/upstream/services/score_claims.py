@@ -67,10 +67,10 @@ def score_batch(batch: RecordChangeBatch, deps: RiskDeps) -> dict[str, Any]:
     if batch.kind != "claims":
         return {"status": "ignored", "reason": f"{batch.kind} are not scored"}
     customer = batch.customer_id
-    own = [c for c in batch.changes if c.record.get("customer_id") == customer]
-    if len(own) < len(batch.changes):
+    own, foreign = batch.own_changes()
+    if foreign:
         log.error("records for another tenant in a change batch",
-                  extra={"customer_id": customer, "refused": len(batch.changes) - len(own)})
+                  extra={"customer_id": customer, "refused": foreign})
     pending = [c for c in own if c.record.get("outcome") == "PENDING"]
     done = deps.scores.scored_hashes(customer, [c.doc_id for c in pending]) if pending else {}
     todo = [c for c in pending if done.get(c.doc_id) != c.content_hash]
