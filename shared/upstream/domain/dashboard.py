@@ -165,6 +165,7 @@ class CalendarRow:
 class CalendarGroup:
     title: str
     tone: str  # "danger", "warning", "ok", "muted": the colour a non-technical reader scans
+    ending_soon: bool = False  # one of the 30/14/3-day buckets
     rows: list[CalendarRow] = field(default_factory=list)
 
 
@@ -189,7 +190,7 @@ def _normalised(auth: Mapping[str, Any]) -> dict[str, Any] | None:
 def auth_calendar(auths: Sequence[Mapping[str, Any]], as_of: date) -> list[CalendarGroup]:
     """Expired (recently), within 3/14/30 days, active, renewed: the seeds' calendar."""
     groups = {"expired": CalendarGroup("Expired", "danger"),
-              **{str(days): CalendarGroup(title, "danger" if days <= 3 else "warning")
+              **{str(days): CalendarGroup(title, "danger" if days <= 3 else "warning", True)
                  for days, title in EXPIRY_BUCKETS},
               "active": CalendarGroup("Active", "ok"),
               "renewed": CalendarGroup("Renewed", "muted")}

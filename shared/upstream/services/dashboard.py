@@ -200,7 +200,7 @@ def overview(visit: _Visit, deps: DashboardDeps) -> Page:
     everything = [a for found in by_status.values() for a in found]
     cells = stores.cells(customer, as_of - timedelta(days=7 * chart.WEEKS), as_of)
     calendar = view.auth_calendar(stores.authorizations(customer), as_of)
-    soon = sum(len(g.rows) for g in calendar if g.title.startswith("Expires"))
+    soon = sum(len(g.rows) for g in calendar if g.ending_soon)
     return _page(200, "dashboard.html", **_common(visit), as_of=as_of.isoformat(),
                  counts=view.counts(by_status),
                  open_alerts=view.order_alerts(by_status["open"]),
