@@ -5,8 +5,10 @@ import functions_framework
 from flask import Request
 
 from upstream.adapters.wiring import api_deps, dashboard_deps
-from upstream.http import serve_api
+from upstream.http import answer_http_errors_as_problems, serve_api
 from upstream.logs import configure_logging
+
+answer_http_errors_as_problems()
 
 
 @functions_framework.http

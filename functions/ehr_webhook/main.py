@@ -5,9 +5,16 @@ from flask import Request
 
 from upstream.adapters.wiring import webhook_deps
 from upstream.domain.webhooks import MAX_BODY_BYTES
-from upstream.http import method_not_allowed, raw_body, respond
+from upstream.http import (
+    answer_http_errors_as_problems,
+    method_not_allowed,
+    raw_body,
+    respond,
+)
 from upstream.logs import configure_logging
 from upstream.services.webhooks import receive_ehr
+
+answer_http_errors_as_problems()
 
 
 @functions_framework.http

@@ -5,11 +5,29 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.exceptions import HTTPException
+
 from upstream.services.webhooks import Answer, problem
 
 if TYPE_CHECKING:
     from upstream.services.api import ApiDeps
     from upstream.services.dashboard import DashboardDeps
+
+
+def problem_for_http_error(error: HTTPException) -> tuple[str, int, dict[str, str]]:
+    """werkzeug's own refusals (no route matched, a path with a newline, a bad request line,
+    a body over Flask's limit) as RFC 7807 problem+json instead of its HTML pages."""
+    status = error.code or 500
+    kind = (error.name or "error").lower().replace(" ", "-")
+    return respond(problem(status, kind, error.name or "Error"))
+
+
+def answer_http_errors_as_problems() -> None:
+    """Called by each HTTP function's `main.py` at import, inside functions-framework's app
+    context, so every error the framework raises before our code runs is problem+json."""
+    import functions_framework
+
+    functions_framework.errorhandler(HTTPException)(problem_for_http_error)
 
 
 def respond(answer: Answer) -> tuple[str, int, dict[str, str]]:

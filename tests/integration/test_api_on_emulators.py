@@ -72,7 +72,8 @@ def test_every_route_refuses_another_tenants_data(clean_stack: StackConfig, uniq
     db = emulator_db(clean_stack)
     acme, beta = _seed(db, f"acme-{unique}", unique), _seed(db, f"beta-{unique}", unique)
     base = manager.function_urls(clean_stack)["api"]
-    for path, method, _, _, _ in ROUTES:
+    for route in ROUTES:
+        path, method = route.path, route.method
         concrete = (path.replace("<alert_id>", acme["alert_id"])
                     .replace("<action>", acme["action"])
                     .replace("<number>", acme["number"])

@@ -224,10 +224,59 @@ def test_the_openapi_document_is_valid_and_lists_every_route() -> None:
     assert document == openapi()
     listed = {(p, m.upper()) for p, ops in document["paths"].items() for m in ops}
     assert listed == {(path.replace("<", "{").replace(">", "}"), method)
-                      for path, method, *_ in ROUTES}
+                      for path, method in ((r.path, r.method) for r in ROUTES)}
 
 
 @given(st.one_of(st.none(), st.text(max_size=80)))
 def test_no_authorization_header_ever_passes(header: str | None) -> None:
     parsed = parse_bearer(header)
     assert parsed is None or allows(None, parsed[1], "read", NOW) == "unauthenticated"
+
+
+def test_the_bearer_scheme_is_case_insensitive() -> None:
+    deps, _, tokens = setup()
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        answer = handle("GET", "/v1/alerts", {}, {"Authorization": f"{scheme} {tokens['read']}"},
+                        b"", deps)
+        assert answer.status == 200, scheme
+    assert handle("GET", "/v1/alerts", {}, {"Authorization": f"Basic {tokens['read']}"}, b"",
+                  deps).status == 401
+
+
+@pytest.mark.parametrize("bad_id", ["__x__", ".", "..", "__.__", "a\nb", "\x00", "x" * 1501])
+def test_ids_firestore_refuses_are_not_found_before_any_lookup(bad_id: str) -> None:
+    deps, stores, tokens = setup()
+
+    def refuse(*_: Any) -> None:
+        raise AssertionError("an unusable id reached the store")
+
+    stores.alert = refuse  # type: ignore[method-assign,assignment]
+    stores.upload = refuse  # type: ignore[method-assign,assignment]
+    for path in (f"/v1/alerts/{bad_id}", f"/v1/uploads/{bad_id}"):
+        status, body = call(deps, "GET", path, tokens["read"])
+        assert status == 404, (path, body)
+
+
+def test_hostile_json_bodies_are_a_400() -> None:
+    deps, _, tokens = setup()
+    for raw in (b"[" * 30_000, b'{"note": ' + b"1" * 10_000 + b"}", b'{"note": "\\ud800"}',
+                b'{"note": NaN}', b"\xff\xfe"):
+        status, body = call(deps, "POST", "/v1/alerts/a1/acknowledge", tokens["write"],
+                            body=raw)
+        assert status == 400, body
+
+
+def test_bodies_the_document_marks_optional_may_be_absent_and_required_ones_are_marked() -> None:
+    deps, _, tokens = setup()
+    assert call(deps, "POST", "/v1/alerts/a1/acknowledge", tokens["write"])[0] == 200
+    assert call(deps, "POST", "/v1/authorizations/A1/renewed", tokens["write"])[0] == 200
+    document = openapi()
+    for route in ROUTES:
+        operation = document["paths"][route.path.replace("<", "{").replace(">", "}")][
+            route.method.lower()]
+        if route.method in ("GET",):
+            assert "requestBody" not in operation
+            continue
+        if not operation["requestBody"]["required"]:  # then no body at all is accepted
+            assert route.body is not None
+            route.body.model_validate({})

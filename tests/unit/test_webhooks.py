@@ -127,6 +127,7 @@ class MemoryKeys:
         self.keys: dict[str, datetime] = {}
 
     def claim(self, key: str, expire_at: datetime, now: datetime) -> bool:
+        key.encode()  # as the Firestore adapter does to name the document: text must encode
         if key in self.keys and self.keys[key] > now:
             return False
         self.keys[key] = expire_at
@@ -249,6 +250,67 @@ def test_no_input_gets_a_5xx(body: bytes, headers: dict[str, str], customer: str
         headers = {**headers, "X-Hub-Signature": sign(body)}
     assert receive_athena(customer or "acme", body, headers, d).status < 500
     assert receive_ehr(body, headers, d).status < 500
+
+
+HOSTILE_BODIES = {
+    "deep": b'{"resourceType": "Claim", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "deep_but_parseable": b'{"resourceType": "Claim", "x": ' + b"[" * 500 + b"]" * 500 + b"}",
+    "big_integer": b'{"resourceType": "Claim", "total": ' + b"9" * 100_000 + b"}",
+    "surrogate": b'{"resourceType": "Claim", "id": "\\ud800"}',
+    "nan": b'{"resourceType": "Claim", "total": NaN}',
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_BODIES))
+def test_signed_hostile_json_is_a_400_in_both_receivers(name: str) -> None:
+    body = HOSTILE_BODIES[name]
+    d = deps()
+    answer = receive_ehr(body, ehr_headers(body), d)
+    assert (answer.status, answer.content_type) == (400, PROBLEM), name
+    athena = body.replace(b'"resourceType": "Claim"', b'"resourceType": "Bundle"')
+    assert receive_athena("acme", athena, {"X-Hub-Signature": sign(athena)}, d).status == 400
+    assert d.publisher.messages == []  # type: ignore[attr-defined]
+
+
+def test_an_athena_event_id_with_a_lone_surrogate_is_a_400() -> None:
+    body = r4b_bundle("e1").replace(b'"id": "e1"', b'"id": "\\udc80"')
+    answer = receive_athena("acme", body, {"X-Hub-Signature": sign(body)}, deps())
+    assert answer.status == 400
+
+
+def test_a_replay_under_a_new_idempotency_key_is_a_duplicate() -> None:
+    """The event key is not signed: a captured request re-sent within the 5-minute window
+    with another key must not publish again."""
+    d = deps()
+    body = json.dumps({"resourceType": "Claim", "id": "c1"}).encode()
+    headers = ehr_headers(body, key="evt-1")
+    assert receive_ehr(body, headers, d).body["status"] == "accepted"
+    replay = {**headers, "X-Idempotency-Key": "evt-attacker"}
+    assert receive_ehr(body, replay, d).body["status"] == "duplicate"
+    assert len(d.publisher.messages) == 1  # type: ignore[attr-defined]
+    # the sender's own retry, re-signed a second later, is still one event
+    later = ehr_headers(body, key="evt-1", when=NOW + timedelta(seconds=1))
+    assert receive_ehr(body, later, d).body["status"] == "duplicate"
+    assert len(d.publisher.messages) == 1  # type: ignore[attr-defined]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=150)
+@given(value=_JSON, kind=st.sampled_from(["Claim", "Bundle", "Coverage", None]),
+       depth=st.integers(0, 2000))
+def test_no_signed_json_gets_a_5xx(value: Any, kind: str | None, depth: int) -> None:
+    body = json.dumps({"resourceType": kind, "x": value}).encode()
+    body = body[:-1] + b', "deep": ' + b"[" * depth + b"]" * depth + b"}"
+    d = deps()
+    assert receive_ehr(body, ehr_headers(body), d).status < 500
+    assert receive_athena("acme", body, {"X-Hub-Signature": sign(body)}, d).status < 500
 
 
 def test_the_local_secret_store_keeps_the_replaced_version_valid(tmp_path: Any) -> None:

@@ -38,9 +38,10 @@ def hash_secret(secret: str) -> str:
 
 def parse_bearer(header: str | None) -> tuple[str, str] | None:
     """(key id, secret) from `Authorization: Bearer upk_…`, or None."""
-    if not header or not header.startswith("Bearer "):
+    scheme, _, token = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer":  # auth schemes are case-insensitive (RFC 9110 §11.1)
         return None
-    match = _TOKEN.match(header.removeprefix("Bearer ").strip())
+    match = _TOKEN.match(token.strip())
     return (match["id"], match["secret"]) if match else None
 
 

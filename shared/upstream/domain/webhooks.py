@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from upstream.domain import safe_json
 
 MAX_BODY_BYTES = 1 << 20
 # Contract 3b: a signed request more than five minutes from our clock is a replay.
@@ -108,12 +109,9 @@ class Notification:
 
 def _json(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadNotification("invalid_json", str(exc)[:200]) from None
-    if not isinstance(body, dict):
-        raise BadNotification("invalid_json", "the body is not a JSON object")
-    return body
+        return safe_json.loads_object(raw)
+    except safe_json.UnsafeJson as exc:
+        raise BadNotification("invalid_json", exc.detail) from None
 
 
 def _focus(item: dict[str, Any]) -> str | None:

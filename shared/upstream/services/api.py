@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
+from upstream.domain import safe_json
 from upstream.domain.aggregates import DailyCell
 from upstream.domain.api_keys import Scope, allows, parse_bearer
 from upstream.domain.automation.tiers import AutomationSettings
@@ -29,6 +30,7 @@ from upstream.domain.notify.routing import NotificationSettings
 from upstream.domain.payers import PayerNormalizer
 from upstream.domain.risk.check import CheckError, check, parse_claim
 from upstream.domain.risk.rules import default_rules, with_overrides
+from upstream.services import api_schemas as schemas
 from upstream.services.automation import (
     AutomationDeps,
     AutomationRefused,
@@ -40,6 +42,7 @@ from upstream.services.risk_history import HistoryCache, cached_history
 from upstream.services.webhooks import Answer, problem
 
 MAX_PAGE = 200
+_RESERVED_ID = re.compile(r"^__.*__$", re.DOTALL)
 MAX_BODY = 64 * 1024
 UNAUTHENTICATED = problem(401, "unauthorized", "A valid API key is required")
 ALERT_STATUSES = ("open", "acknowledged", "resolved", "noise")
@@ -204,12 +207,9 @@ def _json_body(call: Call) -> dict[str, Any]:
     if not call.body.strip():
         return {}
     try:
-        data = json.loads(call.body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
-    return data
+        return safe_json.loads_object(call.body)
+    except safe_json.UnsafeJson as exc:
+        raise BadRequest(f"the body is not a JSON object we accept ({exc.detail})") from None
 
 
 def _token(alert_id: str | None) -> str | None:
@@ -226,6 +226,14 @@ def _untoken(token: str | None) -> str | None:
     if not decoded or not decoded.isprintable() or len(decoded) > 100:
         raise BadRequest("page_token is not one this API gave")
     return decoded
+
+
+def usable_id(text: str) -> bool:
+    """Whether `text` can be a Firestore document id: ≤ 1,500 bytes, no `/`, not `.` or `..`,
+    not `__…__` (Firestore reserves those and answers InvalidArgument), and printable."""
+    return (0 < len(text.encode("utf-8", "replace")) <= 1500 and "/" not in text
+            and text not in (".", "..") and not _RESERVED_ID.match(text)
+            and text.isprintable())
 
 
 def _not_found(what: str) -> Answer:
@@ -386,63 +394,127 @@ def risk_score(call: Call, deps: ApiDeps) -> Answer:
 
 
 Handler = Callable[..., Answer]
-# (path, method, endpoint, scope, summary): the route table, and the OpenAPI document's source.
-ROUTES: tuple[tuple[str, str, Handler, Scope, str], ...] = (
-    ("/v1/alerts", "GET", list_alerts, "read", "Alerts, filtered and paged"),
-    ("/v1/alerts/<alert_id>", "GET", get_alert, "read", "One alert with its evidence"),
-    ("/v1/alerts/<alert_id>/<action>", "POST", alert_action, "write",
-     "acknowledge | resolve | noise | reopen | useful | not-useful"),
-    ("/v1/authorizations", "GET", list_authorizations, "read",
-     "Authorizations (status, expiring within N days)"),
-    ("/v1/authorizations/<number>/renewed", "POST", mark_renewed, "write",
-     "Mark an authorization renewed"),
-    ("/v1/uploads", "GET", list_uploads, "read", "Upload summaries, newest first"),
-    ("/v1/uploads/<upload_id>", "GET", get_upload, "read", "One upload summary"),
-    ("/v1/claims/summary", "GET", claims_summary, "read",
-     "Denial rate and dollars per payer and week"),
-    ("/v1/settings", "GET", get_settings, "read", "The practice's settings"),
-    ("/v1/settings", "PUT", put_settings, "write",
-     "Change notification rules, payer aliases, automation, risk rules, providers, limits"),
-    ("/v1/automation/actions", "GET", list_actions, "read",
-     "Proposed, queued, escalated and executed actions"),
-    ("/v1/automation/actions/<action_id>/approve", "POST", approve_action, "write",
-     "Approve a queued (Tier 2) action: it executes, logged under this key"),
-    ("/v1/automation/actions/<action_id>/release-hold", "POST", release_hold, "write",
-     "Release an executed hold; a justification is required and logged"),
-    ("/v1/automation/log", "GET", automation_log, "read", "The execution log, newest first"),
-    ("/v1/risk/score", "POST", risk_score, "read",
-     "Pre-submission risk score of a claim (JSON or FHIR Claim): score, factors, fixes"),
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One API route: the router's rule, its scope, and the OpenAPI document's source (the
+    same pydantic models the handler validates with, so the document cannot drift)."""
+
+    path: str
+    method: str
+    handler: Handler
+    scope: Scope
+    summary: str
+    response: type[BaseModel]
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    body_required: bool = False
+    body_schema: dict[str, Any] | None = None  # a body no single model describes
+
+
+_CLAIM_BODY = {"type": "object", "description":
+               "Our claim JSON ({claim_id, payer, lines: [...]}) or a FHIR Claim resource",
+               "additionalProperties": True}
+
+ROUTES: tuple[Route, ...] = (
+    Route("/v1/alerts", "GET", list_alerts, "read", "Alerts, filtered and paged",
+          schemas.AlertPage, query=AlertQuery),
+    Route("/v1/alerts/<alert_id>", "GET", get_alert, "read", "One alert with its evidence",
+          schemas.AlertOut),
+    Route("/v1/alerts/<alert_id>/<action>", "POST", alert_action, "write",
+          "acknowledge | resolve | noise | reopen | useful | not-useful", schemas.AlertOut,
+          body=ActionBody),
+    Route("/v1/authorizations", "GET", list_authorizations, "read",
+          "Authorizations (status, expiring within N days)", schemas.AuthorizationList,
+          query=AuthorizationQuery),
+    Route("/v1/authorizations/<number>/renewed", "POST", mark_renewed, "write",
+          "Mark an authorization renewed", schemas.Renewed, body=ActionBody),
+    Route("/v1/uploads", "GET", list_uploads, "read", "Upload summaries, newest first",
+          schemas.UploadList, query=PageQuery),
+    Route("/v1/uploads/<upload_id>", "GET", get_upload, "read", "One upload summary",
+          schemas.UploadOut),
+    Route("/v1/claims/summary", "GET", claims_summary, "read",
+          "Denial rate and dollars per payer and week", schemas.ClaimsSummary,
+          query=SummaryQuery),
+    Route("/v1/settings", "GET", get_settings, "read", "The practice's settings",
+          schemas.SettingsOut),
+    Route("/v1/settings", "PUT", put_settings, "write",
+          "Change notification rules, payer aliases, automation, risk rules, providers, "
+          "limits (at least one)", schemas.SettingsOut, body=SettingsBody, body_required=True),
+    Route("/v1/automation/actions", "GET", list_actions, "read",
+          "Proposed, queued, escalated and executed actions", schemas.ActionList,
+          query=ActionQuery),
+    Route("/v1/automation/actions/<action_id>/approve", "POST", approve_action, "write",
+          "Approve a queued (Tier 2) action: it executes, logged under this key",
+          schemas.ActionOut, body=ActionBody),
+    Route("/v1/automation/actions/<action_id>/release-hold", "POST", release_hold, "write",
+          "Release an executed hold; a justification is required and logged",
+          schemas.ActionOut, body=JustificationBody, body_required=True),
+    Route("/v1/automation/log", "GET", automation_log, "read",
+          "The execution log, newest first", schemas.LogEntries, query=PageQuery),
+    Route("/v1/risk/score", "POST", risk_score, "read",
+          "Pre-submission risk score of a claim (JSON or FHIR Claim): score, factors, fixes",
+          schemas.RiskScoreOut, body_required=True, body_schema=_CLAIM_BODY),
 )
-_MAP = Map([Rule(path, methods=[method], endpoint=(handler, scope))
-            for path, method, handler, scope, _ in ROUTES], strict_slashes=False)
+_MAP = Map([Rule(r.path, methods=[r.method], endpoint=(r.handler, r.scope)) for r in ROUTES],
+           strict_slashes=False)
+_ERRORS = (("400", "Bad request"), ("401", "Unauthenticated"), ("403", "Forbidden"),
+           ("404", "Not found"), ("405", "Method not allowed"), ("409", "Conflict"),
+           ("413", "Body too large"))
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any],
+            mode: Literal["validation", "serialization"]) -> dict[str, Any]:
+    """The model's JSON Schema (OpenAPI 3.1 is JSON Schema 2020-12), its nested models
+    moved to `components/schemas`."""
+    found = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode,
+                                    by_alias=True)
+    components.update(found.pop("$defs", {}))
+    components[model.__name__] = found
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _query_parameters(model: type[BaseModel] | None) -> list[dict[str, Any]]:
+    if model is None:
+        return []
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    return [{"name": name, "in": "query", "required": name in required, "schema": prop}
+            for name, prop in schema.get("properties", {}).items()]
 
 
 def openapi() -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    problem_ref = _schema(schemas.Problem, components, "serialization")
     paths: dict[str, Any] = {}
-    for path, method, _, scope, summary in ROUTES:
-        openapi_path = path.replace("<", "{").replace(">", "}")
+    for route in ROUTES:
+        openapi_path = route.path.replace("<", "{").replace(">", "}")
         params = [{"name": p.strip("{}"), "in": "path", "required": True,
-                   "schema": {"type": "string"}}
+                   "schema": {"type": "string", "minLength": 1}}
                   for p in openapi_path.split("/") if p.startswith("{")]
-        paths.setdefault(openapi_path, {})[method.lower()] = {
-            "summary": summary, "parameters": params, "security": [{"apiKey": []}],
-            "x-scope": scope,
+        operation: dict[str, Any] = {
+            "summary": route.summary, "parameters": params + _query_parameters(route.query),
+            "security": [{"apiKey": []}], "x-scope": route.scope,
             "responses": {
-                "200": {"description": "OK",
-                        "content": {"application/json": {"schema": {"type": "object"}}}},
-                **{code: {"description": text, "content": {"application/problem+json": {
-                    "schema": {"$ref": "#/components/schemas/Problem"}}}}
-                   for code, text in (("400", "Bad request"), ("401", "Unauthenticated"),
-                                      ("403", "Forbidden"), ("404", "Not found"))}}}
-    return {"openapi": "3.0.3",
+                "200": {"description": "OK", "content": {"application/json": {
+                    "schema": _schema(route.response, components, "serialization")}}},
+                **{code: {"description": text,
+                          "content": {"application/problem+json": {"schema": problem_ref}}}
+                   for code, text in _ERRORS}}}
+        if route.body is not None or route.body_schema is not None:
+            body = route.body_schema or _schema(route.body, components,  # type: ignore[arg-type]
+                                                "validation")
+            operation["requestBody"] = {"required": route.body_required,
+                                        "content": {"application/json": {"schema": body}}}
+        paths.setdefault(openapi_path, {})[route.method.lower()] = operation
+    return {"openapi": "3.1.0",
             "info": {"title": "Upstream API", "version": "1"},
             "paths": paths,
             "components": {
                 "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
                                                "bearerFormat": "upk_<key id>_<secret>"}},
-                "schemas": {"Problem": {"type": "object", "properties": {
-                    "type": {"type": "string"}, "title": {"type": "string"},
-                    "status": {"type": "integer"}, "detail": {"type": "string"}}}}}}
+                "schemas": components}}
 
 
 def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
@@ -469,6 +541,8 @@ def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[st
         return UNAUTHENTICATED
     if verdict == "forbidden":
         return problem(403, "forbidden", f"This key lacks the {scope} scope")
+    if not all(usable_id(value) for value in args.values()):
+        return _not_found("resource")  # no id Firestore refuses can be one the tenant has
     call = Call(customer=str(stored["customer_id"]), key_id=key[0], query=query, body=body,
                 now=now)
     try:

@@ -15,6 +15,7 @@ duplicate that sees a claimed key answers "duplicate"; the first delivery still 
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -117,6 +118,9 @@ class Received:
     keys: list[str]
     message: Callable[[list[int]], EhrEvent]
     ignored: Answer | None = None  # a valid body with nothing for us (heartbeat, other type)
+    # A key derived from the signed bytes, for protocols whose event id is not signed: a
+    # captured request replayed under a new event id still finds this key taken.
+    replay_key: str | None = None
 
 
 class Connector(Protocol):
@@ -214,8 +218,11 @@ class GenericEhrConnector:
             log.info("ehr resource ignored", extra={"customer_id": customer_id,
                                                     "ignored_resource_type": kind})
             ignored = Answer(200, {"status": "ignored", "resource_type": kind})
+        signed = hashlib.sha256((_header(headers, "X-Timestamp") or "").strip().encode()
+                                + b"." + raw).hexdigest()
         return Received(
             keys=[f"ehr|{customer_id}|{event_key}"],
+            replay_key=f"ehr-signed|{customer_id}|{signed}",
             message=lambda _: EhrEvent(
                 source="ehr", customer_id=customer_id, received_at=now,
                 events=[{"event_id": event_key}], resource_type=kind,
@@ -250,7 +257,12 @@ def _publish_new(deps: WebhookDeps, connector: Connector, customer_id: str,
                  received: Received, now: datetime) -> Answer:
     """Claims the keys, publishes what was new, answers."""
     keys, expire_at = received.keys, now + connector.key_ttl
+    replay = received.replay_key
     try:
+        if replay is not None and not deps.idempotency.claim(replay, expire_at, now):
+            log.warning("webhook replay refused", extra={"customer_id": customer_id,
+                                                         "connector": connector.name})
+            return Answer(200, {"status": "duplicate", "events": len(keys)})
         fresh = [i for i, key in enumerate(keys) if deps.idempotency.claim(key, expire_at, now)]
         if not fresh:
             return Answer(200, {"status": "duplicate", "events": len(keys)})
@@ -259,8 +271,8 @@ def _publish_new(deps: WebhookDeps, connector: Connector, customer_id: str,
             deps.publisher.publish(deps.ehr_topic, event.to_bytes(),
                                    {"customer_id": customer_id, "source": event.source})
         except INFRASTRUCTURE:
-            for i in fresh:
-                deps.idempotency.release(keys[i])
+            for key in [keys[i] for i in fresh] + ([replay] if replay else []):
+                deps.idempotency.release(key)
             raise
     except INFRASTRUCTURE as exc:
         log.error("webhook could not be recorded", extra={"customer_id": customer_id,
