@@ -101,9 +101,11 @@ locals {
       max         = 10
       concurrency = 40
       env         = {}
-      publishes   = []
-      secrets     = ["dashboard-session-key"]
-      bucket      = false
+      # Replaying a practice's dead letters (POST /v1/admin/dead-letters/<topic>/replay)
+      # republishes them to their topic; it reads the holds (pubsub.tf api_reads_holds).
+      publishes = ["claims", "ehr-events", "ehr-fetch", "alerts", "detector-runs"]
+      secrets   = ["dashboard-session-key"]
+      bucket    = false
     }
     risk_scorer = {
       trigger     = "topic:claims"

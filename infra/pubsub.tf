@@ -10,8 +10,10 @@
 locals {
   # Same list as shared/upstream/stack/topology.py TOPICS.
   topics = ["claims", "ehr-events", "ehr-fetch", "alerts", "detector-runs"]
-  # Pub/Sub's minimum, and what the local stack uses.
-  max_delivery_attempts = 5
+  # Pub/Sub's maximum (Contract 7): with a 10 s to 600 s backoff, 100 attempts span many
+  # hours, so an outage of a function for an hour loses nothing and dead-letters nothing.
+  # Same as shared/upstream/stack/topology.py MAX_DELIVERY_ATTEMPTS.
+  max_delivery_attempts = 100
   pubsub_agent          = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 }
 
@@ -42,6 +44,15 @@ resource "google_pubsub_subscription" "dead_letter_hold" {
   expiration_policy {
     ttl = ""
   }
+}
+
+# The api function lists and replays a practice's held messages (Contract 7): it pulls from
+# the holds, and acknowledges only what it republished.
+resource "google_pubsub_subscription_iam_member" "api_reads_holds" {
+  for_each     = toset(local.topics)
+  subscription = google_pubsub_subscription.dead_letter_hold[each.value].name
+  role         = "roles/pubsub.subscriber"
+  member       = "serviceAccount:${google_service_account.function["api"].email}"
 }
 
 # The identity Pub/Sub signs its pushes with (OIDC); the functions accept only it.

@@ -3,13 +3,15 @@
 # - detector runs, daily 06:00 (authorization calendar, sequential drift test) and Mondays
 #   06:30 (the weekly tests, and the daily ones again: runs are idempotent);
 # - the alert digest, daily 12:00 (07:00 in New York): what digest channels and quiet hours held;
-# - the weekly summary e-mail, Mondays 13:00, after the weekly run.
+# - the weekly summary e-mail, Mondays 13:00, after the weekly run;
+# - the upload watch, hourly: uploads stuck in `processing` are logged for monitoring.tf.
 locals {
   scheduled = {
     "detector-runs-daily"  = { schedule = "0 6 * * *", topic = "detector-runs", data = { run = "daily", customer = "*" } }
     "detector-runs-weekly" = { schedule = "30 6 * * 1", topic = "detector-runs", data = { run = "weekly", customer = "*" } }
     "alert-digest-daily"   = { schedule = "0 12 * * *", topic = "alerts", data = { digest = "daily", customer = "*" } }
     "weekly-summary"       = { schedule = "0 13 * * 1", topic = "alerts", data = { summary = "weekly", customer = "*" } }
+    "upload-watch-hourly"  = { schedule = "15 * * * *", topic = "detector-runs", data = { run = "uploads", customer = "*" } }
   }
   scheduled_topics = toset([for job in local.scheduled : job.topic])
 }

@@ -65,3 +65,8 @@ variable "dashboard_url" {
   type        = string
   default     = "https://upstream.example.invalid"
 }
+
+variable "operator_email" {
+  description = "Who is paged when a dead-letter topic holds a message or an upload stays processing for an hour (Contract 7)."
+  type        = string
+}

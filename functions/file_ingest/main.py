@@ -10,11 +10,17 @@ from cloudevents.http import CloudEvent
 
 from upstream.adapters.wiring import ingest_deps
 from upstream.events import StorageObjectEvent
+from upstream.http import retry_later_without_a_traceback
 from upstream.logs import configure_logging
+from upstream.ports import UploadBusy
 from upstream.services.ingest_upload import ingest_object
 
 
 @functions_framework.cloud_event
 def file_ingest(event: CloudEvent) -> None:
     configure_logging()
-    ingest_object(StorageObjectEvent.from_cloud_event(event), ingest_deps())
+    stored = StorageObjectEvent.from_cloud_event(event)
+    try:
+        ingest_object(stored, ingest_deps())
+    except UploadBusy as busy:
+        retry_later_without_a_traceback(busy, object=stored.name)

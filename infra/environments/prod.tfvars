@@ -1,4 +1,5 @@
-project     = "upstream-prod"
-environment = "prod"
-region      = "us-central1"
-tenants     = []
+project        = "upstream-prod"
+environment    = "prod"
+region         = "us-central1"
+tenants        = []
+operator_email = "oncall-prod@upstream.example"

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from upstream.cli_detect import register as register_detection
+from upstream.cli_recovery import register as register_recovery
 from upstream.domain.records import RecordKind
 from upstream.domain.table import UnreadableFile
 from upstream.events import content_id
@@ -427,6 +428,7 @@ def records(customer: str, kind: str, payer: str | None, limit: int, count_only:
 
 
 register_detection(main)
+register_recovery(main)
 
 if __name__ == "__main__":
     main()

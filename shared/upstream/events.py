@@ -109,12 +109,13 @@ class RecordChangeBatch(BaseModel):
 
 class DetectorRun(BaseModel):
     """What Cloud Scheduler publishes on `detector-runs` (and what the fan-out republishes,
-    one message per tenant): `{"run": "daily"|"weekly", "customer": "<id>"|"*", "as_of"}`.
-    `as_of` is the run day (data strictly before it); default: today (UTC)."""
+    one message per tenant): `{"run": "daily"|"weekly"|"uploads", "customer": "<id>"|"*",
+    "as_of"}`. `as_of` is the run day (data strictly before it); default: today (UTC).
+    `uploads` is the hourly watch for uploads stuck in `processing` (Contract 7)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    run: Literal["daily", "weekly"]
+    run: Literal["daily", "weekly", "uploads"]
     customer: str = Field(min_length=1, max_length=63, pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_-]*)$")
     as_of: date | None = None
 

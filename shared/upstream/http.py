@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from werkzeug.exceptions import HTTPException
 
+from upstream.logs import get_logger
 from upstream.services.webhooks import Answer, problem
+
+log = get_logger(__name__)
 
 if TYPE_CHECKING:
     from upstream.services.api import ApiDeps
@@ -28,6 +31,16 @@ def answer_http_errors_as_problems() -> None:
     import functions_framework
 
     functions_framework.errorhandler(HTTPException)(problem_for_http_error)
+
+
+def retry_later_without_a_traceback(busy: Exception, **context: str) -> NoReturn:
+    """An expected, retryable refusal (another delivery holds the upload's lease): a warning
+    and a 503, which Eventarc retries like any failure, instead of the framework's ERROR
+    traceback for an uncaught exception."""
+    from flask import abort
+
+    log.warning("busy, the event will be retried", extra={"error": str(busy), **context})
+    abort(503, description="busy; retry later")
 
 
 def respond(answer: Answer) -> tuple[str, int, dict[str, str]]:

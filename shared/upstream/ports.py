@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -168,3 +168,68 @@ class AutomationStore(Protocol):
         ...
 
     def log_entries(self, customer_id: str, limit: int) -> list[dict[str, Any]]: ...
+
+
+class ReconcileStore(Protocol):
+    """What `reconcile` reads and repairs (Contract 7)."""
+
+    def lines(self, customer: str) -> Iterable[tuple[str, dict[str, Any]]]: ...
+
+    def cells(self, customer: str) -> dict[str, tuple[str, str, dict[str, float]]]: ...
+
+    def ledger(self, customer: str) -> dict[str, dict[str, Any]]: ...
+
+    def repair(self, customer: str, cells: Sequence[Any],
+               ledger: dict[str, dict[str, Any]]) -> None: ...
+
+    def totals(self, customer: str) -> tuple[Any, Any]:
+        """(`Totals` from the lines, `Totals` from the cells)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """One message in a dead-letter hold: its payload, attributes and when it was first
+    published."""
+
+    message_id: str
+    data: bytes
+    attributes: dict[str, str]
+    published_at: datetime
+
+    def original_attributes(self) -> dict[str, str]:
+        """The attributes it was first published with: without Pub/Sub's dead-letter ones
+        (`CloudPubSubDeadLetter…`) and ours (`reason`, `detail`), which describe the failure."""
+        return {k: v for k, v in self.attributes.items()
+                if not k.startswith(DEAD_LETTER_ATTRIBUTE_PREFIX)
+                and k not in ("reason", "detail")}
+
+    def reason(self) -> str:
+        """Why it is held: the reason a function gave, or the delivery attempts exhausted."""
+        if self.attributes.get("reason"):
+            return self.attributes["reason"]
+        attempts = self.attributes.get(f"{DEAD_LETTER_ATTRIBUTE_PREFIX}SourceDeliveryCount")
+        return f"delivery failed {attempts} times" if attempts else "unknown"
+
+
+DEAD_LETTER_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
+
+
+class DeadLetterHold(Protocol):
+    """The `<topic>-dlq-hold` subscriptions (Contract 7)."""
+
+    def peek(self, topic: str) -> list[HeldMessage]:
+        """Everything held, left held."""
+        ...
+
+    def replay(self, topic: str, chosen: Callable[[HeldMessage], bool]) -> tuple[int, int]:
+        """Republishes each chosen message to `topic` (then acknowledges it in the hold);
+        the others stay held. Returns (replayed, left)."""
+        ...
+
+
+class ProcessingUploads(Protocol):
+    def processing(self, customer_id: str) -> list[dict[str, Any]]:
+        """The tenant's upload summaries still `processing` (with `upload_id`,
+        `started_at`)."""
+        ...

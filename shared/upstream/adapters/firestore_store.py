@@ -146,6 +146,12 @@ class FirestoreUploads:
         snap = self._upload(customer_id, upload_id).get()
         return _plain(snap.to_dict()) if snap.exists else None
 
+    def processing(self, customer_id: str) -> list[dict[str, Any]]:
+        """One equality filter (no composite index); the age is judged by the caller."""
+        query = tenant_collection(self._client, customer_id, UPLOADS).where(
+            filter=firestore.FieldFilter("status", "==", UploadStatus.PROCESSING.value))
+        return [{"upload_id": doc.id, **(doc.to_dict() or {})} for doc in query.stream()]
+
     def list_uploads(self, customer_id: str, limit: int = 50) -> list[dict[str, Any]]:
         query = tenant_collection(self._client, customer_id, UPLOADS).order_by(
             "started_at", direction=firestore.Query.DESCENDING).limit(limit)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from upstream.adapters.clients import firestore_client, publisher_client, storage_client
 from upstream.adapters.firestore_aggregates import FirestoreAggregates
+from upstream.adapters.firestore_reconcile import FirestoreReconcile
 from upstream.adapters.firestore_store import (
     CachedTenants,
     FirestoreRecords,
@@ -18,6 +19,7 @@ from upstream.adapters.firestore_store import (
 )
 from upstream.adapters.gcs import GcsObjectStore
 from upstream.adapters.pubsub import PubSubPublisher
+from upstream.adapters.pubsub_dead_letters import PubSubDeadLetters
 from upstream.adapters.secrets import LocalFileSecretStore, SecretManagerStore
 from upstream.logs import get_logger
 from upstream.ports import SecretStore
@@ -95,7 +97,22 @@ def detector_deps() -> DetectorDeps:
         network_key=network_key,
         automation=automation_deps(),
         tenants_store=FirestoreTenants(firestore_client()),
+        reconciler=reconcile_store(),
+        uploads=FirestoreUploads(firestore_client()),
     )
+
+
+@cache
+def reconcile_store() -> FirestoreReconcile:
+    return FirestoreReconcile(firestore_client())
+
+
+@cache
+def dead_letter_hold() -> PubSubDeadLetters:
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    return PubSubDeadLetters(pubsub_v1.SubscriberClient(), publisher_client(),
+                             get_settings().project)
 
 
 NETWORK_KEY_SECRET = "network-signal-key"
@@ -232,7 +249,8 @@ def api_deps() -> ApiDeps:
     from upstream.adapters.firestore_api import FirestoreApiStores
     from upstream.services.api import ApiDeps
 
-    return ApiDeps(stores=FirestoreApiStores(firestore_client()), automation=automation_deps())
+    return ApiDeps(stores=FirestoreApiStores(firestore_client()), automation=automation_deps(),
+                   dead_letters=dead_letter_hold())
 
 
 @cache

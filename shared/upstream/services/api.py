@@ -30,6 +30,7 @@ from upstream.domain.notify.routing import NotificationSettings
 from upstream.domain.payers import PayerNormalizer
 from upstream.domain.risk.check import CheckError, check, parse_claim
 from upstream.domain.risk.rules import default_rules, with_overrides
+from upstream.ports import DeadLetterHold
 from upstream.services import api_schemas as schemas
 from upstream.services.automation import (
     AutomationDeps,
@@ -38,8 +39,10 @@ from upstream.services.automation import (
     override_hold,
     settings_for,
 )
+from upstream.services.recovery import list_held, replay_held
 from upstream.services.risk_history import HistoryCache, cached_history
 from upstream.services.webhooks import Answer, problem
+from upstream.topics import TOPICS
 
 MAX_PAGE = 200
 _RESERVED_ID = re.compile(r"^__.*__$", re.DOTALL)
@@ -87,6 +90,7 @@ class ApiDeps:
     # and a tenant's denial history changes once a day, not per claim.
     histories: HistoryCache = field(default_factory=dict)
     automation: AutomationDeps | None = None
+    dead_letters: DeadLetterHold | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,6 +397,27 @@ def risk_score(call: Call, deps: ApiDeps) -> Answer:
                                           deps.stores.cells), rules, auths))
 
 
+def _hold(deps: ApiDeps) -> DeadLetterHold:
+    if deps.dead_letters is None:
+        raise BadRequest("dead-letter holds are not configured for this deployment")
+    return deps.dead_letters
+
+
+def list_dead_letters(call: Call, deps: ApiDeps) -> Answer:
+    """Contract 7, for the caller's tenant only: what each dead-letter topic holds of its."""
+    hold = _hold(deps)
+    return Answer(200, {"topics": [list_held(topic, hold, call.customer) for topic in TOPICS]})
+
+
+def replay_dead_letters(call: Call, deps: ApiDeps, topic: str) -> Answer:
+    _model(ActionBody, _json_body(call))
+    if topic not in TOPICS:
+        return _not_found("topic")
+    result = replay_held(topic, _hold(deps), call.customer)
+    return Answer(200, {"topic": topic, "replayed": result["replayed"],
+                        "skipped_other_tenants": result["left_held"]})
+
+
 Handler = Callable[..., Answer]
 
 
@@ -456,6 +481,12 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/risk/score", "POST", risk_score, "read",
           "Pre-submission risk score of a claim (JSON or FHIR Claim): score, factors, fixes",
           schemas.RiskScoreOut, body_required=True, body_schema=_CLAIM_BODY),
+    Route("/v1/admin/dead-letters", "GET", list_dead_letters, "write",
+          "What the dead-letter topics hold of this practice's messages: count, oldest, "
+          "reasons", schemas.DeadLetters),
+    Route("/v1/admin/dead-letters/<topic>/replay", "POST", replay_dead_letters, "write",
+          "Republish this practice's held messages of one topic (idempotent consumers)",
+          schemas.Replayed, body=ActionBody),
 )
 _MAP = Map([Rule(r.path, methods=[r.method], endpoint=(r.handler, r.scope)) for r in ROUTES],
            strict_slashes=False)

@@ -44,13 +44,16 @@ from upstream.ports import (
     AlertStore,
     AuthorizationSource,
     NetworkStore,
+    ProcessingUploads,
     Publisher,
+    ReconcileStore,
     TenantLister,
     TenantStore,
 )
 from upstream.services.alert_publishing import save_and_publish
 from upstream.services.automation import AutomationDeps, propose
 from upstream.services.dead_letters import decode_or_dead_letter
+from upstream.services.recovery import self_check
 
 log = get_logger(__name__)
 
@@ -69,6 +72,9 @@ class DetectorDeps:
     today: Callable[[], date] = lambda: datetime.now(UTC).date()
     automation: AutomationDeps | None = None
     tenants_store: TenantStore | None = None
+    reconciler: ReconcileStore | None = None
+    uploads: ProcessingUploads | None = None
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 def run_id(run: DetectorRun, as_of: date) -> str:
@@ -85,13 +91,51 @@ def handle_run(run: DetectorRun, deps: DetectorDeps) -> dict[str, Any]:
                                    {"customer_id": customer, "run": run.run})
         log.info("detector run fanned out", extra={"run": run.run, "tenants": len(tenants)})
         return {"status": "fanned_out", "tenants": len(tenants)}
+    if run.run == "uploads":
+        return watch_uploads(run.customer, deps)
     return run_tenant(run.customer, Schedule(run.run), as_of, deps)
+
+
+# An upload's delivery holds a lease of 540 s and Eventarc redelivers for a day: one still
+# `processing` an hour after it started has had about six chances to finish and did not.
+STUCK_AFTER = timedelta(hours=1)
+
+
+def watch_uploads(customer: str, deps: DetectorDeps) -> dict[str, Any]:
+    """Logs each upload stuck in `processing` as an ERROR with `event: upload_stuck`, which a
+    log-based metric counts and an alert policy pages on (infra/monitoring.tf)."""
+    if deps.uploads is None:
+        return {"customer_id": customer, "status": "skipped"}
+    now = deps.now()
+    stuck = [u for u in deps.uploads.processing(customer)
+             if _started(u) is not None and now - _started(u) > STUCK_AFTER]  # type: ignore[operator]
+    for upload in stuck:
+        log.error("upload stuck processing", extra={
+            "event": "upload_stuck", "customer_id": customer,
+            "upload_id": upload.get("upload_id"), "started_at": str(upload.get("started_at")),
+            "accepted_so_far": upload.get("accepted")})
+    return {"customer_id": customer, "status": "watched", "stuck_uploads": len(stuck)}
+
+
+def _started(upload: dict[str, Any]) -> datetime | None:
+    value = upload.get("started_at")
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        stamp = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def run_tenant(customer: str, schedule: Schedule, as_of: date,
                deps: DetectorDeps) -> dict[str, Any]:
     """Raises on a corrupt aggregate: the delivery fails, is retried, then dead-lettered."""
     started = datetime.now(UTC)
+    consistency = None
+    if schedule is Schedule.WEEKLY and deps.reconciler is not None:
+        # Contract 7: detectors must not read cells a lost change left wrong.
+        consistency = self_check(customer, deps.reconciler)
     cells = deps.aggregates.cells(customer, lookback_start(as_of), as_of)
     frame = build_frame(cells, lookback_start(as_of), as_of)
     findings = run_findings(frame, as_of, schedule) + _calendar(customer, as_of, deps)
@@ -109,6 +153,9 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
                "alerts_written": len(alerts), "alerts_published": len(unpublished),
                "kept_quiet_as_noise": sum(a.status is AlertStatus.NOISE for a in alerts),
                "started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat()}
+    if consistency is not None:
+        summary["aggregates"] = consistency["status"]
+        summary["cells_reconciled"] = consistency.get("cells_wrong", 0)
     deps.alerts.record_run(customer, run_id(DetectorRun(run=schedule.value, customer=customer),
                                             as_of), summary)
     log.info("detector run complete", extra=summary)

@@ -3,9 +3,13 @@
 Polls the uploads bucket and, for every new object generation, POSTs to `file_ingest` the
 same binary-mode CloudEvent Eventarc sends in production
 (`google.cloud.storage.object.v1.finalized`, data = the object's JSON resource). A failed
-delivery (non-2xx or no answer) is retried with exponential backoff, like Eventarc's
-Pub/Sub transport, and after `MAX_ATTEMPTS` is written to a dead-letter file. Delivered
-generations are remembered on disk, so a restarted bridge neither loses nor repeats events.
+delivery (non-2xx or no answer) is retried as Eventarc's Pub/Sub transport retries it: with
+exponential backoff, for as long as the event is retained (24 hours), then written to a
+dead-letter file. So a delivery that crashed mid-upload is retried after its lease lapses
+(540 s) and finishes the upload, locally as in production (Contract 7). Eventarc backs off
+10 s to 600 s; the bridge 1 s to 60 s, so a restarted function is fed within a minute.
+Delivered generations are remembered on disk, so a restarted bridge neither loses nor
+repeats events.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -29,8 +33,8 @@ from upstream.stack.config import StackConfig
 log = get_logger("upstream.bridge")
 
 POLL_SECONDS = 0.5
-MAX_ATTEMPTS = 8  # 1+2+4+…+30 s: about two minutes before dead-lettering locally
-MAX_BACKOFF_SECONDS = 30.0
+MAX_AGE_SECONDS = 24 * 3600.0  # Eventarc's Pub/Sub transport keeps an event a day
+MAX_BACKOFF_SECONDS = 60.0
 DELIVERY_TIMEOUT_SECONDS = 600.0  # a large upload can take minutes to ingest
 
 
@@ -53,6 +57,7 @@ class _Pending:
     resource: dict[str, Any]
     attempts: int = 0
     next_at: float = 0.0
+    first_at: float = field(default_factory=time.monotonic)
 
 
 class Bridge:
@@ -100,7 +105,7 @@ class Bridge:
         if ok:
             self._finish(key, "delivered")
             log.info("event delivered", extra={"object_key": key, "attempts": item.attempts})
-        elif item.attempts >= MAX_ATTEMPTS:
+        elif time.monotonic() - item.first_at >= MAX_AGE_SECONDS:
             self._dead_file.parent.mkdir(parents=True, exist_ok=True)
             with open(self._dead_file, "a") as dead:
                 dead.write(json.dumps({"key": key, "status": status, "attempts": item.attempts,

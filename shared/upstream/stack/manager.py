@@ -18,7 +18,13 @@ import requests
 
 from upstream.stack import processes
 from upstream.stack.config import StackConfig
-from upstream.stack.topology import FUNCTIONS, MAX_DELIVERY_ATTEMPTS, TOPICS
+from upstream.stack.topology import (
+    FUNCTIONS,
+    MAX_BACKOFF_SECONDS,
+    MAX_DELIVERY_ATTEMPTS,
+    MIN_BACKOFF_SECONDS,
+    TOPICS,
+)
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -185,8 +191,8 @@ def _subscribe(config: StackConfig) -> None:
             "ack_deadline_seconds": 60,
             "dead_letter_policy": {"dead_letter_topic": f"projects/{project}/topics/{topic}-dlq",
                                    "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS},
-            "retry_policy": {"minimum_backoff": {"seconds": 1},
-                             "maximum_backoff": {"seconds": 10}}})
+            "retry_policy": {"minimum_backoff": {"seconds": MIN_BACKOFF_SECONDS},
+                             "maximum_backoff": {"seconds": MAX_BACKOFF_SECONDS}}})
     for topic in TOPICS:
         wanted.append({"name": subscriber.subscription_path(project, f"{topic}-dlq-hold"),
                        "topic": f"projects/{project}/topics/{topic}-dlq"})
