@@ -1,7 +1,8 @@
 """`upstream stack up|down|status`: start what is missing, stop exactly what was started.
 
-State (component → PID and address) lives in `<data_dir>/stack.json`; `up` skips a
-component whose PID is alive and whose port answers, so running it twice is harmless.
+State (component → PID, start time, command line and port) lives in `<data_dir>/stack.json`;
+`up` skips a component that is still the process it started and whose port answers, so
+running it twice is harmless; `down` signals only processes proved to be its own.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ def _load_state(config: StackConfig) -> dict[str, Any]:
 def _save_state(config: StackConfig, state: dict[str, Any]) -> None:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     config.state_file.write_text(json.dumps(state, indent=1))
+
+
+def _ours(entry: dict[str, Any] | None) -> bool:
+    """A state entry names a process this stack started that still runs (not merely a PID
+    that some process holds now)."""
+    return entry is not None and processes.owned(processes.Identity.from_json(entry))
 
 
 def _components(config: StackConfig) -> list[tuple[str, int, list[str], str]]:
@@ -99,16 +106,15 @@ def up(config: StackConfig) -> dict[str, Any]:
     components: dict[str, Any] = state["components"]
     env = config.emulator_env()
     for name, port, command, ready_url in _components(config):
-        current = components.get(name)
-        if current and processes.alive(current["pid"]) and processes.ready(ready_url, 2):
+        if _ours(components.get(name)) and processes.ready(ready_url, 2):
             continue
         if processes.ready(ready_url, 0.3):
             raise StackError(f"port {port} for {name} is taken by a process this stack did not "
                              "start; stop it or set UPSTREAM_STACK_* ports")
-        pid = processes.start(command, config.logs_dir / f"{name}.log", env=env)
-        components[name] = {"pid": pid, "port": port}
+        started = processes.start(command, config.logs_dir / f"{name}.log", env=env)
+        components[name] = {**started.to_json(), "port": port}
         _save_state(config, state)
-        if not processes.ready(ready_url, READY_TIMEOUT_SECONDS, pid):
+        if not processes.ready(ready_url, READY_TIMEOUT_SECONDS, started.pid):
             raise StackError(f"{name} did not start; see {config.logs_dir / (name + '.log')}")
         if name == "storage":
             _provision(config)
@@ -117,14 +123,13 @@ def up(config: StackConfig) -> dict[str, Any]:
 
 
 def _start_bridge(config: StackConfig, state: dict[str, Any]) -> None:
-    current = state["components"].get("bridge")
-    if current and processes.alive(current["pid"]):
+    if _ours(state["components"].get("bridge")):
         return
     target = function_urls(config)["file_ingest"]
-    pid = processes.start([sys.executable, "-m", "upstream.stack.bridge", target],
-                          config.logs_dir / "bridge.log",
-                          env={**config.emulator_env(), **_stack_env(config)})
-    state["components"]["bridge"] = {"pid": pid, "port": None}
+    started = processes.start([sys.executable, "-m", "upstream.stack.bridge", target],
+                              config.logs_dir / "bridge.log",
+                              env={**config.emulator_env(), **_stack_env(config)})
+    state["components"]["bridge"] = {**started.to_json(), "port": None}
     _save_state(config, state)
 
 
@@ -209,9 +214,8 @@ def down(config: StackConfig) -> dict[str, Any]:
     stopped = []
     # Reverse order: the bridge and functions before the emulators they call.
     for name in reversed(list(state["components"])):
-        pid = state["components"][name]["pid"]
-        if processes.alive(pid):
-            processes.stop(pid)
+        recorded = processes.Identity.from_json(state["components"][name])
+        if recorded is not None and processes.stop(recorded):
             stopped.append(name)
     _save_state(config, {"components": {}})
     return {"stopped": stopped}
@@ -221,7 +225,7 @@ def status(config: StackConfig) -> dict[str, Any]:
     components = _load_state(config)["components"]
 
     def running(name: str) -> bool:
-        return name in components and processes.alive(components[name]["pid"])
+        return _ours(components.get(name))
 
     host = config.host
     return {

@@ -1,5 +1,11 @@
-"""Starting and stopping background processes by PID, each in its own process group so a
-stop takes its children too (killing `gcloud` alone orphans the emulator's JVM)."""
+"""Starting and stopping background processes, each in its own process group so a stop takes
+its children too (killing `gcloud` alone orphans the emulator's JVM).
+
+A stored PID is not proof of anything: after the process ends, the kernel hands its number
+to the next process, which on a shared machine may be someone else's. So a process is known
+by its `Identity` (PID, the kernel's start time of that PID, and its command line, from
+`/proc`), and nothing is signalled unless the process holding the PID now has the identity
+recorded when we started it."""
 
 from __future__ import annotations
 
@@ -8,19 +14,63 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
 
+@dataclass(frozen=True, slots=True)
+class Identity:
+    pid: int
+    started: int  # /proc/<pid>/stat field 22: clock ticks after boot; unique per PID use
+    command: str  # the command line, NUL-separated as /proc/<pid>/cmdline holds it
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "started": self.started, "command": self.command}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Identity | None:
+        """None for a state entry without a start time (an older state file): such a PID
+        cannot be proved ours, so it is never signalled."""
+        try:
+            return cls(int(data["pid"]), int(data["started"]), str(data["command"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def identity_of(pid: int) -> Identity | None:
+    """What /proc says about the process holding `pid` now; None if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            command = cmdline.read().decode(errors="replace").rstrip("\0")
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    # fields[0] is field 3 (state), so field 22 (starttime) is fields[19]
+    return Identity(pid, int(fields[19]), command)
+
+
+def owned(recorded: Identity | None) -> bool:
+    """Whether the process holding the recorded PID now is the one we started (alive)."""
+    if recorded is None or not alive(recorded.pid):
+        return False
+    return identity_of(recorded.pid) == recorded
+
+
 def start(command: Sequence[str], log_file: Path, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> int:
+          cwd: Path | None = None) -> Identity:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
                                 cwd=cwd, start_new_session=True)
-    return proc.pid
+    # Read at once: the child is ours until it exits, and it cannot exit unnoticed here
+    # (Popen keeps it unreaped, so the PID is not reused before we wait on it).
+    found = identity_of(proc.pid)
+    return found or Identity(proc.pid, -1, "")
 
 
 def alive(pid: int | None) -> bool:
@@ -40,19 +90,27 @@ def alive(pid: int | None) -> bool:
         return False
 
 
-def stop(pid: int, grace_seconds: float = 5.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after the grace period."""
+def stop(recorded: Identity, grace_seconds: float = 5.0) -> bool:
+    """SIGTERM the process group, then SIGKILL what is left after the grace period; only if
+    the process holding the PID is still the one recorded (checked before each signal).
+    Returns whether it was ours to stop."""
+    pid = recorded.pid
+    if not owned(recorded):
+        return False
     for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not owned(recorded):
+            return True
         try:
             os.killpg(pid, sig)
         except (ProcessLookupError, PermissionError):
-            return
+            return True
         deadline = time.monotonic() + grace_seconds
         while time.monotonic() < deadline:
             if not alive(pid):
                 _reap(pid)
-                return
+                return True
             time.sleep(0.05)
+    return True
 
 
 def _reap(pid: int) -> None:
