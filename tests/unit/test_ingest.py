@@ -129,3 +129,40 @@ def test_no_row_is_ever_lost_whatever_the_cells(rows: list[list[str]]) -> None:
     non_blank = sum(1 for r in parsed_back if any(c.strip() for c in r)) - 1
     assert report.rows == len(items) == report.accepted + report.rejected
     assert report.rows == non_blank
+
+
+def test_formulas_in_payer_and_text_fields_are_refused_at_ingest() -> None:
+    report, items, _ = parse(
+        "Claim ID,Payer,CPT,DOS,Plan Type,Rendering Credential\r\n"
+        'C1,"=HYPERLINK(""http://evil.example"",""click"")",97153,2024-01-02,,\r\n'
+        'C2,"\t=1+1",97153,2024-01-02,,\r\n'
+        "C3,@SUM(A1),97153,2024-01-02,,\r\n"
+        "C4,Aetna,97153,2024-01-02,+cmd|calc,\r\n"
+        "-2+3+cmd,Aetna,97153,2024-01-02,,\r\n"
+        "-1042,Aetna,97153,2024-01-02,,\r\n"  # a negative-looking claim number is a number
+        "C6,Aetna,97153,2024-01-02,,BCBA\r\n")
+    reasons = [(i.line, i.reason) for i in items if isinstance(i, Rejected)]
+    assert reasons == [(2, "spreadsheet_formula"), (3, "spreadsheet_formula"),
+                       (4, "spreadsheet_formula"), (5, "spreadsheet_formula"),
+                       (6, "spreadsheet_formula")]
+    stored = [i for i in items if isinstance(i, ClaimLine)]
+    assert [s.claim_id for s in stored] == ["-1042", "C6"] and report.accepted == 2
+
+
+def test_rejects_mask_the_patient_id_and_leave_out_columns_upstream_does_not_read() -> None:
+    _, items, t = parse(
+        "Claim ID,Patient ID,Patient Name,DOB,Payer,CPT,DOS\r\n"
+        "C1,MRN-000123,Jane Q Public,1980-02-03,Aetna,NOPE,2024-01-02\r\n"
+        "C1,MRN-000123,Jane Q Public,1980-02-03,Aetna,NOPE,2024-01-02\r\n")
+    out = io.StringIO()
+    writer = RejectsWriter(out, t.header)
+    for item in items:
+        assert isinstance(item, Rejected)
+        writer.write(item)
+    text = out.getvalue()
+    assert "MRN-000123" not in text and "000123" not in text
+    assert "Jane" not in text and "1980-02-03" not in text
+    rows = list(csv.reader(io.StringIO(text)))
+    key = PatientHasher(b"k" * 32)("MRN-000123")[:8]
+    assert rows[1][3:] == ["C1", f"[patient key {key}]", "", "", "Aetna", "NOPE", "2024-01-02"]
+    assert [r[1] for r in rows[1:]] == ["invalid_cpt", "duplicate_row"]

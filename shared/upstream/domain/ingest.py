@@ -195,8 +195,34 @@ def parse_records(table: Table, kind: RecordKind, ctx: TenantContext,
     return report, _parse(table, kind, columns, ctx, report)
 
 
+# Shown in a rejects file instead of a raw patient id: enough to match the row with the
+# patient key Upstream shows everywhere else, never the identifier itself.
+PATIENT_KEY_SHOWN = 8
+
+
+def _redactor(columns: ColumnMap, ctx: TenantContext,
+              width: int) -> Callable[[list[str]], list[str]]:
+    """A rejected row as the rejects file keeps it: the cells Upstream reads (claim id, the
+    bad cell, …) as they were, the patient id as the start of its key, and columns Upstream
+    does not read (names, birth dates, addresses an export may carry) left out."""
+    patient = set(columns.columns.get("patient_id", []))
+    read = {i for indexes in columns.columns.values() for i in indexes}
+
+    def redact(cells: list[str]) -> list[str]:
+        kept = []
+        for i, cell in enumerate(cells[:width]):
+            if i in patient and cell.strip():
+                kept.append(f"[patient key {ctx.hash_patient(cell.strip())[:PATIENT_KEY_SHOWN]}]")
+            else:
+                kept.append(cell if i in read else "")
+        return kept
+
+    return redact
+
+
 def _parse(table: Table, kind: RecordKind, columns: ColumnMap, ctx: TenantContext,
            report: IngestReport) -> Iterator[Parsed]:
+    redact = _redactor(columns, ctx, len(table.header))
     seen_rows: set[bytes] = set()
     lines_per_claim: Counter[str] = Counter()
     occurrences: Counter[str] = Counter()
@@ -219,12 +245,14 @@ def _parse(table: Table, kind: RecordKind, columns: ColumnMap, ctx: TenantContex
         if extra:
             yield _reject(report, Rejected(row.line, "too_many_fields",
                                            f"{len(row.cells)} cells for {width} columns "
-                                           "(an unquoted delimiter inside a value?)", row.cells))
+                                           "(an unquoted delimiter inside a value?)",
+                                           redact(row.cells)))
             continue
         fingerprint = _row_fingerprint(row.cells)
         if fingerprint in seen_rows:
             yield _reject(report, Rejected(row.line, "duplicate_row",
-                                           "same as an earlier row; stored once", row.cells))
+                                           "same as an earlier row; stored once",
+                                           redact(row.cells)))
             continue
         seen_rows.add(fingerprint)
         parser = _RowParser(row, columns)
@@ -240,19 +268,21 @@ def _parse(table: Table, kind: RecordKind, columns: ColumnMap, ctx: TenantContex
                 if not numbered:
                     lines_per_claim[claim_id] += 1
         except v.InvalidValue as exc:
-            yield _reject(report, Rejected(row.line, exc.reason, exc.detail, row.cells))
+            yield _reject(report, Rejected(row.line, exc.reason, exc.detail, redact(row.cells)))
             continue
         except ValidationError as exc:
             first = exc.errors()[0]
-            yield _reject(report, Rejected(row.line, "invalid_record",
+            reason = "spreadsheet_formula" if "spreadsheet formula" in first["msg"] \
+                else "invalid_record"
+            yield _reject(report, Rejected(row.line, reason,
                                            f"{'.'.join(map(str, first['loc']))}: {first['msg']}",
-                                           row.cells))
+                                           redact(row.cells)))
             continue
         if (earlier := first_row_of.setdefault(record.doc_id, row.line)) != row.line:
             yield _reject(report, Rejected(row.line, "duplicate_line",
                                            f"same claim line or authorization as row {earlier} "
                                            "with different values; the first is kept",
-                                           row.cells))
+                                           redact(row.cells)))
             continue
         report.accepted += 1
         yield record

@@ -11,9 +11,37 @@ import hashlib
 import json
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection, OWASP):
+# `=HYPERLINK(...)`, `@SUM(...)`, `+cmd|...`, `-2+3+cmd|...`, and after a tab or a carriage
+# return. Stored, such text reaches every export of the data, so it is refused at the record
+# (every ingest path builds one) rather than only neutralised in the rejects file.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def refuse_formula(text: str) -> str:
+    if text.lstrip(" \u00a0").startswith(FORMULA_START) or text.startswith(FORMULA_START):
+        raise ValueError("looks like a spreadsheet formula (starts with = + - @ or a tab)")
+    return text
+
+
+# Names and labels: payers, plans, credentials, service types. Never start with a sign.
+Text = Annotated[str, AfterValidator(refuse_formula)]
+
+
+def refuse_formula_id(text: str) -> str:
+    """Identifiers may be negative-looking numbers (`-1042`) in some exports; a sign followed
+    by anything but digits is a formula."""
+    if text.startswith(("=", "@", "\t", "\r")) or (
+            text.startswith(("+", "-")) and not text[1:].isdigit()):
+        raise ValueError("looks like a spreadsheet formula (starts with = + - @ or a tab)")
+    return text
+
+
+Identifier = Annotated[str, AfterValidator(refuse_formula_id)]
 
 
 class Outcome(StrEnum):
@@ -62,12 +90,12 @@ class ClaimLine(_Record):
     """One service line of a claim; a claim with three lines is three records."""
 
     customer_id: str
-    claim_id: str = Field(min_length=1)
+    claim_id: Identifier = Field(min_length=1)
     line: int = Field(default=1, ge=1)
     patient_key: str | None = None
-    payer: str = Field(min_length=1)
-    payer_raw: str
-    plan_type: str | None = None
+    payer: Text = Field(min_length=1)
+    payer_raw: Text
+    plan_type: Text | None = None
     cpt: str
     modifiers: tuple[str, ...] = ()
     units: float | None = None
@@ -81,9 +109,9 @@ class ClaimLine(_Record):
     paid_cents: int | None = None
     carc_codes: tuple[str, ...] = ()
     rarc_codes: tuple[str, ...] = ()
-    authorization_number: str | None = None
+    authorization_number: Identifier | None = None
     provider_npi: str | None = None
-    provider_credential: str | None = None
+    provider_credential: Text | None = None
     minutes: int | None = None
     place_of_service: str | None = None
     source: Source = Source.CSV
@@ -115,11 +143,11 @@ class Authorization(_Record):
     """A prior authorization: what the payer approved, for whom, until when, how many units."""
 
     customer_id: str
-    authorization_number: str = Field(min_length=1)
+    authorization_number: Identifier = Field(min_length=1)
     patient_key: str | None = None
-    payer: str = Field(min_length=1)
-    payer_raw: str
-    service_type: str | None = None
+    payer: Text = Field(min_length=1)
+    payer_raw: Text
+    service_type: Text | None = None
     cpt_codes: tuple[str, ...] = ()
     start_date: date
     end_date: date
