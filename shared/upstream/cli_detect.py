@@ -230,11 +230,7 @@ def map_fhir(file: Path, fmt: str) -> None:
     from upstream.offline import offline_context
 
     ctx, total = offline_context(), MappingResult()
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(f"{file}: not UTF-8 text ({exc.reason})") from exc
-    for resource in iter_resources(text):
+    for resource in iter_resources(file.read_bytes()):
         total.extend(map_resource(resource, ctx))
     for line in total.lines:
         click.echo(json.dumps({"record_type": "claim_line", **line.to_document()}))
@@ -265,6 +261,7 @@ def score_command(claim: Path, history: Path | None, authorizations: Path | None
                   fmt: str) -> None:
     """The pre-submission risk score of CLAIM (our claim JSON or a FHIR Claim): score,
     category, recommendation, each factor with its points and evidence, and fixes."""
+    from upstream.domain import safe_json
     from upstream.domain.aggregates import cells_from_documents
     from upstream.domain.payers import PayerNormalizer
     from upstream.domain.risk.check import CheckError, check, parse_claim
@@ -273,11 +270,11 @@ def score_command(claim: Path, history: Path | None, authorizations: Path | None
     from upstream.offline import offline_context
 
     try:
-        body = json.loads(claim.read_text(encoding="utf-8"))
-        if not isinstance(body, dict):
-            raise CheckError("the file must hold one JSON object")
-        lines = parse_claim(body, PayerNormalizer())
-    except (UnicodeDecodeError, json.JSONDecodeError, CheckError) as exc:
+        lines = parse_claim(safe_json.loads_object(claim.read_bytes()), PayerNormalizer())
+    except safe_json.UnsafeJson as exc:
+        raise click.ClickException(f"{claim}: not a JSON object we accept ({exc.detail})") \
+            from None
+    except CheckError as exc:
         raise click.ClickException(f"{claim}: {exc}") from None
     ctx = offline_context()
     documents = _documents(history, ctx=ctx) if history else []

@@ -81,11 +81,47 @@ def test_map_fhir_prints_records_and_a_report(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["record_type"] for r in rows] == ["claim_line", "claim_line"]
     report = json.loads(result.stderr.splitlines()[-1])
-    assert report["lines"] == 2 and report["issues"] == {"not_fhir": 1}
+    assert report["lines"] == 2 and report["issues"] == {"not_json": 1}
 
 
-def test_map_fhir_of_a_binary_file_is_one_clear_error(tmp_path: Path) -> None:
+def test_map_fhir_of_a_binary_file_reports_it(tmp_path: Path) -> None:
     path = tmp_path / "x.json"
     path.write_bytes(b"\xff\xfe\x00garbage")
     result = CliRunner().invoke(main, ["map-fhir", str(path)])
-    assert result.exit_code != 0 and "not UTF-8" in result.output
+    assert result.exit_code == 0 and result.exception is None
+    assert json.loads(result.stderr.splitlines()[-1])["issues"] == {"not_utf8": 1}
+
+
+def test_map_fhir_reports_each_hostile_line_and_maps_the_rest(tmp_path: Path) -> None:
+    """Deep nesting, a 100,000-digit number, a non-UTF-8 line and a huge id: each is one
+    issue in the report, no traceback, and the good line still maps."""
+    from tests.unit.test_fhir_map import eob
+
+    huge_id = dict(eob(), id="x" * 2_000_000)
+    path = tmp_path / "mixed.ndjson"
+    path.write_bytes(b"\n".join([
+        json.dumps(eob()).encode(),
+        b'{"resourceType": "Claim", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"resourceType": "Claim", "total": ' + b"9" * 100_000 + b"}",
+        b'{"resourceType": "Claim", "id": "caf\xe9"}',
+        json.dumps(huge_id).encode()]))
+    result = CliRunner().invoke(main, ["map-fhir", str(path)])
+    assert result.exit_code == 0 and result.exception is None, result.output
+    report = json.loads(result.stderr.splitlines()[-1])
+    assert report["issues"].get("too_deep") == 1 and report["issues"].get("not_utf8") == 1
+    assert report["issues"].get("number_too_long") == 1
+    assert len(result.stderr) < 20_000  # the 2 MB id is not echoed
+    for example in report["examples"]:
+        assert len(str(example["resource_id"])) <= 201
+    assert report["lines"] >= 2
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"claim_id": ' + b"1" * 100_000 + b"}",
+                                  b'{"claim_id": "\\ud800"}', b"\x81\x8d"])
+def test_score_reports_hostile_json_in_one_line(tmp_path: Path, body: bytes) -> None:
+    path = tmp_path / "claim.json"
+    path.write_bytes(body)
+    result = CliRunner().invoke(main, ["score", str(path)])
+    assert result.exit_code == 1 and not isinstance(result.exception, RecursionError)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "not a JSON object we accept" in result.output

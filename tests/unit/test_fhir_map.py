@@ -25,7 +25,7 @@ CTX = offline_context("t")
 
 @pytest.mark.parametrize("path", THIRD_PARTY, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_third_party_resource_maps_or_is_reported(path: Path) -> None:
-    for resource in iter_resources(path.read_text(encoding="utf-8")):
+    for resource in iter_resources(path.read_bytes()):
         result = map_resource(resource, CTX)
         landed = (len(result.lines) + len(result.outcomes) + len(result.coverages)
                   + len(result.issues) + sum(result.ignored.values()))
@@ -136,9 +136,9 @@ def test_an_r5_resource_labelled_r4_is_read_as_r5() -> None:
 
 def test_ndjson_with_a_broken_line_reports_it() -> None:
     text = json.dumps(eob()) + "\n{not json\n" + json.dumps(eob(id="e2"))
-    resources = list(iter_resources(text))
-    assert resources[1] is None
-    assert [i.reason for i in map_resource(resources[1], CTX).issues] == ["not_fhir"]
+    resources = list(iter_resources(text.encode()))
+    assert [i.reason for i in map_resource(resources[1], CTX).issues] == ["not_json"]
+    assert map_resource(resources[1], CTX).issues[0].resource_id == "line 2"
 
 
 @settings(max_examples=120, deadline=None)

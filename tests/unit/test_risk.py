@@ -207,7 +207,7 @@ def test_upstream_score_offline(tmp_path: Any) -> None:
     assert json.loads(done.output)["lines"][0]["factors"][1]["name"] == "authorization"
     claim.write_text("[1]")
     refused = CliRunner().invoke(main, ["score", str(claim)])
-    assert refused.exit_code != 0 and "one JSON object" in refused.output
+    assert refused.exit_code != 0 and "not a JSON object" in refused.output
 
 
 def test_claim_factors_from_the_specialty_rules() -> None:

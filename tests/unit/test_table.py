@@ -121,3 +121,11 @@ def test_a_200_mb_file_streams_in_flat_memory() -> None:
         tracemalloc.stop()
     assert rows > 3_000_000
     assert peak < 16 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.0f} MB file"
+
+
+def test_latin1_bytes_that_windows_1252_leaves_undefined_are_read_not_refused() -> None:
+    data = ("Claim ID,Payer,CPT,DOS\r\nC1,Caf\xe9 \x81\x8d\x8f\x90\x9d Health,97153,2024-01-02\r\n"
+            ).encode("latin-1")
+    table = open_table(io.BytesIO(data), lambda cells: True)
+    (row,) = list(table.rows)
+    assert row.cells[1] == "Café \x81\x8d\x8f\x90\x9d Health"

@@ -19,7 +19,6 @@ parsers, so a CPT code, a payer name or an amount means the same whichever way i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,11 +27,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from upstream.domain import safe_json
 from upstream.domain.ingest import TenantContext
 from upstream.domain.records import ClaimLine, Outcome, Source
 from upstream.domain.values import InvalidValue, parse_carc_list, parse_procedure
 
 MAPPED = ("Claim", "ClaimResponse", "ExplanationOfBenefit", "Coverage")
+ECHO_LIMIT = 200
 PROCEDURE_SYSTEMS = frozenset({
     "http://www.ama-assn.org/go/cpt", "urn:oid:2.16.840.1.113883.6.12",
     "https://bluebutton.cms.gov/resources/codesystem/hcpcs",
@@ -49,6 +50,16 @@ class MappingIssue:
     resource_id: str | None
     reason: str
     detail: str
+
+    def __post_init__(self) -> None:
+        # What a resource says about itself is echoed into reports, logs and Firestore:
+        # bounded, so a 50 MB id costs 200 characters, not a 50 MB report.
+        for name in ("resource_type", "resource_id", "detail"):
+            value = getattr(self, name)
+            if isinstance(value, str) and len(value) > ECHO_LIMIT:
+                object.__setattr__(self, name, value[:ECHO_LIMIT] + "…")
+            elif value is not None and not isinstance(value, str):
+                object.__setattr__(self, name, str(value)[:ECHO_LIMIT])
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +380,9 @@ def _coverage(resource: dict[str, Any], ctx: TenantContext, result: MappingResul
 
 def map_resource(resource: Any, ctx: TenantContext) -> MappingResult:
     result = MappingResult()
+    if isinstance(resource, Unreadable):
+        result.issues.append(resource.issue())
+        return result
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         result.issues.append(MappingIssue("unknown", None, "not_fhir", "no resourceType"))
         return result
@@ -425,20 +439,36 @@ def _delete(url: str) -> MappingResult:
     return result
 
 
-def iter_resources(text: str) -> Iterator[Any]:
-    """A JSON document or NDJSON lines → resources; a line that is not JSON is yielded as
-    None so the caller reports it instead of stopping."""
-    stripped = text.strip()
-    if not stripped:
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A document or NDJSON line that is not JSON we accept (not UTF-8, not JSON, nested
+    too deep, a number too long): reported with its line, never fatal to the others."""
+
+    line: int | None
+    reason: str
+    detail: str
+
+    def issue(self) -> MappingIssue:
+        where = f"line {self.line}" if self.line else None
+        return MappingIssue("unknown", where, self.reason, self.detail)
+
+
+def iter_resources(raw: bytes) -> Iterator[Any]:
+    """A JSON document or NDJSON lines (UTF-8, a BOM allowed) → resources; what cannot be
+    read is yielded as `Unreadable`, line by line, so one bad line costs only itself."""
+    raw = raw.removeprefix(b"\xef\xbb\xbf").strip()
+    if not raw:
         return
     try:
-        yield json.loads(stripped)
+        yield safe_json.loads(raw)
         return
-    except json.JSONDecodeError:
-        pass
-    for line in stripped.splitlines():
+    except safe_json.UnsafeJson as whole:
+        if b"\n" not in raw:
+            yield Unreadable(None, whole.reason, whole.detail)
+            return
+    for number, line in enumerate(raw.splitlines(), start=1):
         if line.strip():
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                yield None
+                yield safe_json.loads(line)
+            except safe_json.UnsafeJson as exc:
+                yield Unreadable(number, exc.reason, exc.detail)

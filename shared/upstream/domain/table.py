@@ -130,7 +130,10 @@ def open_table(stream: BinaryIO, is_header: HeaderTest) -> Table:
     encoding = _sniff_encoding(sample)
     if encoding != "utf-16" and b"\x00" in sample:
         raise UnreadableFile("binary_file", "the file holds binary data, not delimited text")
-    errors = "upstream-latin1" if encoding.startswith("utf-8") else "strict"
+    # A byte Windows-1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) is Latin-1 text, not
+    # a reason to refuse the file: both single-byte encodings decode it, as Latin-1.
+    errors = "upstream-latin1" if encoding.startswith("utf-8") or encoding == "cp1252" \
+        else "strict"
     text = io.TextIOWrapper(io.BufferedReader(_Prefixed(sample, stream)), encoding=encoding,
                             errors=errors, newline="")
     head = sample.decode(encoding if encoding != "utf-8-sig" else "utf-8", errors="ignore")

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from upstream.domain import safe_json
 from upstream.domain.fhir_map import map_resource
 from upstream.events import CloudEventLike, RecordChangeBatch
 from upstream.logs import get_logger
@@ -71,8 +71,8 @@ def handle_ehr_event(event: CloudEventLike, deps: MapperDeps) -> dict[str, Any]:
     if tenant is None:
         raise LookupError(f"tenant {customer} unknown")  # retried, then dead-lettered
     try:
-        resource = json.loads(base64.b64decode(message.resource_b64 or ""))
-    except (binascii.Error, ValueError):
+        resource = safe_json.loads(base64.b64decode(message.resource_b64 or ""))
+    except (binascii.Error, safe_json.UnsafeJson):
         resource = None
     ctx = tenant_context(customer, tenant, deps.secrets, message.received_at)
     result = map_resource(resource, ctx)
