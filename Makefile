@@ -12,21 +12,24 @@ DEMO_RUN_DAY ?= 2026-01-01
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: help setup browser test test-unit lint infra-check package demo down bench bench-detect bench-webhook bench-risk clean
+.PHONY: help setup browser test test-unit lint infra-check lock lock-check audit-deps package demo down bench bench-detect bench-webhook bench-risk clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): requirements.txt requirements-dev.txt shared/pyproject.toml
+# The functions' closure is constrained to requirements.lock's versions (without its hashes:
+# pip would then demand hashes of the editable package too), so tests run what deploys.
+$(STAMP): requirements.txt requirements.lock requirements-dev.txt shared/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt -e shared
+	grep -E '^[A-Za-z0-9]' requirements.lock | sed 's/ *\\$$//' > $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt -c $(VENV)/constraints.txt -e shared
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install everything
 
 lint: $(STAMP)  ## ruff and mypy
-	$(BIN)/ruff check shared functions tests bench infra/tools
+	$(BIN)/ruff check shared functions tests bench infra/tools .ci
 	$(BIN)/mypy
 
 $(INFRA_STAMP): requirements-infra.txt
@@ -39,6 +42,27 @@ infra-check: $(INFRA_STAMP)  ## terraform fmt, checkov (no unexplained finding);
 	$(INFRA_VENV)/bin/terraform fmt -check -recursive -diff infra
 	BC_SKIP_MAPPING=TRUE $(INFRA_VENV)/bin/checkov -d infra --framework terraform --quiet \
 	  --compact --skip-download 2>/dev/null
+
+# The deployed closure: every package the functions install, pinned with its hashes, from the
+# direct pins in requirements.txt (for the functions' runtime: CPython 3.11 on x86-64 Linux).
+LOCK_COMPILE = $(BIN)/uv pip compile requirements.txt --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --no-header --quiet
+
+lock: $(STAMP)  ## rewrite requirements.lock (the hashed closure the functions install)
+	$(LOCK_COMPILE) -o requirements.lock
+
+# Resolving into a copy of the lock keeps its pins where they still satisfy requirements.txt
+# (uv prefers an output file's versions), so a new upstream release never fails the check;
+# a changed, added or removed direct pin does.
+lock-check: $(STAMP)  ## requirements.lock is what requirements.txt resolves to, hashes included
+	@cp requirements.lock $(VENV)/requirements.lock.check
+	@$(LOCK_COMPILE) -o $(VENV)/requirements.lock.check
+	@diff -u requirements.lock $(VENV)/requirements.lock.check \
+	  && echo "lock-check: requirements.lock matches requirements.txt ($$(grep -c '==' requirements.lock) packages, hashed)" \
+	  || { echo "lock-check: requirements.lock is stale: run make lock"; exit 1; }
+
+audit-deps: $(STAMP)  ## pip-audit of requirements.lock; packages it could not check fail the target
+	$(BIN)/python .ci/audit_deps.py
 
 package: $(STAMP)  ## reproducible function archives in build/functions (what Terraform deploys)
 	$(BIN)/upstream package --out build/functions
@@ -54,7 +78,7 @@ browser:  ## install Debian's chromium and chromium-driver if missing (root or s
 test-unit: $(STAMP)  ## pure tests only (no emulator)
 	$(BIN)/pytest tests/unit -q
 
-test: $(STAMP) browser lint infra-check  ## lint, infra checks, then unit, integration (emulators) and end-to-end tests
+test: $(STAMP) browser lint infra-check lock-check  ## lint, infra checks, then unit, integration (emulators) and end-to-end tests
 	$(BIN)/pytest tests -q
 
 demo: $(STAMP)  ## run Upstream locally on a year of sample data

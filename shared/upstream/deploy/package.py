@@ -24,6 +24,11 @@ EXCLUDED = ("upstream/stack/", "upstream/deploy/", "upstream/cli.py", "upstream/
             "upstream/cli_recovery.py",
             "upstream/offline.py")
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
+# The whole dependency closure, each pinned with its hashes (`make lock` writes it from the
+# direct pins in requirements.txt): what every archive installs as its requirements.txt, so
+# two deployments of one commit run the same code (pip then refuses any file whose hash is
+# not listed).
+LOCK_FILE = "requirements.lock"
 
 
 def function_names(functions_dir: Path) -> list[str]:
@@ -61,7 +66,7 @@ def package_all(repo_root: Path, out_dir: Path) -> dict[str, dict[str, str]]:
     manifest: dict[str, dict[str, str]] = {}
     for name in function_names(repo_root / "functions"):
         data = build_archive(repo_root / "functions" / name, repo_root / "shared" / "upstream",
-                             repo_root / "requirements.txt")
+                             repo_root / LOCK_FILE)
         path = out_dir / f"{name}.zip"
         if not path.exists() or path.read_bytes() != data:
             path.write_bytes(data)
