@@ -34,7 +34,7 @@ def test_every_direct_pin_is_locked_at_its_version_with_hashes() -> None:
 
 
 def test_the_tests_run_on_the_locked_versions() -> None:
-    differ = {}
+    differ: dict[str, tuple[str, str | None]] = {}
     for name, version in _pins(ROOT / "requirements.lock").items():
         try:
             installed = importlib.metadata.version(name)
