@@ -280,3 +280,14 @@ def test_bodies_the_document_marks_optional_may_be_absent_and_required_ones_are_
         if not operation["requestBody"]["required"]:  # then no body at all is accepted
             assert route.body is not None
             route.body.model_validate({})
+
+
+@pytest.mark.parametrize("settings", [{"payer_aliases": {"": "Aetna"}},
+                                      {"visit_limits": {"": 20}},
+                                      {"payer_aliases": {"Aetna PPO": ""}},
+                                      {"payer_aliases": {"a\x00b": "Aetna"}}])
+def test_settings_keys_firestore_cannot_store_are_a_400(settings: dict[str, Any]) -> None:
+    """Found by schemathesis on the stack: an empty map key was a Firestore ValueError (500)."""
+    deps, _, tokens = setup()
+    status, body = call(deps, "PUT", "/v1/settings", tokens["write"], body=settings)
+    assert status == 400, body

@@ -39,14 +39,14 @@ def test_a_reused_pid_survives_stack_down(tmp_path: Path,
     # what the stack recorded for its own, long-gone process that had the same PID
     stale = {"pid": stranger.pid, "started": real.started - 1, "command": real.command,
              "port": 8681}
-    assert manager.down(_state(tmp_path, stale)) == {"stopped": []}
+    left = {"stopped": [], "left_alone": ["firestore"]}
+    assert manager.down(_state(tmp_path, stale)) == left
     assert stranger.poll() is None
     other_command = {**stale, "started": real.started, "command": "java -jar emulator.jar"}
-    assert manager.down(_state(tmp_path, other_command)) == {"stopped": []}
+    assert manager.down(_state(tmp_path, other_command)) == left
     assert stranger.poll() is None
     # an older state file with a bare PID cannot be proved ours: never signalled
-    assert manager.down(_state(tmp_path, {"pid": stranger.pid, "port": 8681})) == {
-        "stopped": []}
+    assert manager.down(_state(tmp_path, {"pid": stranger.pid, "port": 8681})) == left
     assert stranger.poll() is None
     assert manager.status(_state(tmp_path, stale))["running"]["firestore"] is False
 

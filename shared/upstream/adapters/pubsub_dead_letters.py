@@ -20,7 +20,7 @@ from upstream.adapters.pubsub import PUBLISH_TIMEOUT_SECONDS
 from upstream.ports import HeldMessage
 
 PULL_BATCH = 500
-PULL_TIMEOUT_SECONDS = 3.0  # an empty hold answers by the deadline, not before
+PULL_TIMEOUT_SECONDS = 2.0  # an empty hold answers at this deadline, not before
 # Each pull holds what it returned for this long; a listing of a large hold must finish
 # reading before the first messages become deliverable again and are returned twice.
 HOLD_SECONDS = 120

@@ -14,6 +14,7 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
@@ -134,6 +135,11 @@ class ActionBody(_Strict):
 
 
 Npi = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
+# A map key becomes a Firestore field name: empty ones are refused by Firestore (a 500 before
+# this), and a name is a payer's, a plan's or a code's, so printable and bounded.
+Key = Annotated[str, StringConstraints(min_length=1, max_length=100,
+                                       pattern=r"^[^\x00-\x1f`]+$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Year = Annotated[str, StringConstraints(pattern=r"^20[0-9]{2}$")]
 Codes = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{5}(\|[0-9A-Z]{5})*$")]
 
@@ -168,11 +174,11 @@ class RiskRulesIn(_Strict):
 
 class SettingsBody(_Strict):
     notifications: NotificationSettings | None = None
-    payer_aliases: dict[str, str] | None = Field(None, max_length=500)
+    payer_aliases: dict[Key, Name] | None = Field(None, max_length=500)
     automation: AutomationSettings | None = None
     risk_rules: RiskRulesIn | None = None
     providers: dict[Npi, ProviderIn] | None = Field(None, max_length=500)
-    visit_limits: dict[str, Annotated[int, Field(ge=1, le=366)]] | None = Field(
+    visit_limits: dict[Key, Annotated[int, Field(ge=1, le=366)]] | None = Field(
         None, max_length=100)
     kx_thresholds: dict[Year, Annotated[int, Field(ge=0, le=10_000_000)]] | None = Field(
         None, max_length=20)
@@ -406,7 +412,10 @@ def _hold(deps: ApiDeps) -> DeadLetterHold:
 def list_dead_letters(call: Call, deps: ApiDeps) -> Answer:
     """Contract 7, for the caller's tenant only: what each dead-letter topic holds of its."""
     hold = _hold(deps)
-    return Answer(200, {"topics": [list_held(topic, hold, call.customer) for topic in TOPICS]})
+    # One pull per hold; an empty hold answers only at the pull's deadline, so all at once.
+    with ThreadPoolExecutor(len(TOPICS)) as pool:
+        found = list(pool.map(lambda topic: list_held(topic, hold, call.customer), TOPICS))
+    return Answer(200, {"topics": found})
 
 
 def replay_dead_letters(call: Call, deps: ApiDeps, topic: str) -> Answer:

@@ -211,14 +211,17 @@ def _subscribe(config: StackConfig) -> None:
 
 def down(config: StackConfig) -> dict[str, Any]:
     state = _load_state(config)
-    stopped = []
+    stopped, not_ours = [], []
     # Reverse order: the bridge and functions before the emulators they call.
     for name in reversed(list(state["components"])):
-        recorded = processes.Identity.from_json(state["components"][name])
+        entry = state["components"][name]
+        recorded = processes.Identity.from_json(entry)
         if recorded is not None and processes.stop(recorded):
             stopped.append(name)
+        elif processes.alive(entry.get("pid")):
+            not_ours.append(name)  # its PID now belongs to another process: left alone
     _save_state(config, {"components": {}})
-    return {"stopped": stopped}
+    return {"stopped": stopped, **({"left_alone": not_ours} if not_ours else {})}
 
 
 def status(config: StackConfig) -> dict[str, Any]:
