@@ -12,7 +12,7 @@ DEMO_RUN_DAY ?= 2026-01-01
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: help setup browser test test-unit lint infra-check lock lock-check audit-deps package demo down bench bench-detect bench-webhook bench-risk clean
+.PHONY: help setup browser test test-unit lint infra-check lock lock-check audit-deps fuzz package demo down bench bench-detect bench-webhook bench-risk clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -63,6 +63,11 @@ lock-check: $(STAMP)  ## requirements.lock is what requirements.txt resolves to,
 
 audit-deps: $(STAMP)  ## pip-audit of requirements.lock; packages it could not check fail the target
 	$(BIN)/python .ci/audit_deps.py
+
+FUZZ_EXAMPLES ?= 1000
+fuzz: $(STAMP)  ## hypothesis on every input parser and both receivers and the API (FUZZ_EXAMPLES per target)
+	UPSTREAM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -q -p no:cacheprovider \
+	  --hypothesis-show-statistics | grep -E "^tests/|passing|failing|invalid|Typical|Stopped|passed|failed"
 
 package: $(STAMP)  ## reproducible function archives in build/functions (what Terraform deploys)
 	$(BIN)/upstream package --out build/functions

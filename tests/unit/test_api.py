@@ -291,3 +291,11 @@ def test_settings_keys_firestore_cannot_store_are_a_400(settings: dict[str, Any]
     deps, _, tokens = setup()
     status, body = call(deps, "PUT", "/v1/settings", tokens["write"], body=settings)
     assert status == 400, body
+
+
+def test_a_trailing_slash_is_the_route_without_it_never_a_redirect_exception() -> None:
+    """Found by `make fuzz`: werkzeug raised RequestRedirect (an uncaught 308) for
+    `/v1/alerts/`, an empty alert id."""
+    deps, _, tokens = setup()
+    assert call(deps, "GET", "/v1/alerts/", tokens["read"])[0] == 200
+    assert call(deps, "GET", "/v1/uploads//", tokens["read"])[0] in (200, 404)

@@ -162,3 +162,19 @@ def test_mapping_never_raises_on_mangled_resources(data: st.DataObject) -> None:
             key = data.draw(st.sampled_from(sorted(target)))
             target[key] = data.draw(junk)
     map_resource(resource, CTX)
+
+
+def test_a_contained_resource_naming_no_fhir_type_is_an_issue_not_an_exception() -> None:
+    """Found by `make fuzz`: fhir.resources raised KeyError('R4.Type') from validation."""
+    claim = {**eob(), "contained": [{"resourceType": "", "id": "p1"}]}
+    result = map_resource(claim, CTX)
+    assert result.issues or result.lines  # read leniently, or reported; never raised
+
+
+def test_a_bundle_of_unexpected_shape_is_reported_entry_by_entry() -> None:
+    """Found by `make fuzz`: `"entry": true` raised TypeError out of the mapper."""
+    assert map_resource({"resourceType": "Bundle", "entry": True}, CTX).issues[0].reason == (
+        "unmappable")
+    mixed = {"resourceType": "Bundle", "entry": [{"request": "x"}, {"resource": eob()}]}
+    result = map_resource(mixed, CTX)
+    assert result.lines and [i.reason for i in result.issues] == ["unmappable"]

@@ -166,3 +166,15 @@ def test_rejects_mask_the_patient_id_and_leave_out_columns_upstream_does_not_rea
     key = PatientHasher(b"k" * 32)("MRN-000123")[:8]
     assert rows[1][3:] == ["C1", f"[patient key {key}]", "", "", "Aetna", "NOPE", "2024-01-02"]
     assert [r[1] for r in rows[1:]] == ["invalid_cpt", "duplicate_row"]
+
+
+def test_a_cell_of_thousands_of_digits_is_a_rejected_row_not_a_failed_upload() -> None:
+    """Found by `make fuzz`: int() of a 5,000-digit CPT raised ValueError (CPython's
+    int-parsing limit) and failed the whole file."""
+    report, items, _ = parse("Claim ID,Payer,CPT,DOS\r\n"
+                             f"C1,Aetna,{'9' * 5000},2024-01-02\r\n"
+                             f"C2,Aetna,97153,{'4' * 5}.{'9' * 400}\r\n"
+                             f"C3,Aetna,97153,{'9' * 400}\r\n")
+    assert [i.reason for i in items if isinstance(i, Rejected)] == [
+        "invalid_cpt", "invalid_date"]
+    assert report.accepted == 1  # an Excel serial with a long fraction is still a date

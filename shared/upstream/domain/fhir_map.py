@@ -19,10 +19,11 @@ parsers, so a CPT code, a payer name or an amount means the same whichever way i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -136,7 +137,9 @@ def validate(resource: dict[str, Any]) -> str:
             try:
                 _models(version)[resource["resourceType"]].model_validate(candidate)
                 return version + suffix
-            except (ValidationError, ValueError, TypeError) as exc:
+            except (ValidationError, ValueError, TypeError, LookupError, AttributeError) as exc:
+                # fhir.resources raises KeyError for a contained resource whose resourceType
+                # names no FHIR type (found by `make fuzz`): as invalid as any other error.
                 errors.append(f"{version}{suffix}: {_first_error(exc)}")
     raise ValueError("; ".join(errors))
 
@@ -378,7 +381,32 @@ def _coverage(resource: dict[str, Any], ctx: TenantContext, result: MappingResul
         _day(period.get("end")), resource.get("status")))
 
 
+# What reading a resource of an unexpected shape raises (`"entry": true`, `"request": "x"`):
+# the mapper reads many optional elements and validation does not cover a Bundle's own.
+SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError)
+
+
 def map_resource(resource: Any, ctx: TenantContext) -> MappingResult:
+    """One resource (a Bundle: each entry on its own) → records, or issues with reasons. A
+    shape the mapper cannot read is an `unmappable` issue for that resource alone (found by
+    `make fuzz`), never an exception that would fail its whole delivery."""
+    return _guarded(lambda: _map_one(resource, ctx), resource)
+
+
+def _guarded(read: Callable[[], MappingResult], resource: Any) -> MappingResult:
+    try:
+        return read()
+    except SHAPE_ERRORS as exc:
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        rid = resource.get("id") if isinstance(resource, dict) else None
+        result = MappingResult()
+        result.issues.append(MappingIssue(str(kind or "Bundle.entry"),
+                                          rid if isinstance(rid, str) else None, "unmappable",
+                                          f"{type(exc).__name__}: {exc}"))
+        return result
+
+
+def _map_one(resource: Any, ctx: TenantContext) -> MappingResult:
     result = MappingResult()
     if isinstance(resource, Unreadable):
         result.issues.append(resource.issue())
@@ -389,7 +417,7 @@ def map_resource(resource: Any, ctx: TenantContext) -> MappingResult:
     kind = resource["resourceType"]
     if kind == "Bundle":
         for entry in resource.get("entry") or []:
-            result.extend(_map_entry(entry, ctx))
+            result.extend(_guarded(partial(_map_entry, entry, ctx), entry))
         return result
     if kind not in MAPPED:
         result.ignored[kind] = 1

@@ -76,7 +76,7 @@ def parse_date(cell: str | None) -> date | None:
             serial = int(float(text))
             if _EXCEL_SERIAL_RANGE[0] <= serial <= _EXCEL_SERIAL_RANGE[1]:
                 return _EXCEL_EPOCH + timedelta(days=serial)
-    except ValueError as exc:  # e.g. month 13
+    except (ValueError, OverflowError) as exc:  # e.g. month 13, or a serial of 400 digits
         raise InvalidValue("invalid_date", f"{text!r}: {exc}") from None
     raise InvalidValue("invalid_date", f"{text!r} is not a recognised date")
 
@@ -133,7 +133,7 @@ def parse_procedure(cell: str | None) -> tuple[str, tuple[str, ...]] | None:
     if not parts:  # only separators, e.g. "/" or "-"
         raise InvalidValue("invalid_cpt", f"{text!r} holds no procedure code")
     code, mods = parts[0], parts[1:]
-    if code.isascii() and code.isdigit() and 100 <= int(code) <= 1999 and len(code) <= 4:
+    if len(code) <= 4 and code.isascii() and code.isdigit() and 100 <= int(code) <= 1999:
         code = code.zfill(5)
     # A modifier glued without a separator: 97153HN
     if not _CPT.match(code) and len(code) in (7, 9) and _CPT.match(code[:5]):

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, RequestRedirect, Rule
 
 from upstream.domain import safe_json
 from upstream.domain.aggregates import DailyCell
@@ -564,6 +564,9 @@ def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[st
     adapter = _MAP.bind("api", "/")
     try:
         (handler, scope), args = adapter.match(path, method=method)
+    except RequestRedirect:  # `/v1/alerts/` (an empty id): the route without the slash
+        return handle(method, path.rstrip("/"), query, headers, body, deps) \
+            if path.rstrip("/") != path else _not_found("route")
     except NotFound:
         return _not_found("route")
     except MethodNotAllowed as exc:
