@@ -12,7 +12,7 @@ DEMO_RUN_DAY ?= 2026-01-01
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: help setup browser test test-unit lint infra-check lock lock-check audit-deps fuzz package demo down bench bench-detect bench-webhook bench-risk clean
+.PHONY: help setup browser test test-unit lint infra-check lock lock-check audit-deps fuzz chaos phi-scan bench-all bench-event-alert package demo down bench bench-detect bench-webhook bench-risk clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -69,6 +69,12 @@ fuzz: $(STAMP)  ## hypothesis on every input parser and both receivers and the A
 	UPSTREAM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -q -p no:cacheprovider \
 	  --hypothesis-show-statistics | grep -E "^tests/|passing|failing|invalid|Typical|Stopped|passed|failed"
 
+chaos: $(STAMP)  ## kill -9 each function mid-work (and freeze the emulators); 0 lost, 0 doubled
+	$(BIN)/python -u bench/chaos.py
+
+phi-scan: $(STAMP)  ## the pipeline on sample data, then logs, Firestore, rejects, e-mails and CLI output searched for raw patient ids and names
+	$(BIN)/python -u bench/phi_scan.py
+
 package: $(STAMP)  ## reproducible function archives in build/functions (what Terraform deploys)
 	$(BIN)/upstream package --out build/functions
 
@@ -117,6 +123,12 @@ bench-webhook: $(STAMP)  ## webhook latency at 200 requests/s for 60 s, and loss
 
 bench-detect: $(STAMP)  ## detection benchmark: seeds' rules vs ours on simulated streams
 	$(BIN)/python bench/bench_detect.py
+
+bench-event-alert: $(STAMP)  ## signed EHR claim scoring HIGH → alert e-mail in the mailbox: p50/p95
+	$(BIN)/python bench/bench_event_alert.py
+
+bench-all: $(STAMP)  ## every benchmark, one table, written to BENCHMARKS.md with the machine
+	$(BIN)/python -u bench/bench_all.py
 
 bench-risk: $(STAMP)  ## risk score: AUC and HIGH precision (rules vs calibrated) on later months, latency
 	$(BIN)/python bench/bench_risk.py

@@ -12,6 +12,7 @@ to find; the ground truth is returned with the data.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import random
 from collections.abc import Iterator
@@ -98,6 +99,13 @@ class SampleData:
     shifts: list[Shift]
     files: dict[str, bytes] = field(default_factory=dict)
 
+
+
+def authorization_number(patient: str) -> str:
+    """A payer's authorization number for the patient's ABA authorization: stable per patient
+    but not derived visibly from the patient id (a real one never embeds the practice's MRN,
+    and the PHI scan looks for MRNs everywhere)."""
+    return "PA" + hashlib.sha256(f"auth|{patient}".encode()).hexdigest()[:8].upper()
 
 def _poisson(rng: random.Random, mean: float) -> int:
     # Knuth's method is fine for the daily means used here (< 500 after splitting).
@@ -194,7 +202,7 @@ def _line(rng: random.Random, claim_id: str, line: int, patient: str, payer: Pay
         "submitted_date": submitted if submitted <= as_of else None,
         "decided_date": None, "outcome": "PENDING", "billed_cents": billed,
         "allowed_cents": None, "paid_cents": None, "carc_codes": [],
-        "authorization_number": f"AUTH-{patient}", "minutes": units * 15,
+        "authorization_number": authorization_number(patient), "minutes": units * 15,
         "provider_npi": f"1{rng.randint(100000000, 999999999)}", "place_of_service": "12",
     }
     if submitted > as_of or decided > as_of:
@@ -224,7 +232,7 @@ def _authorizations(rng: random.Random, patient_payer: dict[str, PayerProfile], 
         auth_end += timedelta(days=rng.randint(-10, 60))
         authorized = rng.choice((240, 360, 480, 520))
         auths.append({
-            "authorization_number": f"AUTH-{patient}", "patient_id": patient,
+            "authorization_number": authorization_number(patient), "patient_id": patient,
             "payer": payer.name, "service_type": "ABA",
             "cpt_codes": ["97153", "97155", "97156"], "start_date": auth_start,
             "end_date": auth_end, "units_authorized": authorized,

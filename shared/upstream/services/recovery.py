@@ -89,7 +89,7 @@ def reconcile(customer: str, store: ReconcileStore, apply: bool = True) -> dict[
                      "fields": {name: {"stored": old, "recomputed": new}
                                 for name, (old, new) in d.changed_fields().items()}}
                     for d in diffs[:CHANGES_SHOWN]]}
-    if diffs or ledger_fixes:
+    if apply and (diffs or ledger_fixes):
         log.warning("aggregates reconciled", extra={
             k: v for k, v in report.items() if k != "changes"})
     return report

@@ -19,13 +19,7 @@ import requests
 
 from upstream.stack import processes
 from upstream.stack.config import StackConfig
-from upstream.stack.topology import (
-    FUNCTIONS,
-    MAX_BACKOFF_SECONDS,
-    MAX_DELIVERY_ATTEMPTS,
-    MIN_BACKOFF_SECONDS,
-    TOPICS,
-)
+from upstream.stack.topology import FUNCTIONS, MAX_DELIVERY_ATTEMPTS, TOPICS
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -195,9 +189,7 @@ def _subscribe(config: StackConfig) -> None:
                             f"{config.url(port)}/projects/{project}/topics/{topic}"},
             "ack_deadline_seconds": 60,
             "dead_letter_policy": {"dead_letter_topic": f"projects/{project}/topics/{topic}-dlq",
-                                   "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS},
-            "retry_policy": {"minimum_backoff": {"seconds": MIN_BACKOFF_SECONDS},
-                             "maximum_backoff": {"seconds": MAX_BACKOFF_SECONDS}}})
+                                   "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS}})
     for topic in TOPICS:
         wanted.append({"name": subscriber.subscription_path(project, f"{topic}-dlq-hold"),
                        "topic": f"projects/{project}/topics/{topic}-dlq"})
