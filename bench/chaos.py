@@ -15,8 +15,9 @@ Scenarios (each prints lost and doubled; any non-zero fails the target):
 
 Retries as the stack sets them: 100 delivery attempts about a second apart (production: 100
 attempts 10–600 s apart; the emulator drops a failed push for good once a retry policy is
-set, see stack/topology.py), the bridge retrying as Eventarc does. The upload lease is 30 s here (540 s in production) so a killed
-upload is taken over within the run: CHAOS_LEASE_SECONDS.
+set, see stack/topology.py), the bridge retrying as Eventarc does. The upload lease is 30 s
+here (540 s in production) so a killed upload is taken over within the run:
+CHAOS_LEASE_SECONDS.
 """
 
 from __future__ import annotations
