@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import requests
 
-from upstream.stack import bridge as bridge_module
 from upstream.stack.bridge import MAX_AGE_SECONDS, MAX_BACKOFF_SECONDS, Bridge, _Pending
 from upstream.stack.config import StackConfig
 
@@ -26,14 +25,14 @@ class Clock:
 def test_a_failing_delivery_is_retried_for_a_day_with_capped_backoff(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock()
-    monkeypatch.setattr(bridge_module.time, "monotonic", clock)
+    monkeypatch.setattr("upstream.stack.bridge.time.monotonic", clock)
     answers: list[int] = []
 
     def post(*_: Any, **__: Any) -> Any:
         answers.append(1)
         raise requests.ConnectionError("file_ingest is down")
 
-    monkeypatch.setattr(bridge_module.requests, "post", post)
+    monkeypatch.setattr("upstream.stack.bridge.requests.post", post)
     bridge = Bridge(StackConfig(data_dir=tmp_path), target_url="http://127.0.0.1:9/")
     resource = {"bucket": "b", "name": "uploads/acme/claims/x.csv", "generation": "1"}
     item = _Pending(resource, first_at=clock.now)
