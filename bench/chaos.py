@@ -163,10 +163,13 @@ def _expected_lines(data: bytes) -> tuple[int, int]:
 
 
 def _claims_file(seed: int, lines: int) -> bytes:
-    from upstream.domain.sample import export_claims, generate
+    """A year of claims with the shifts `upstream sample` injects (a payer denying three
+    times as often from October), so the weekly run raises HIGH alerts to e-mail."""
+    from upstream.domain.sample import Shift, export_claims, generate
 
+    shifts = [Shift("UnitedHealthcare", date(2025, 10, 1), denial_factor=3.0)]
     sample = generate(date(2025, 1, 1), date(2025, 12, 31), lines_per_day=lines / 266,
-                      patients=1500, seed=seed)
+                      patients=1500, seed=seed, shifts=shifts)
     return export_claims(sample.claims[:lines], "athena", seed=seed)
 
 
