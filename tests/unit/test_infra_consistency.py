@@ -302,8 +302,9 @@ def test_cloudbuild_tests_packages_and_plans_or_applies_each_environment() -> No
 
     build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
     steps = {step["id"]: step for step in build["steps"]}
-    assert list(steps) == ["test", "package", "terraform"]
+    assert list(steps) == ["test", "audit-deps", "package", "terraform"]
     assert "make test" in steps["test"]["args"][-1]
+    assert "make audit-deps" in " ".join(steps["audit-deps"]["args"])
     assert "make package" in " ".join(steps["package"]["args"])
     script = steps["terraform"]["args"][-1]
     assert "-backend-config=environments/${_ENV}.backend.hcl" in script

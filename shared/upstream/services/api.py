@@ -17,22 +17,32 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
 from upstream.domain import safe_json
 from upstream.domain.aggregates import DailyCell
-from upstream.domain.api_keys import Scope, allows, parse_bearer
-from upstream.domain.automation.tiers import AutomationSettings
-from upstream.domain.notify.routing import NotificationSettings
+from upstream.domain.api_keys import allows, parse_bearer
 from upstream.domain.payers import PayerNormalizer
 from upstream.domain.risk.check import CheckError, check, parse_claim
 from upstream.domain.risk.rules import default_rules, with_overrides
 from upstream.ports import DeadLetterHold
 from upstream.services import api_schemas as schemas
+from upstream.services.api_openapi import Route, document
+from upstream.services.api_requests import (
+    PRACTICE_SETTINGS,
+    ActionBody,
+    ActionQuery,
+    AlertQuery,
+    AuthorizationQuery,
+    JustificationBody,
+    PageQuery,
+    SettingsBody,
+    SummaryQuery,
+)
 from upstream.services.automation import (
     AutomationDeps,
     AutomationRefused,
@@ -45,7 +55,6 @@ from upstream.services.risk_history import HistoryCache, cached_history
 from upstream.services.webhooks import Answer, problem
 from upstream.topics import TOPICS
 
-MAX_PAGE = 200
 _RESERVED_ID = re.compile(r"^__.*__$", re.DOTALL)
 MAX_BODY = 64 * 1024
 UNAUTHENTICATED = problem(401, "unauthorized", "A valid API key is required")
@@ -101,103 +110,6 @@ class Call:
     query: Mapping[str, str]
     body: bytes
     now: datetime
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class AlertQuery(_Strict):
-    status: Literal["open", "acknowledged", "resolved", "noise"] | None = None
-    type: str | None = Field(None, pattern=r"^[a-z_]{1,40}$")
-    payer: str | None = Field(None, min_length=1, max_length=100)
-    severity: Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"] | None = None
-    page_size: int = Field(50, ge=1, le=MAX_PAGE)
-    page_token: str | None = Field(None, max_length=200)
-
-
-class PageQuery(_Strict):
-    page_size: int = Field(50, ge=1, le=MAX_PAGE)
-
-
-class AuthorizationQuery(_Strict):
-    status: Literal["ACTIVE", "EXPIRING_SOON", "EXPIRED", "RENEWED"] | None = None
-    expiring_within_days: int | None = Field(None, ge=0, le=365)
-
-
-class SummaryQuery(_Strict):
-    weeks: int = Field(13, ge=1, le=52)
-    as_of: date | None = None  # default today: the weeks before it
-
-
-class ActionBody(_Strict):
-    note: str | None = Field(None, max_length=500)
-
-
-Npi = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
-# A map key becomes a Firestore field name: empty ones are refused by Firestore (a 500 before
-# this), and a name is a payer's, a plan's or a code's, so printable and bounded.
-Key = Annotated[str, StringConstraints(min_length=1, max_length=100,
-                                       pattern=r"^[^\x00-\x1f`]+$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Year = Annotated[str, StringConstraints(pattern=r"^20[0-9]{2}$")]
-Codes = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{5}(\|[0-9A-Z]{5})*$")]
-
-
-class ProviderIn(_Strict):
-    credential: str = Field(pattern=r"^[A-Za-z-]{2,12}$")
-    expires: date | None = None
-
-
-class ModifierRowIn(_Strict):
-    payer: str = Field(min_length=1, max_length=100)
-    cpt: Codes
-    modifiers: str = Field(pattern=r"^[0-9A-Z]{2}(\|[0-9A-Z]{2})*$")
-    when_credential: str | None = Field(None, pattern=r"^[A-Za-z-]{2,12}$")
-    points_missing: int = Field(20, ge=0, le=100)
-    points_wrong: int = Field(15, ge=0, le=100)
-    source: str | None = Field(None, max_length=300)
-
-
-class PriorAuthRowIn(_Strict):
-    payer: str = Field(min_length=1, max_length=100)
-    cpt: Codes
-    program: str | None = Field(None, max_length=100)
-    source: str | None = Field(None, max_length=300)
-
-
-class RiskRulesIn(_Strict):
-    modifiers: list[ModifierRowIn] = Field(default_factory=list, max_length=200)
-    prior_auth: list[PriorAuthRowIn] = Field(default_factory=list, max_length=200)
-    disable_defaults: bool = False
-
-
-class SettingsBody(_Strict):
-    notifications: NotificationSettings | None = None
-    payer_aliases: dict[Key, Name] | None = Field(None, max_length=500)
-    automation: AutomationSettings | None = None
-    risk_rules: RiskRulesIn | None = None
-    providers: dict[Npi, ProviderIn] | None = Field(None, max_length=500)
-    visit_limits: dict[Key, Annotated[int, Field(ge=1, le=366)]] | None = Field(
-        None, max_length=100)
-    kx_thresholds: dict[Year, Annotated[int, Field(ge=0, le=10_000_000)]] | None = Field(
-        None, max_length=20)
-    esrd_base_rate_cents: int | None = Field(None, ge=1, le=10_000_000)
-
-
-# What the specialty checks and the risk score read from the tenant document.
-PRACTICE_SETTINGS = ("risk_rules", "providers", "visit_limits", "kx_thresholds",
-                     "esrd_base_rate_cents")
-
-
-class ActionQuery(_Strict):
-    status: Literal["proposed", "queued_for_review", "escalated", "executed", "failed",
-                    "overridden"] | None = None
-    page_size: int = Field(50, ge=1, le=MAX_PAGE)
-
-
-class JustificationBody(_Strict):
-    justification: str = Field(min_length=1, max_length=1000)
 
 
 class BadRequest(ValueError):
@@ -427,26 +339,6 @@ def replay_dead_letters(call: Call, deps: ApiDeps, topic: str) -> Answer:
                         "skipped_other_tenants": result["left_held"]})
 
 
-Handler = Callable[..., Answer]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """One API route: the router's rule, its scope, and the OpenAPI document's source (the
-    same pydantic models the handler validates with, so the document cannot drift)."""
-
-    path: str
-    method: str
-    handler: Handler
-    scope: Scope
-    summary: str
-    response: type[BaseModel]
-    query: type[BaseModel] | None = None
-    body: type[BaseModel] | None = None
-    body_required: bool = False
-    body_schema: dict[str, Any] | None = None  # a body no single model describes
-
-
 _CLAIM_BODY = {"type": "object", "description":
                "Our claim JSON ({claim_id, payer, lines: [...]}) or a FHIR Claim resource",
                "additionalProperties": True}
@@ -499,62 +391,11 @@ ROUTES: tuple[Route, ...] = (
 )
 _MAP = Map([Rule(r.path, methods=[r.method], endpoint=(r.handler, r.scope)) for r in ROUTES],
            strict_slashes=False)
-_ERRORS = (("400", "Bad request"), ("401", "Unauthenticated"), ("403", "Forbidden"),
-           ("404", "Not found"), ("405", "Method not allowed"), ("409", "Conflict"),
-           ("413", "Body too large"))
 
-
-def _schema(model: type[BaseModel], components: dict[str, Any],
-            mode: Literal["validation", "serialization"]) -> dict[str, Any]:
-    """The model's JSON Schema (OpenAPI 3.1 is JSON Schema 2020-12), its nested models
-    moved to `components/schemas`."""
-    found = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode,
-                                    by_alias=True)
-    components.update(found.pop("$defs", {}))
-    components[model.__name__] = found
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-
-def _query_parameters(model: type[BaseModel] | None) -> list[dict[str, Any]]:
-    if model is None:
-        return []
-    schema = model.model_json_schema()
-    required = set(schema.get("required", []))
-    return [{"name": name, "in": "query", "required": name in required, "schema": prop}
-            for name, prop in schema.get("properties", {}).items()]
 
 
 def openapi() -> dict[str, Any]:
-    components: dict[str, Any] = {}
-    problem_ref = _schema(schemas.Problem, components, "serialization")
-    paths: dict[str, Any] = {}
-    for route in ROUTES:
-        openapi_path = route.path.replace("<", "{").replace(">", "}")
-        params = [{"name": p.strip("{}"), "in": "path", "required": True,
-                   "schema": {"type": "string", "minLength": 1}}
-                  for p in openapi_path.split("/") if p.startswith("{")]
-        operation: dict[str, Any] = {
-            "summary": route.summary, "parameters": params + _query_parameters(route.query),
-            "security": [{"apiKey": []}], "x-scope": route.scope,
-            "responses": {
-                "200": {"description": "OK", "content": {"application/json": {
-                    "schema": _schema(route.response, components, "serialization")}}},
-                **{code: {"description": text,
-                          "content": {"application/problem+json": {"schema": problem_ref}}}
-                   for code, text in _ERRORS}}}
-        if route.body is not None or route.body_schema is not None:
-            body = route.body_schema or _schema(route.body, components,  # type: ignore[arg-type]
-                                                "validation")
-            operation["requestBody"] = {"required": route.body_required,
-                                        "content": {"application/json": {"schema": body}}}
-        paths.setdefault(openapi_path, {})[route.method.lower()] = operation
-    return {"openapi": "3.1.0",
-            "info": {"title": "Upstream API", "version": "1"},
-            "paths": paths,
-            "components": {
-                "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
-                                               "bearerFormat": "upk_<key id>_<secret>"}},
-                "schemas": components}}
+    return document(ROUTES)
 
 
 def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
