@@ -78,21 +78,25 @@ def test_signed_fhir_through_the_webhook_lands_as_claim_lines_once(
     url = manager.function_urls(config)["ehr_webhook"]
     body = json.dumps(eob(id=f"eob-{unique}")).encode()
 
-    def post(key: str) -> requests.Response:
-        stamp = str(int(datetime.now(UTC).timestamp()))
+    first = str(int(datetime.now(UTC).timestamp()))
+
+    def post(key: str, later: int = 0, stamp: str | None = None) -> requests.Response:
+        stamp = stamp or str(int(datetime.now(UTC).timestamp()) + later)
         return requests.post(url, data=body, timeout=10, headers={
             "X-Customer-ID": customer, "X-Idempotency-Key": key, "X-Timestamp": stamp,
             "X-Signature": sign(stamp.encode() + b"." + body)})
 
-    assert post(f"k-{unique}").json()["status"] == "accepted"
+    assert post(f"k-{unique}", stamp=first).json()["status"] == "accepted"
     assert post(f"k-{unique}").json()["status"] == "duplicate"
     records = FirestoreRecords(emulator_db(config))
     wait_for(lambda: records.count(customer, RecordKind.CLAIMS) == 2, timeout=60)
     lines = sorted(records.list(customer, RecordKind.CLAIMS), key=lambda d: d["line"])
     assert [d["outcome"] for d in lines] == ["DENIED", "PAID"]
     assert lines[0]["carc_codes"] == ["197"] and lines[0]["source"] == "fhir"
-    # the same resource under a new event id changes nothing downstream
-    assert post(f"k2-{unique}").json()["status"] == "accepted"
+    # the same bytes signed again under a new event id are a replay (issue 16): duplicate
+    assert post(f"k-replayed-{unique}", stamp=first).json()["status"] == "duplicate"
+    # the same resource as a new event, signed anew, is accepted and changes nothing downstream
+    assert post(f"k2-{unique}", later=2).json()["status"] == "accepted"
     aggregates = FirestoreAggregates(emulator_db(config))
     wait_for(lambda: aggregates.lines_aggregated(customer) == 2, timeout=60)
     assert records.count(customer, RecordKind.CLAIMS) == 2

@@ -54,10 +54,17 @@ def identity_of(pid: int) -> Identity | None:
 
 
 def owned(recorded: Identity | None) -> bool:
-    """Whether the process holding the recorded PID now is the one we started (alive)."""
-    if recorded is None or not alive(recorded.pid):
+    """Whether the process holding the recorded PID now is the one we started (alive).
+
+    PID and start time together name one process since boot: a reused PID has a later start.
+    The command line is compared too when /proc answers with one (it reads empty while a
+    process is being torn down, which must not make our own process a stranger)."""
+    if recorded is None or recorded.started < 0 or not alive(recorded.pid):
         return False
-    return identity_of(recorded.pid) == recorded
+    now = identity_of(recorded.pid)
+    if now is None or now.started != recorded.started:
+        return False
+    return not now.command or not recorded.command or now.command == recorded.command
 
 
 def start(command: Sequence[str], log_file: Path, env: dict[str, str] | None = None,
@@ -69,7 +76,11 @@ def start(command: Sequence[str], log_file: Path, env: dict[str, str] | None = N
                                 cwd=cwd, start_new_session=True)
     # Read at once: the child is ours until it exits, and it cannot exit unnoticed here
     # (Popen keeps it unreaped, so the PID is not reused before we wait on it).
-    found = identity_of(proc.pid)
+    for _ in range(50):
+        found = identity_of(proc.pid)
+        if found is not None and found.command:
+            return found
+        time.sleep(0.01)
     return found or Identity(proc.pid, -1, "")
 
 
