@@ -9,6 +9,8 @@ Scenarios (each prints lost and doubled; any non-zero fails the target):
   pending line scored once.
 - ehr: signed EHR resources posted to ehr_webhook while fhir_mapper is killed and restarted:
   every resource's lines stored, once.
+- fetch: athenahealth's id-only events while ehr_fetcher is killed and restarted: every event
+  fetched from the fake athenaOne and resolved, the aggregates exact.
 - runs: the detectors killed during the weekly run and the alert dispatcher down while it
   should deliver: the run finishes, each alert is written once and e-mailed once per severity.
 - emulators: the Pub/Sub, then the Firestore emulator frozen (SIGSTOP) 15 s mid-ingest.
@@ -293,6 +295,62 @@ def scenario_ehr(stack: Stack) -> None:
             time.perf_counter() - started)
 
 
+def scenario_fetch(stack: Stack) -> None:
+    """athenahealth's id-only events: athena_webhook → fhir_mapper → ehr-fetch → ehr_fetcher
+    (the fake athenaOne over HTTP), with the fetcher killed mid-way and brought back."""
+    from upstream.adapters.clients import firestore_client
+    from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
+    from upstream.adapters.secrets import LocalFileSecretStore
+    from upstream.services.tenants import athena_oauth_secret, athena_secret
+    from upstream.stack import manager
+
+    events = max(30, EHR_EVENTS // 3)
+    print(f"\n[fetch] {events} athenahealth events; kill -9 ehr_fetcher mid-way")
+    customer = "chaos-athena"
+    _tenant(stack.config, customer)
+    secrets = LocalFileSecretStore(stack.config.secrets_file)
+    secrets.put(athena_secret(customer), SECRET.encode())
+    secrets.put(athena_oauth_secret(customer), json.dumps(
+        {"client_id": "local-chaos", "client_secret": "chaos"}).encode())
+    FirestoreTenants(firestore_client()).upsert(customer, {"athena_practice_id": "195900"})
+    url = manager.function_urls(stack.config)["athena_webhook"] + f"/{customer}"
+    started = time.perf_counter()
+    for number in range(events):
+        if number == events // 3:
+            stack.kill("ehr_fetcher")
+        if number == 2 * events // 3:
+            stack.restart()
+        body = json.dumps({"resourceType": "Bundle", "type": "history", "entry": [{"resource": {
+            "resourceType": "SubscriptionStatus", "type": "event-notification",
+            "subscription": {"reference": "Subscription/claims-1"},
+            "topic": "https://athenahealth.com/fhir/topic/Claim.update",
+            "notificationEvent": [{"id": f"chaos-{number}", "eventNumber": str(number),
+                                   "timestamp": datetime.now(UTC).isoformat(),
+                                   "focus": {"identifier": {
+                                       "system": "urn:athenahealth:athenanet:claim",
+                                       "value": f"a-195900.claim-{30001 + number % 10}"}}}]
+        }}]}).encode()
+        mac = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        answer = requests.post(url, data=body, timeout=30,
+                               headers={"X-Hub-Signature": f"sha256={mac}"})
+        assert answer.status_code == 200, answer.text
+    held = tenant_collection(firestore_client(), customer, "ehr_pending")
+
+    def fetched() -> tuple[bool, str]:
+        statuses = [str((d.to_dict() or {}).get("status")) for d in held.stream()]
+        done = sum(s in ("fetched", "not_found", "voided", "unmappable") for s in statuses)
+        return done >= events, f"{done} of {events} events resolved ({len(statuses)} held)"
+
+    ok, detail, _ = _wait("fetch", fetched, SETTLE_SECONDS)
+    done = int(detail.split(" of ")[0])
+    _record("fetch", f"ehr_fetcher: {detail}", max(events - done, 0), 0,
+            time.perf_counter() - started)
+    ok, detail, _ = _wait("aggregates", lambda: _consistent(customer), SETTLE_SECONDS)
+    lost, doubled = _lost_doubled(customer)
+    _record("fetch", f"aggregator: {detail}", lost + (0 if ok else 1), doubled,
+            time.perf_counter() - started)
+
+
 def scenario_runs(stack: Stack) -> None:
     """On the ingest scenario's year: the weekly run with the detectors killed mid-run, and
     the dispatcher down while the alerts are published."""
@@ -386,8 +444,8 @@ def scenario_emulators(stack: Stack) -> None:
             time.perf_counter() - started)
 
 
-SCENARIOS = {"ingest": scenario_ingest, "ehr": scenario_ehr, "runs": scenario_runs,
-             "emulators": scenario_emulators}
+SCENARIOS = {"ingest": scenario_ingest, "ehr": scenario_ehr, "fetch": scenario_fetch,
+             "runs": scenario_runs, "emulators": scenario_emulators}
 
 
 def main() -> int:
