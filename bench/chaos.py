@@ -147,6 +147,15 @@ def _record(scenario: str, what: str, lost: int, doubled: int, seconds: float) -
     print(f"  {what}: lost {lost}, doubled {doubled} (settled in {seconds:.0f} s)")
 
 
+def _record_aggregates(scenario: str, customer: str, started: float) -> None:
+    """Waits until the cells equal a recompute from the stored lines (no reconcile is run:
+    the retries alone must get there), then records what was lost or doubled."""
+    ok, detail, _ = _wait("aggregates", lambda: _consistent(customer), SETTLE_SECONDS)
+    lost, doubled = _lost_doubled(customer)
+    _record(scenario, f"aggregator: {detail}", lost + (0 if ok else 1), doubled,
+            time.perf_counter() - started)
+
+
 def _upload(config: Any, customer: str, data: bytes, name: str) -> str:
     from upstream.adapters.clients import storage_client
     from upstream.events import content_id
@@ -211,10 +220,7 @@ def scenario_ingest(stack: Stack) -> None:
             max(stored - expected, 0), time.perf_counter() - started)
     if not ok:
         print(f"  NOT SETTLED: {detail}")
-    ok, detail, _ = _wait("aggregates", lambda: _consistent(customer), SETTLE_SECONDS)
-    lost, doubled = _lost_doubled(customer)
-    _record("ingest", f"aggregator: decided lines in cells ({detail})",
-            lost + (0 if ok else 1), doubled, time.perf_counter() - started)
+    _record_aggregates("ingest", customer, started)
 
     def scored() -> tuple[bool, str]:
         from upstream.adapters.firestore_risk import RISK_SCORES
@@ -284,15 +290,12 @@ def scenario_ehr(stack: Stack) -> None:
         count = records.count(customer, RecordKind.CLAIMS)
         return count >= EHR_EVENTS, f"{count} of {EHR_EVENTS} lines stored"
 
-    ok, detail, _ = _wait("ehr", stored, SETTLE_SECONDS)
+    _, detail, _ = _wait("ehr", stored, SETTLE_SECONDS)
     count = records.count(customer, RecordKind.CLAIMS)
     _record("ehr", f"fhir_mapper: {detail}; webhook refused {refused}",
             max(EHR_EVENTS - count, 0) + refused, max(count - EHR_EVENTS, 0),
             time.perf_counter() - started)
-    ok, detail, _ = _wait("aggregates", lambda: _consistent(customer), SETTLE_SECONDS)
-    lost, doubled = _lost_doubled(customer)
-    _record("ehr", f"aggregator: {detail}", lost + (0 if ok else 1), doubled,
-            time.perf_counter() - started)
+    _record_aggregates("ehr", customer, started)
 
 
 def scenario_fetch(stack: Stack) -> None:
@@ -341,14 +344,11 @@ def scenario_fetch(stack: Stack) -> None:
         done = sum(s in ("fetched", "not_found", "voided", "unmappable") for s in statuses)
         return done >= events, f"{done} of {events} events resolved ({len(statuses)} held)"
 
-    ok, detail, _ = _wait("fetch", fetched, SETTLE_SECONDS)
+    _, detail, _ = _wait("fetch", fetched, SETTLE_SECONDS)
     done = int(detail.split(" of ")[0])
     _record("fetch", f"ehr_fetcher: {detail}", max(events - done, 0), 0,
             time.perf_counter() - started)
-    ok, detail, _ = _wait("aggregates", lambda: _consistent(customer), SETTLE_SECONDS)
-    lost, doubled = _lost_doubled(customer)
-    _record("fetch", f"aggregator: {detail}", lost + (0 if ok else 1), doubled,
-            time.perf_counter() - started)
+    _record_aggregates("fetch", customer, started)
 
 
 def scenario_runs(stack: Stack) -> None:
@@ -434,14 +434,11 @@ def scenario_emulators(stack: Stack) -> None:
         count = records.count(customer, RecordKind.CLAIMS)
         return count >= expected, f"{count:,} of {expected:,} lines stored"
 
-    ok, detail, _ = _wait("stored", stored, SETTLE_SECONDS)
+    _, detail, _ = _wait("stored", stored, SETTLE_SECONDS)
     count = records.count(customer, RecordKind.CLAIMS)
     _record("emulators", f"file_ingest: {detail}", max(expected - count, 0),
             max(count - expected, 0), time.perf_counter() - started)
-    ok, detail, _ = _wait("aggregates", lambda: _consistent(customer), SETTLE_SECONDS)
-    lost, doubled = _lost_doubled(customer)
-    _record("emulators", f"aggregator: {detail}", lost + (0 if ok else 1), doubled,
-            time.perf_counter() - started)
+    _record_aggregates("emulators", customer, started)
 
 
 SCENARIOS = {"ingest": scenario_ingest, "ehr": scenario_ehr, "fetch": scenario_fetch,

@@ -226,7 +226,8 @@ def map_fhir(file: Path, fmt: str) -> None:
     per line on stdout; the report (issues by reason, ignored types) on stderr."""
     import dataclasses
 
-    from upstream.domain.fhir_map import MappingResult, iter_resources, map_resource
+    from upstream.domain.fhir_input import iter_resources
+    from upstream.domain.fhir_map import MappingResult, map_resource
     from upstream.offline import offline_context
 
     ctx, total = offline_context(), MappingResult()

@@ -17,7 +17,8 @@ from tests.conftest import SHARED
 from tests.unit.test_api import call, setup
 from tests.unit.test_ingest import CTX
 from tests.unit.test_webhooks import deps, ehr_headers, sign
-from upstream.domain.fhir_map import Unreadable, iter_resources, map_resource
+from upstream.domain.fhir_input import Unreadable, iter_resources
+from upstream.domain.fhir_map import map_resource
 from upstream.domain.headers import map_columns
 from upstream.domain.ingest import Rejected, parse_records
 from upstream.domain.records import RecordKind

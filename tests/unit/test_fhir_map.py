@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SHARED
-from upstream.domain.fhir_map import iter_resources, map_resource
+from upstream.domain.fhir_input import iter_resources
+from upstream.domain.fhir_map import map_resource
 from upstream.domain.records import Outcome
 from upstream.offline import offline_context
 

@@ -19,7 +19,7 @@ parsers, so a CPT code, a payer name or an amount means the same whichever way i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from upstream.domain import safe_json
+from upstream.domain.fhir_input import Unreadable
 from upstream.domain.ingest import TenantContext
 from upstream.domain.records import ClaimLine, Outcome, Source
 from upstream.domain.values import InvalidValue, parse_carc_list, parse_procedure
@@ -409,7 +409,8 @@ def _guarded(read: Callable[[], MappingResult], resource: Any) -> MappingResult:
 def _map_one(resource: Any, ctx: TenantContext) -> MappingResult:
     result = MappingResult()
     if isinstance(resource, Unreadable):
-        result.issues.append(resource.issue())
+        where = f"line {resource.line}" if resource.line else None
+        result.issues.append(MappingIssue("unknown", where, resource.reason, resource.detail))
         return result
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         result.issues.append(MappingIssue("unknown", None, "not_fhir", "no resourceType"))
@@ -465,38 +466,3 @@ def _delete(url: str) -> MappingResult:
         result.issues.append(MappingIssue(kind or "unknown", rid or None, "unsupported_delete",
                                           url[:200]))
     return result
-
-
-@dataclass(frozen=True, slots=True)
-class Unreadable:
-    """A document or NDJSON line that is not JSON we accept (not UTF-8, not JSON, nested
-    too deep, a number too long): reported with its line, never fatal to the others."""
-
-    line: int | None
-    reason: str
-    detail: str
-
-    def issue(self) -> MappingIssue:
-        where = f"line {self.line}" if self.line else None
-        return MappingIssue("unknown", where, self.reason, self.detail)
-
-
-def iter_resources(raw: bytes) -> Iterator[Any]:
-    """A JSON document or NDJSON lines (UTF-8, a BOM allowed) → resources; what cannot be
-    read is yielded as `Unreadable`, line by line, so one bad line costs only itself."""
-    raw = raw.removeprefix(b"\xef\xbb\xbf").strip()
-    if not raw:
-        return
-    try:
-        yield safe_json.loads(raw)
-        return
-    except safe_json.UnsafeJson as whole:
-        if b"\n" not in raw:
-            yield Unreadable(None, whole.reason, whole.detail)
-            return
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if line.strip():
-            try:
-                yield safe_json.loads(line)
-            except safe_json.UnsafeJson as exc:
-                yield Unreadable(number, exc.reason, exc.detail)
