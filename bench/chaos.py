@@ -51,9 +51,9 @@ def _config() -> Any:
     from upstream.stack.config import StackConfig
 
     data_dir = Path(tempfile.mkdtemp(prefix="upstream-chaos-"))
-    return StackConfig(project="upstream-chaos", data_dir=data_dir, firestore_port=38681,
-                       pubsub_port=38682, storage_port=38683, functions_base_port=38690,
-                       athena_port=38689, smtp_port=38688)
+    return StackConfig(project="upstream-chaos", data_dir=data_dir, firestore_port=21681,
+                       pubsub_port=21682, storage_port=21683, functions_base_port=21690,
+                       athena_port=21689, smtp_port=21688)
 
 
 class Stack:

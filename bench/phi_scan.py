@@ -41,8 +41,8 @@ def _config() -> Any:
     from upstream.stack.config import StackConfig
 
     return StackConfig(project="upstream-phi", data_dir=Path(tempfile.mkdtemp(prefix="phi-")),
-                       firestore_port=48681, pubsub_port=48682, storage_port=48683,
-                       functions_base_port=48690, athena_port=48689, smtp_port=48688)
+                       firestore_port=22681, pubsub_port=22682, storage_port=22683,
+                       functions_base_port=22690, athena_port=22689, smtp_port=22688)
 
 
 def _cli(config: Any, *args: str) -> str:
