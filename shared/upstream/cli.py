@@ -361,9 +361,13 @@ def upload(file: Path, customer: str, kind: str | None, wait: bool, timeout: flo
     config = StackConfig()
     _stack_env(config)
     from upstream.adapters.clients import firestore_client, storage_client
-    from upstream.adapters.firestore_store import FirestoreUploads
+    from upstream.adapters.firestore_store import FirestoreTenants, FirestoreUploads
     from upstream.adapters.gcs import GcsObjectStore
 
+    tenant = FirestoreTenants(firestore_client()).get(customer)
+    if tenant is None or tenant.get("status", "active") != "active":
+        _fail(f"no active practice {customer!r} on this stack: add it with "
+              f"`upstream tenant add {customer}`")
     name = f"uploads/{customer}/{kind + '/' if kind else ''}{file.name}"
     content_type = "text/tab-separated-values" if file.suffix == ".tsv" else "text/csv"
     GcsObjectStore(storage_client()).upload_file(config.bucket, name, str(file), content_type)

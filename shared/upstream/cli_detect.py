@@ -61,17 +61,38 @@ def _emit(alerts: list[Alert], fmt: str) -> None:
         click.echo(f"{alert.created_at}  {alert.severity:8} {alert.type:22} {alert.title}")
 
 
+PATHS = click.Path(exists=True, path_type=Path)
+
+
+def _history(paths: tuple[Path, ...], ctx: Any = None) -> Any:
+    """Claims (and any authorizations and 835s) of several files or folders, joined."""
+    from upstream.offline import offline_context
+    from upstream.offline_history import HistoryError, load_history
+
+    if not paths:
+        raise click.UsageError("give at least one claims file or folder")
+    try:
+        history = load_history(paths, ctx or offline_context())
+    except HistoryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not history.claims:
+        raise click.ClickException("no claim lines in the files given")
+    return history
+
+
 @click.command()
-@click.argument("claims", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("claims", nargs=-1, type=PATHS)
 @click.option("--authorizations", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Authorizations CSV for the authorization calendar.")
+              default=None, help="Authorizations CSV for the authorization calendar (one found "
+                                 "among CLAIMS is used too).")
 @click.option("--as-of", type=DATE, default=None,
-              help="Run day (data before it). Default: the day after the file's last date.")
+              help="Run day (data before it). Default: the day after the files' last date.")
 @click.option("--method", type=METHODS, default="ours")
 @click.option("--format", "fmt", type=FORMATS, default="json")
-def analyze(claims: Path, authorizations: Path | None, as_of: Any, method: str,
+def analyze(claims: tuple[Path, ...], authorizations: Path | None, as_of: Any, method: str,
             fmt: str) -> None:
-    """Every detector as of one day, on a claims CSV; prints the alerts."""
+    """Every detector as of one day, on claims files or folders (a year of monthly exports,
+    any layout, 835s posted after them); prints the alerts."""
     from upstream.domain.aggregates import build_frame, cells_from_documents
     from upstream.domain.detect.authcal import calendar
     from upstream.domain.detect.findings import merge_into_alerts
@@ -79,14 +100,17 @@ def analyze(claims: Path, authorizations: Path | None, as_of: Any, method: str,
     from upstream.offline import offline_context
 
     ctx = offline_context()
-    documents = _documents(claims, ctx=ctx)
+    history = _history(claims, ctx)
+    documents = history.claim_documents()
     run_day = as_of.date() if as_of else _last_day(documents) + timedelta(days=1)
     frame = build_frame(cells_from_documents(documents), end=run_day)
     findings = run_findings(frame, run_day, Schedule.WEEKLY, MethodSet(method))
     findings = [_enrich(finding, documents) for finding in findings]
+    granted = history.authorization_documents()
     if authorizations is not None:
-        findings += calendar(_documents(authorizations, "authorizations", ctx), documents,
-                             run_day)
+        granted += _documents(authorizations, "authorizations", ctx)
+    if granted:
+        findings += calendar(granted, documents, run_day)
     _emit(merge_into_alerts("offline", findings, [], run_day), fmt)
 
 
@@ -103,12 +127,13 @@ def _enrich(finding: Any, documents: list[dict[str, Any]]) -> Any:
 
 
 @click.command("backtest")
-@click.argument("claims", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("claims", nargs=-1, type=PATHS)
 @click.option("--from", "first", type=DATE, required=True)
 @click.option("--to", "last", type=DATE, required=True)
 @click.option("--method", type=METHODS, default="ours")
 @click.option("--format", "fmt", type=FORMATS, default="json")
-def backtest_command(claims: Path, first: Any, last: Any, method: str, fmt: str) -> None:
+def backtest_command(claims: tuple[Path, ...], first: Any, last: Any, method: str,
+                     fmt: str) -> None:
     """Replays the production schedule over FROM..TO; each run sees only what was known on its
     day. Prints every alert raised, `created_at` = the day of the run that raised it."""
     from upstream.domain.aggregates import cells_from_documents
@@ -116,7 +141,7 @@ def backtest_command(claims: Path, first: Any, last: Any, method: str, fmt: str)
 
     if last < first:
         raise click.ClickException("--to is before --from")
-    documents = _documents(claims)
+    documents = _history(claims).claim_documents()
     alerts = backtest("offline", cells_from_documents(documents), first.date(), last.date(),
                       MethodSet(method))
     _emit(alerts, fmt)

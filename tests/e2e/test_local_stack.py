@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,14 +122,19 @@ def test_reupload_and_redelivered_event_change_nothing(
 
 def test_unknown_tenant_upload_is_refused_visibly(clean_stack: StackConfig,
                                                   sample_dir: Path) -> None:
+    """The CLI refuses at once, saying how to add the practice; a file dropped into the bucket
+    by other means gets its reason next to it."""
     path = next(iter(sorted((sample_dir / "claims").iterdir())))
-    done = cli(clean_stack, "upload", str(path), "--customer", "nobody", "--no-wait")
-    assert json.loads(done.stdout)["status"] == "uploaded"
+    started = time.monotonic()
+    done = cli(clean_stack, "upload", str(path), "--customer", "nobody", check=False)
+    assert done.returncode != 0 and "upstream tenant add nobody" in done.stderr
+    assert time.monotonic() - started < 30
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage  # type: ignore[attr-defined]
 
     bucket = storage.Client(project=clean_stack.project,
                             credentials=AnonymousCredentials()).bucket(clean_stack.bucket)  # type: ignore[no-untyped-call]
+    bucket.blob(f"uploads/nobody/{path.name}").upload_from_filename(str(path))
     from tests.conftest import wait_for
 
     wait_for(lambda: bucket.blob(f"rejects/nobody/{path.name}.error.txt").exists())

@@ -94,6 +94,25 @@ def test_aggregates_equal_a_recompute_after_a_storm_of_duplicates_and_reordering
     assert len(latest) <= moved <= len(versions)
 
 
+def test_a_chunk_overlapping_lines_already_counted_moves_only_the_new_ones(
+        clean_stack: StackConfig, unique: str) -> None:
+    """The all-new fast path is atomic: one line already in the ledger fails the whole batch
+    (nothing half-written), and the transactional path then moves exactly the new lines."""
+    customer = f"overlap-{unique}"
+    base = {"customer_id": customer, "payer": "Aetna", "cpt": "97153", "billed_cents": 500,
+            "submitted_date": "2025-11-01", "decided_date": "2025-11-10", "carc_codes": [],
+            "outcome": "DENIED", "updated_at": "2026-01-01T00:00:00+00:00"}
+    documents: list[dict[str, Any]] = [{**base, "doc_id": f"line-{i}"} for i in range(10)]
+    changes = line_changes((str(d["doc_id"]), document_hash(d), d) for d in documents)
+    store = FirestoreAggregates(emulator_db(clean_stack))
+    assert store.apply(customer, changes[:4]) == 4
+    assert store.apply(customer, changes[:4]) == 0
+    assert store.apply(customer, changes[2:]) == 6
+    (cell,) = store.cells(customer, date(2025, 11, 1), date(2025, 12, 1))
+    assert cell.counters["decided"] == 10 and cell.counters["denied"] == 10
+    assert store.lines_aggregated(customer) == 10
+
+
 def test_a_line_flipping_back_and_forth_ends_where_its_latest_version_is(
         clean_stack: StackConfig, unique: str) -> None:
     customer = f"flip-{unique}"

@@ -125,3 +125,86 @@ def test_score_reports_hostile_json_in_one_line(tmp_path: Path, body: bytes) -> 
     assert result.exit_code == 1 and not isinstance(result.exception, RecursionError)
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "not a JSON object we accept" in result.output
+
+
+@pytest.fixture(scope="module")
+def monthly_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The drifting year as a practice exports it: a file a month, three EHR layouts, the last
+    month's decisions only in an 835, and files the command must skip."""
+    from upstream.domain.sample import _undecided, remittance_file
+
+    data = generate(date(2025, 3, 1), date(2025, 9, 30), lines_per_day=50, seed=5,
+                    shifts=[Shift("Aetna", date(2025, 7, 15), denial_factor=3.0)])
+    folder = tmp_path_factory.mktemp("monthly")
+    styles = ["athena", "pm_semicolon", "spreadsheet_tab"]
+    for month in range(3, 10):
+        lines = [r for r in data.claims if r["service_date"].month == month]
+        if month == 9:
+            (folder / "remit-2025-09.835").write_bytes(remittance_file(
+                [r for r in lines if r["outcome"] != "PENDING" and r["decided_date"]]))
+            lines = [_undecided(r) for r in lines]
+        style = styles[month % 3]
+        (folder / f"claims-2025-{month:02d}.csv").write_bytes(
+            export_claims(lines, style, seed=month, broken_share=0, duplicate_share=0))
+    (folder / "README.md").write_text("exported by the front desk")
+    (folder / ".~lock.claims-2025-09.csv#").write_text("libreoffice lock")
+    return folder
+
+
+def test_analyze_of_a_folder_of_monthly_exports_in_mixed_layouts_finds_the_drift(
+        monthly_folder: Path) -> None:
+    from upstream.offline import offline_context
+    from upstream.offline_history import load_history
+
+    history = load_history([monthly_folder], offline_context())
+    read = {Path(f["file"]).name: f for f in history.files}
+    assert sorted(read) == [f"claims-2025-{m:02d}.csv" for m in range(3, 10)] + [
+        "remit-2025-09.835"]
+    assert read["remit-2025-09.835"]["posted_lines"] > 100
+    assert read["remit-2025-09.835"]["rejected"] == 0
+    result = CliRunner().invoke(main, ["analyze", str(monthly_folder)])
+    assert result.exit_code == 0, result.output
+    drift = [a for a in json.loads(result.output) if a["type"] == "denial_rate_drift"]
+    assert drift and all(a["payer"] == "Aetna" for a in drift)
+
+
+def test_backtest_takes_several_files_in_the_order_given(monthly_folder: Path) -> None:
+    files = sorted(str(p) for p in monthly_folder.iterdir() if p.suffix in (".csv", ".835"))
+    result = CliRunner().invoke(main, ["backtest", *files, "--from", "2025-06-01",
+                                       "--to", "2025-09-30"])
+    assert result.exit_code == 0, result.output
+    drift = [a for a in json.loads(result.output) if a["type"] == "denial_rate_drift"]
+    assert drift and all(a["payer"] == "Aetna" and a["created_at"] > "2025-07-15"
+                         for a in drift)
+
+
+def test_a_line_exported_again_later_replaces_its_first_version(tmp_path: Path) -> None:
+    from upstream.offline import offline_context
+    from upstream.offline_history import load_history
+
+    header = "Claim ID,Payer,CPT,DOS,Billed,Status,Denial Reason\n"
+    (tmp_path / "a-2025-01.csv").write_text(header + "C1,Aetna,97153,2025-01-02,100,Pending,\n")
+    (tmp_path / "b-2025-02.csv").write_text(header + "C1,Aetna,97153,2025-01-02,100,Denied,"
+                                            "CO-16; N290\n")
+    history = load_history([tmp_path], offline_context())
+    (line,) = history.claim_documents()
+    assert line["outcome"] == "DENIED" and line["carc_codes"] == ["CO-16"]
+    assert line["rarc_codes"] == ["N290"]
+
+
+def test_one_unreadable_file_in_a_folder_names_that_file(monthly_folder: Path,
+                                                         tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "with-a-bad-one"
+    shutil.copytree(monthly_folder, folder)
+    (folder / "claims-2025-10.csv").write_bytes(b"\x00\x01binary\x00" * 100)
+    result = CliRunner().invoke(main, ["analyze", str(folder)])
+    assert result.exit_code != 0 and "claims-2025-10.csv" in result.output
+
+
+def test_a_folder_without_data_files_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.md").write_text("nothing here")
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path)])
+    assert result.exit_code != 0 and "no data files" in result.output
+    assert CliRunner().invoke(main, ["analyze"]).exit_code != 0

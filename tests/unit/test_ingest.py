@@ -178,3 +178,12 @@ def test_a_cell_of_thousands_of_digits_is_a_rejected_row_not_a_failed_upload() -
     assert [i.reason for i in items if isinstance(i, Rejected)] == [
         "invalid_cpt", "invalid_date"]
     assert report.accepted == 1  # an Excel serial with a long fraction is still a date
+
+
+def test_an_adjustment_column_mixing_carcs_and_rarcs_stores_each_where_it_belongs() -> None:
+    _, items, _ = parse(
+        "Claim ID,Payer,CPT,DOS,Billed,Status,Adj Codes,Remark Codes\r\n"
+        'C1,Aetna,97153,01/02/2024,100,Denied,"CO-16; N290",MA130\r\n')
+    (line,) = items
+    assert isinstance(line, ClaimLine)
+    assert line.carc_codes == ("CO-16",) and line.rarc_codes == ("MA130", "N290")

@@ -145,3 +145,17 @@ def test_a_procedure_cell_of_separators_only_is_invalid_not_a_crash() -> None:
     for cell in ("/", "-", " : ", ",,", "²", "١٠٠", "٩٧١٥٣"):  # superscript, Arabic-Indic
         with pytest.raises(InvalidValue, match="invalid_cpt"):
             parse_procedure(cell)
+
+
+def test_a_column_mixing_adjustment_and_remark_codes_is_split() -> None:
+    assert v.split_adjustment_codes("CO-16; N290") == (("CO-16",), ("N290",))
+    assert v.split_adjustment_codes("co 45, MA130 PR-1 m15 B10") == (
+        ("CO-45", "PR-1", "B10"), ("MA130", "M15"))
+    assert v.split_adjustment_codes(None) == ((), ())
+
+
+def test_a_remark_code_is_never_stored_as_an_adjustment_reason() -> None:
+    with pytest.raises(v.InvalidValue):
+        v.parse_carc_list("N290")
+    with pytest.raises(v.InvalidValue):  # no CARC series starts with C, N or M
+        v.split_adjustment_codes("CO-C12")

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from upstream.domain.fhir_input import Unreadable
 from upstream.domain.ingest import TenantContext
 from upstream.domain.records import ClaimLine, Outcome, Source
-from upstream.domain.values import InvalidValue, parse_carc_list, parse_procedure
+from upstream.domain.values import InvalidValue, parse_procedure, split_adjustment_codes
 
 MAPPED = ("Claim", "ClaimResponse", "ExplanationOfBenefit", "Coverage")
 ECHO_LIMIT = 200
@@ -252,7 +252,7 @@ def _adjudication(entries: Any) -> tuple[dict[str, int], list[str]]:
             if system is None or system in CARC_SYSTEMS or "adjustment-reason" in (system or ""):
                 reasons.append(code)
     try:
-        carcs = parse_carc_list(",".join(dict.fromkeys(reasons))) if reasons else ()
+        carcs = split_adjustment_codes(",".join(dict.fromkeys(reasons)))[0] if reasons else ()
     except InvalidValue:
         carcs = ()
     return amounts, list(carcs)

@@ -102,7 +102,7 @@ def _claim(p: _RowParser, ctx: TenantContext, line: int | None,
     billed = v.parse_money(p.get("billed_cents"))
     allowed = v.parse_money(p.get("allowed_cents"))
     paid = v.parse_money(p.get("paid_cents"))
-    carcs = v.parse_carc_list(p.get("carc_codes"))
+    carcs, mixed_rarcs = v.split_adjustment_codes(p.get("carc_codes"))
     outcome = v.parse_outcome(p.get("outcome")) or v.infer_outcome(
         paid_cents=paid, billed_cents=billed, allowed_cents=allowed,
         decided=decided is not None, has_denial_codes=bool(carcs))
@@ -138,7 +138,7 @@ def _claim(p: _RowParser, ctx: TenantContext, line: int | None,
         allowed_cents=allowed,
         paid_cents=paid,
         carc_codes=carcs,
-        rarc_codes=v.parse_rarc_list(p.get("rarc_codes")),
+        rarc_codes=tuple(dict.fromkeys(v.parse_rarc_list(p.get("rarc_codes")) + mixed_rarcs)),
         authorization_number=v.parse_identifier(p.get("authorization_number")),
         provider_npi=v.parse_npi(p.get("provider_npi")),
         provider_credential=v.clean(p.get("provider_credential")),

@@ -202,8 +202,10 @@ def infer_outcome(*, paid_cents: int | None, billed_cents: int | None,
 
 
 _GROUP_JOIN = re.compile(r"\b(CO|PR|OA|PI|CR)[\s\-]+(?=[A-Z]?\d)", re.ASCII)
-# CARCs are 1–3 digits, or a letter and digits (A1, B10, P23, W1); group codes say who owes it.
-_CARC = re.compile(r"^(?:(CO|PR|OA|PI|CR)-?)?([A-Z]?\d{1,3})$", re.ASCII)
+# CARCs are 1–3 digits, or one of the lettered series X12 publishes (A0–A8, B1–B23, D…, P1–P31,
+# W1–W9, Y1–Y3); group codes say who owes it. M, MA and N begin remark codes (RARCs), which
+# staff often type into the same "Adj Codes" column ("CO-16; N290").
+_CARC = re.compile(r"^(?:(CO|PR|OA|PI|CR)-?)?([ABDPWY]?\d{1,3})$", re.ASCII)
 _RARC = re.compile(r"^(?:M|MA|N)\d{1,3}$", re.ASCII)
 
 
@@ -211,19 +213,34 @@ def parse_carc_list(cell: str | None) -> tuple[str, ...]:
     """`CO-97`, `CO97`, `co 45`, `97`, `CO-45, PR-1` → `("CO-45", "PR-1")`.
 
     A code without a group keeps its bare number: the group (who owes it) is not ours to guess.
+    A remark code (RARC) here is refused: use `split_adjustment_codes` for a mixed column.
     """
+    carcs, rarcs = split_adjustment_codes(cell)
+    if rarcs:
+        raise InvalidValue("invalid_carc", f"{rarcs[0]!r} is a remark code (RARC), not a claim "
+                                           "adjustment reason code")
+    return carcs
+
+
+def split_adjustment_codes(cell: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(CARCs, RARCs) of a column that may hold both, as remittance viewers print them:
+    `CO-16; N290` → `(("CO-16",), ("N290",))`. A token that is neither is refused."""
     text = clean(cell)
     if text is None:
-        return ()
-    codes: list[str] = []
+        return (), ()
+    carcs: list[str] = []
+    rarcs: list[str] = []
     for token in re.split(r"[,;|/\s]+", _GROUP_JOIN.sub(r"\1-", text.upper())):
         if not token:
+            continue
+        if _RARC.match(token):
+            rarcs.append(token)
             continue
         m = _CARC.match(token)
         if not m:
             raise InvalidValue("invalid_carc", f"{token!r} is not a claim adjustment reason code")
-        codes.append(f"{m[1]}-{m[2]}" if m[1] else m[2])
-    return tuple(dict.fromkeys(codes))
+        carcs.append(f"{m[1]}-{m[2]}" if m[1] else m[2])
+    return tuple(dict.fromkeys(carcs)), tuple(dict.fromkeys(rarcs))
 
 
 def parse_rarc_list(cell: str | None) -> tuple[str, ...]:
