@@ -10,6 +10,7 @@ import pytest
 from upstream.domain.detect.authcal import (
     EXHAUSTING,
     EXPIRING,
+    OVERUSED,
     AuthStatus,
     calendar,
     lead_days,
@@ -71,8 +72,49 @@ def test_units_running_out_before_the_end_date() -> None:
     # 20 units at 3 a day: the sixth day is the last one fully covered
     assert alert.metrics["projected_exhaustion"] == (RUN + timedelta(days=6)).isoformat()
     assert alert.severity == "HIGH"
-    exhausted = calendar([auth(units=100, ends_in=60)], sessions("A1", 3, 60), RUN)
-    assert [f.severity for f in exhausted if f.type == EXHAUSTING] == ["CRITICAL"]
+    used_up = calendar([auth(units=180, ends_in=60)], sessions("A1", 3, 60), RUN)
+    assert [(f.type, f.severity) for f in used_up] == [(EXHAUSTING, "CRITICAL")]
+    assert "all 180 units are used" in used_up[0].title
+    assert str(RUN) not in used_up[0].title  # "runs out on <today>" read as a future event
+
+
+def test_units_rendered_beyond_the_authorization_are_critical_from_the_first_unit_over() -> None:
+    (over,) = calendar([auth(units=100, ends_in=60)], sessions("A1", 3, 60), RUN)
+    assert (over.type, over.severity) == (OVERUSED, "CRITICAL")
+    assert over.metrics["units_over"] == 80
+    # 60 days of 3 units, oldest first: the 34th unit-day crosses 100
+    assert over.metrics["first_day_over"] == (RUN - timedelta(days=60 - 33)).isoformat()
+    assert "80 units rendered beyond the 100 authorized" in over.title
+    assert over.metrics["revenue_at_risk_dollars"] == pytest.approx(80 * 30.0)
+    (one_over,) = calendar([auth(units=179, ends_in=200)], sessions("A1", 3, 60), RUN)
+    assert (one_over.type, one_over.severity) == (OVERUSED, "CRITICAL")
+
+
+def test_one_authorization_is_one_alert_led_by_its_worst_problem() -> None:
+    """Ending in 3 days, out of units and over them: one finding, the over-use leads, every
+    problem is listed in it."""
+    (found,) = calendar([auth(units=100, ends_in=3)], sessions("A1", 3, 60), RUN)
+    assert found.type == OVERUSED and found.severity == "CRITICAL"
+    assert found.metrics["problems"] == [OVERUSED, EXPIRING]
+    assert "ends in 3 days" in found.summary
+    assert len(found.recommended_actions) == 3
+    (both,) = calendar([auth(units=200, ends_in=10)], sessions("A1", 3, 60), RUN)
+    assert both.metrics["problems"] == [EXHAUSTING, EXPIRING]  # both HIGH: units lead
+
+
+def test_an_authorization_episode_follows_its_worst_problem_across_runs() -> None:
+    from upstream.domain.detect.findings import merge_into_alerts
+
+    first = merge_into_alerts("acme", calendar([auth(units=200, ends_in=20)],
+                                               sessions("A1", 3, 58), RUN), [], RUN)
+    assert [a.type for a in first] == [EXHAUSTING]
+    later = RUN + timedelta(days=2)
+    second = merge_into_alerts("acme", calendar(
+        [auth(units=200, ends_in=18)], sessions("A1", 3, 60) + [
+            {**s, "service_date": (later - timedelta(days=1)).isoformat()}
+            for s in sessions("A1", 30, 1)], later), first, later)
+    assert [(a.alert_id, a.type, a.severity) for a in second] == [
+        (first[0].alert_id, OVERUSED, "CRITICAL")]
 
 
 def test_enough_units_raise_nothing() -> None:

@@ -263,7 +263,8 @@ def _propose_reauthorizations(customer: str, alerts: list[Alert],
     """Each expiring authorization gets one prepared re-authorization request (the action id
     is per authorization and end date, so later runs propose nothing new)."""
     for alert in alerts:
-        if alert.type != EXPIRING or alert.status is not AlertStatus.OPEN:
+        if EXPIRING not in alert.metrics.get("problems", [alert.type]) \
+                or alert.status is not AlertStatus.OPEN:
             continue
         facts = dict(alert.evidence.get("authorization") or {})
         if not facts.get("authorization_number"):

@@ -31,10 +31,12 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
+from upstream.domain.detect.findings import SEVERITY_ORDER as SEVERITY_RANK
 from upstream.domain.detect.findings import Finding, Severity, Window
 
 EXPIRING = "auth_expiring"
 EXHAUSTING = "auth_units_exhausting"
+OVERUSED = "auth_units_exceeded"
 # Days before expiry → severity (seeds: 30/14/3 → MEDIUM/HIGH/CRITICAL).
 EXPIRY_STEPS = ((3, Severity.CRITICAL), (14, Severity.HIGH), (30, Severity.MEDIUM))
 # Burn rate over the last four weeks: long enough to smooth a holiday week, short enough to
@@ -125,6 +127,8 @@ def status(auth: Mapping[str, Any], auths: Sequence[Mapping[str, Any]],
 
 def calendar(auths: Sequence[Mapping[str, Any]], lines: Iterable[Mapping[str, Any]],
              run_day: date, lead_overrides: Mapping[str, int] | None = None) -> list[Finding]:
+    """At most one finding per authorization: its worst problem leads, the others are listed
+    with it (one thing to do per authorization, not one alert per symptom)."""
     usage = link_usage(auths, lines)
     found: list[Finding] = []
     for auth in auths:
@@ -143,16 +147,44 @@ def calendar(auths: Sequence[Mapping[str, Any]], lines: Iterable[Mapping[str, An
         cents_per_unit = (sum(u.cents for u in uses) / claimed) if claimed else 0.0
         facts = _facts(auth, state, used, claimed, authorized, burn, cents_per_unit, run_day,
                        lead_days(str(auth["payer"]), lead_overrides))
-        days_left = (end - run_day).days
-        severity = next((s for limit, s in EXPIRY_STEPS if days_left <= limit), None)
-        if severity is not None:
-            found.append(_expiring(auth, severity, facts, run_day))
-        if authorized > 0 and burn > 0:
-            remaining = authorized - used
-            runs_out = run_day + timedelta(days=max(0.0, remaining) / burn)
-            if runs_out < end:
-                found.append(_exhausting(auth, remaining, runs_out, facts, run_day))
+        problems = [p for p in (_over_used(auth, facts, uses, run_day),
+                                _exhausting(auth, facts, run_day),
+                                _expiring(auth, facts, run_day)) if p is not None]
+        if problems:
+            found.append(_one_alert(auth, problems, run_day))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    kind: str
+    severity: Severity
+    headline: str  # one sentence, what happened
+    action: str
+    at_risk_dollars: float
+    metrics: dict[str, Any]
+
+
+def _one_alert(auth: Mapping[str, Any], problems: list[_Problem], run_day: date) -> Finding:
+    ranked = sorted(problems, key=lambda p: SEVERITY_RANK[p.severity], reverse=True)
+    lead = ranked[0]
+    facts = dict(ranked[0].metrics["authorization"])
+    metrics: dict[str, Any] = {k: v for p in reversed(ranked) for k, v in p.metrics.items()
+                               if k != "authorization"}
+    metrics.update(facts)
+    metrics["problems"] = [p.kind for p in ranked]
+    metrics["revenue_at_risk_dollars"] = round(max(p.at_risk_dollars for p in ranked), 2)
+    return Finding(
+        type=lead.kind, payer=str(auth["payer"]), scope=f"auth:{auth['authorization_number']}",
+        severity=lead.severity, method="authorization_calendar",
+        title=f"Authorization {auth['authorization_number']} ({auth['payer']}): "
+              f"{lead.headline}",
+        summary=" ".join([*(p.headline[0].upper() + p.headline[1:] + "." for p in ranked),
+                          _units_line(facts)]).strip(),
+        metrics=metrics, evidence={"authorization": facts},
+        recommended_actions=[*dict.fromkeys(p.action for p in ranked),
+                             "Confirm the sessions scheduled from now on are covered or moved."],
+        window=_window(auth, run_day))
 
 
 def _facts(auth: Mapping[str, Any], state: AuthStatus, used: float, claimed: float,
@@ -176,47 +208,95 @@ def _window(auth: Mapping[str, Any], run_day: date) -> Window:
     return Window(current_start=start, current_end=_day(auth["end_date"]) or run_day)
 
 
-def _expiring(auth: Mapping[str, Any], severity: Severity, facts: dict[str, Any],
-              run_day: date) -> Finding:
-    # Revenue at risk: the next 30 days of sessions at the current pace, unpaid if the
-    # authorization lapses.
-    at_risk = facts["units_per_day"] * 30 * facts["dollars_per_unit"]
-    overdue = facts["reauth_deadline"] < run_day.isoformat()
-    return Finding(
-        type=EXPIRING, payer=str(auth["payer"]), scope=f"auth:{auth['authorization_number']}",
-        severity=severity, method="authorization_calendar",
-        title=f"Authorization {auth['authorization_number']} ({auth['payer']}) ends in "
-              f"{facts['days_left']} days",
-        summary=(f"Ends {facts['end_date']}; {facts['units_used']:.0f} of "
-                 f"{facts['units_authorized']:.0f} units used. File the re-authorization by "
-                 f"{facts['reauth_deadline']}" + (" (already past the payer's lead time)."
-                                                   if overdue else ".")),
-        metrics={**facts, "revenue_at_risk_dollars": round(at_risk, 2)},
-        evidence={"authorization": facts},
-        recommended_actions=[
-            "Submit the re-authorization request with the updated treatment plan"
-            + (" today." if overdue else f" before {facts['reauth_deadline']}."),
-            "Confirm the sessions scheduled after the end date are covered or moved."],
-        window=_window(auth, run_day))
+def _over_used(auth: Mapping[str, Any], facts: dict[str, Any], uses: Sequence[Usage],
+               run_day: date) -> _Problem | None:
+    """Units rendered beyond the authorization: the payer denies every one of them, so this
+    is CRITICAL from the first unit over, whatever the dates say."""
+    authorized, used = facts["units_authorized"], facts["units_used"]
+    if authorized <= 0 or used <= authorized:
+        return None
+    over = used - authorized
+    first_over = _first_day_over(uses, authorized)
+    return _Problem(
+        kind=OVERUSED, severity=Severity.CRITICAL,
+        headline=(f"{over:.0f} units rendered beyond the {authorized:.0f} authorized "
+                  f"({used:.0f} used)" + (f", the first on {first_over}" if first_over else "")),
+        action="Ask the payer for a retroactive increase of units, and hold the claims for the "
+               "units over until it answers.",
+        at_risk_dollars=over * facts["dollars_per_unit"],
+        metrics={"authorization": facts, "units_over": round(over, 2),
+                 "first_day_over": first_over.isoformat() if first_over else None})
 
 
-def _exhausting(auth: Mapping[str, Any], remaining: float, runs_out: date,
-                facts: dict[str, Any], run_day: date) -> Finding:
-    end = _day(auth["end_date"]) or run_day
+def _units_line(facts: dict[str, Any]) -> str:
+    if facts["units_authorized"] <= 0:
+        return ""
+    return (f"{facts['units_used']:.0f} of {facts['units_authorized']:.0f} units used"
+            f" ({facts['units_per_day']:.1f} a day over the last {BURN_DAYS} days).")
+
+
+def _first_day_over(uses: Sequence[Usage], authorized: float) -> date | None:
+    total = 0.0
+    for use in sorted(uses, key=lambda u: u.day):
+        total += use.units
+        if total > authorized:
+            return use.day
+    return None  # the payer's count (units_used in the file) is over, not our claims
+
+
+def _exhausting(auth: Mapping[str, Any], facts: dict[str, Any],
+                run_day: date) -> _Problem | None:
+    authorized, used, burn = facts["units_authorized"], facts["units_used"], facts[
+        "units_per_day"]
+    end = date.fromisoformat(facts["end_date"])
+    if authorized <= 0 or used > authorized:
+        return None  # none authorized is not ours to judge; over is its own problem
+    remaining = authorized - used
+    if remaining <= 0:
+        return _Problem(
+            kind=EXHAUSTING, severity=Severity.CRITICAL,
+            headline=f"all {authorized:.0f} units are used and it runs until {end}",
+            action="Request additional units from the payer now: sessions from today are "
+                   "unpaid until they are approved.",
+            at_risk_dollars=burn * (end - run_day).days * facts["dollars_per_unit"],
+            metrics={"authorization": facts, "units_remaining": 0.0,
+                     "projected_exhaustion": run_day.isoformat()})
+    if burn <= 0:
+        return None
+    runs_out = run_day + timedelta(days=remaining / burn)
+    if runs_out >= end:
+        return None
     unpaid_days = (end - runs_out).days
-    at_risk = facts["units_per_day"] * unpaid_days * facts["dollars_per_unit"]
-    severity = (Severity.CRITICAL if remaining <= 0 else
-                Severity.HIGH if (runs_out - run_day).days <= 14 else Severity.MEDIUM)
-    return Finding(
-        type=EXHAUSTING, payer=str(auth["payer"]), scope=f"auth:{auth['authorization_number']}",
-        severity=severity, method="authorization_units",
-        title=f"Authorization {auth['authorization_number']} runs out of units on {runs_out}",
-        summary=(f"{max(0.0, remaining):.0f} units left at {facts['units_per_day']:.1f} a day: "
-                 f"they run out {unpaid_days} days before the authorization ends on {end}."),
-        metrics={**facts, "units_remaining": round(remaining, 2),
-                 "projected_exhaustion": runs_out.isoformat(),
-                 "revenue_at_risk_dollars": round(at_risk, 2)},
-        evidence={"authorization": facts},
-        recommended_actions=["Request additional units from the payer now.",
-                             "Review the schedule against the units left."],
-        window=_window(auth, run_day))
+    severity = Severity.HIGH if (runs_out - run_day).days <= 14 else Severity.MEDIUM
+    return _Problem(
+        kind=EXHAUSTING, severity=severity,
+        headline=(f"at {burn:.1f} units a day its {remaining:.0f} remaining units will run "
+                  f"out around {runs_out}, {unpaid_days} days before it ends on {end}"),
+        action="Request additional units from the payer now, and review the schedule "
+               "against the units left.",
+        at_risk_dollars=burn * unpaid_days * facts["dollars_per_unit"],
+        metrics={"authorization": facts, "units_remaining": round(remaining, 2),
+                 "projected_exhaustion": runs_out.isoformat()})
+
+
+def _expiring(auth: Mapping[str, Any], facts: dict[str, Any],
+              run_day: date) -> _Problem | None:
+    days_left = facts["days_left"]
+    severity = next((s for limit, s in EXPIRY_STEPS if days_left <= limit), None)
+    if severity is None:
+        return None
+    overdue = facts["reauth_deadline"] < run_day.isoformat()
+    when = "today" if days_left == 0 else ("tomorrow" if days_left == 1
+                                           else f"in {days_left} days")
+    return _Problem(
+        kind=EXPIRING, severity=severity,
+        headline=f"it ends {when}, on {facts['end_date']}" + (
+            f"; the payer's {facts['reauth_lead_days']}-day lead time to re-authorize is "
+            "already past" if overdue else
+            f"; file the re-authorization by {facts['reauth_deadline']}"),
+        action=("Submit the re-authorization request with the updated treatment plan "
+                + ("today: the payer's lead time has passed." if overdue
+                   else f"before {facts['reauth_deadline']}.")),
+        # The next 30 days of sessions at the current pace, unpaid if it lapses.
+        at_risk_dollars=facts["units_per_day"] * 30 * facts["dollars_per_unit"],
+        metrics={"authorization": facts})

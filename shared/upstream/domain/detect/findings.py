@@ -70,7 +70,16 @@ class Finding(BaseModel):
 
     @property
     def episode_key(self) -> tuple[str, str, str]:
-        return self.type, self.payer or "", self.scope
+        return episode_key(self.type, self.payer, self.scope)
+
+
+def episode_key(kind: str, payer: str | None, scope: str) -> tuple[str, str, str]:
+    """What makes two findings one thing to do. An authorization is one episode whatever is
+    wrong with it (ending, running out of units, used beyond them): the biller acts on the
+    authorization, so the alert's type and severity follow the worst problem of the day."""
+    if scope.startswith("auth:"):
+        return "authorization", payer or "", scope
+    return kind, payer or "", scope
 
 
 class Alert(BaseModel):
@@ -99,7 +108,7 @@ class Alert(BaseModel):
 
     @property
     def episode_key(self) -> tuple[str, str, str]:
-        return self.type, self.payer or "", self.scope
+        return episode_key(self.type, self.payer, self.scope)
 
     def to_document(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -179,7 +188,8 @@ def merge_into_alerts(customer_id: str, findings: Iterable[Finding], existing: I
                                                           "methods": methods})
                 continue
             written[key] = current.model_copy(update={
-                "severity": severity, "title": finding.title, "summary": finding.summary,
+                "severity": severity, "type": finding.type, "title": finding.title,
+                "summary": finding.summary,
                 "metrics": finding.metrics, "evidence": finding.evidence,
                 "recommended_actions": finding.recommended_actions, "window": finding.window,
                 "last_seen": max(current.last_seen, run_day),
