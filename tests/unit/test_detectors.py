@@ -270,3 +270,32 @@ def test_tenant_tokens_are_stable_and_unlinkable_without_the_key() -> None:
     assert tenant_token(b"k" * 32, "acme") == tenant_token(b"k" * 32, "acme")
     assert tenant_token(b"k" * 32, "acme") != tenant_token(b"j" * 32, "acme")
     assert "acme" not in tenant_token(b"k" * 32, "acme")
+
+
+def _with_new_code(cells: list[DailyCell], denials_last_week: int) -> list[DailyCell]:
+    """A reason code never seen at this payer appears on a few lines in the last week."""
+    out, left = [], denials_last_week
+    for cell in cells:
+        if cell.day >= RUN - timedelta(days=7) and left > 0:
+            k = min(left, 3)
+            out.append(DailyCell(cell.payer, cell.day, {
+                **cell.counters, "denied": cell.counters["denied"] + k,
+                "carc.CO-29.denied": k, "carc.CO-29.denied_cents": k * 10_000}))
+            left -= k
+        else:
+            out.append(cell)
+    assert left == 0
+    return out
+
+
+@pytest.mark.parametrize(("new_denials", "expected"), [(0, []), (4, []), (9, []),
+                                                        (12, ["MEDIUM"])])
+def test_a_reason_code_with_no_baseline_needs_more_than_a_handful_of_lines(
+        new_denials: int, expected: list[str]) -> None:
+    """'CO-29: 5% vs 0%' raised HIGH on a few lines; now a code appearing needs the seeds'
+    10 lines of its own and is MEDIUM at most, said in words."""
+    cells = _with_new_code(stream("BCBS", per_day=40, rate=0.08, seed=4), new_denials)
+    found = [f for f in drift.weekly_test(build_frame(cells), RUN) if f.scope == "carc:CO-29"]
+    assert sorted({f.severity for f in found}) == expected
+    for finding in found:
+        assert "none in the 13 weeks before" in finding.title and "0%" not in finding.title

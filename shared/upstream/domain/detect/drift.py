@@ -59,6 +59,13 @@ CUSUM_CELL_SHIFT = 2.0
 # In-control average run length: ten years of business days per payer, so the CUSUM alone
 # raises ≤ 0.1 false alerts per payer-year (Lorden: ARL₀ ≥ e^h).
 CUSUM_ARL0_DAYS = 2500
+# A CPT or CARC cell is a slice of the payer: a rate ratio on it can be large on a handful of
+# lines ("CO-29: 5% vs 0%"). It must also be worth a biller's hour: at least this many denials
+# beyond what the baseline rate predicts (five lines are re-worked in about an hour), and a
+# cell with no denial in its whole baseline (a reason code appearing) needs the seeds' 10
+# lines of its own before it is called a rate, and is MEDIUM at most: a new code is worth a
+# look, its size is DenialScope's to judge in dollars.
+MIN_CELL_EXCESS_DENIALS = 5
 
 
 def _cells(frame: AggregateFrame, payer: str) -> list[tuple[str, str, str]]:
@@ -88,7 +95,10 @@ def _finding(frame: AggregateFrame, payer: str, scope: str, windows: Windows,
     denied_cents = frame.window(payer, "denied_cents", windows.current_start, windows.end)
     return Finding(
         type=TYPE, payer=payer, scope=scope, severity=Severity(severity), method=method,
-        title=f"{where}: denial rate {current:.0%} vs {baseline:.0%} baseline",
+        title=(f"{where}: denial rate {current:.0%} vs {baseline:.0%} baseline" if x0 else
+               f"{where}: {int(x)} denials in {(windows.end - windows.current_start).days} days,"
+               f" none in the {(windows.current_start - windows.baseline_start).days // 7} "
+               "weeks before"),
         summary=(f"{int(x)} of {int(n)} lines denied from {windows.current_start} to "
                  f"{windows.end - timedelta(days=1)} ({current:.1%}), against {baseline:.1%} "
                  f"in the {(windows.current_start - windows.baseline_start).days // 7} weeks "
@@ -162,6 +172,8 @@ def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
         x, n, x0, n0 = counts
         baseline = (x0 + 0.5) / (n0 + 1)
         severity = severity_for_ratio((x / n) / baseline)
+        if scope != "payer":
+            severity = _cell_severity(severity, x, n, x0, n0)
         if reject and severity:
             found.append(_finding(frame, payer, scope, windows, counts, severity,
                                   "weekly_beta_binomial_bh",
@@ -169,6 +181,16 @@ def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
                                    "cells_tested": len(tested), "design_effect": round(deff, 3),
                                    "window_days": (windows.end - windows.current_start).days}))
     return found
+
+
+def _cell_severity(severity: str | None, x: float, n: float, x0: float,
+                   n0: float) -> str | None:
+    """The floors of a CPT or CARC cell (see MIN_CELL_EXCESS_DENIALS)."""
+    if severity is None or x - n * (x0 / n0) < MIN_CELL_EXCESS_DENIALS:
+        return None
+    if x0 == 0:
+        return "MEDIUM" if x >= MIN_LINES else None
+    return severity
 
 
 def daily_cusum(frame: AggregateFrame, run_day: date) -> list[Finding]:
