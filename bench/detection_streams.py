@@ -18,7 +18,10 @@ import numpy as np
 import pandas as pd
 
 from upstream.domain.aggregates import DailyCell
-from upstream.domain.calendar import federal_holidays
+from upstream.domain.calendar import business_days_array, federal_holidays
+
+_HOLIDAYS = np.array(sorted(d for y in range(2023, 2028) for d in federal_holidays(y)),
+                     dtype="datetime64[D]")
 
 START = date(2024, 1, 1)
 DAYS = 731
@@ -27,10 +30,14 @@ WEEKDAY = np.array([1.0, 1.05, 1.05, 1.0, 0.85, 0.1, 0.0])
 VOLUME_CV = 0.25
 RATE_ICC = 0.01  # daily denial-rate variation beyond binomial
 
-# cpt, cents per unit, mean units
-CPTS = (("97153", 3000, 10), ("97155", 4500, 5), ("97156", 4500, 4), ("97151", 5000, 14),
-        ("97154", 1200, 8), ("97530", 4000, 3), ("97110", 3500, 3), ("97158", 1500, 4))
-CPT_WEIGHTS = np.array([46, 18, 8, 2, 4, 12, 8, 2], float) / 100
+# cpt, cents per unit, mean units, denial rate relative to the payer's
+CPTS = (("97153", 3000, 10, 1.0), ("97155", 4500, 5, 1.0), ("97156", 4500, 4, 1.0),
+        ("97151", 5000, 14, 1.0), ("97154", 1200, 8, 1.0), ("97530", 4000, 3, 1.0),
+        ("97110", 3500, 3, 1.0), ("97158", 1500, 4, 1.0),
+        # A rare, expensive code (about once a week at the largest payer, ~$2,400 a line),
+        # almost never denied: a few of its denials move a payer's week by thousands.
+        ("0373T", 30000, 8, 0.25))
+CPT_WEIGHTS = np.array([46, 18, 8, 2, 4, 12, 8, 1.5, 0.5], float) / 100
 CARCS = ("CO-197", "CO-16", "CO-4", "CO-50", "CO-97", "CO-18")
 # name, lines per business day, denial rate, median lag days
 PAYERS = (("Big Commercial", 40, 0.08, 14), ("State Medicaid", 30, 0.12, 21),
@@ -62,6 +69,9 @@ EVENTS = (
     Change("one CPT jumps (97155 ×4)", "cpt", "Aetna-like", 4.0, "97155"),
     Change("one CPT jumps (97530 ×3)", "cpt", "State Medicaid", 3.0, "97530"),
     Change("expensive code denied (97151 ×6)", "dollars", "Big Commercial", 6.0, "97151"),
+    Change("rare expensive code mostly denied (0373T 2% → 70%)", "dollars", "Big Commercial",
+           35.0, "0373T"),
+    Change("rate ×1.7, mid-size payer", "rate", "Humana-like", 1.7),
     Change("payment lag ×1.5", "lag", "Big Commercial", 1.5),
     Change("payment lag ×1.8", "lag", "Humana-like", 1.8),
     Change("gradual drift to ×2 over 60 days", "gradual", "Optum-like", 2.0, ramp_days=60),
@@ -92,6 +102,7 @@ def simulate(seed: int, change: Change | None) -> list[DailyCell]:
     rng = np.random.default_rng(seed)
     holidays = {d for y in (2024, 2025, 2026) for d in federal_holidays(y)}
     calendar = [START + timedelta(days=i) for i in range(DAYS)]
+    epoch = np.datetime64(START, "D")
     volume_shape = np.array([0.0 if d in holidays else WEEKDAY[d.weekday()] for d in calendar])
     frames = []
     for index, (payer, size, base_rate, lag_median) in enumerate(PAYERS):
@@ -103,13 +114,18 @@ def simulate(seed: int, change: Change | None) -> list[DailyCell]:
         cpt = np.array([c[0] for c in CPTS])[cpt_index]
         units = np.maximum(1, rng.poisson(np.array([c[2] for c in CPTS])[cpt_index]))
         billed = np.array([c[1] for c in CPTS])[cpt_index] * units
-        lag = np.rint(rng.lognormal(np.log(lag_median), 0.35, n)
+        # The payer's median lag in calendar days is about 7/5 of its business days.
+        lag = np.rint(rng.lognormal(np.log(lag_median * 5 / 7), 0.35, n)
                       * _factor(change, payer, submitted, cpt, {"lag"})).astype(int)
-        decided = submitted + np.maximum(lag, 1)
+        submitted_day = epoch + submitted.astype("timedelta64[D]")
+        decided_day = np.busday_offset(submitted_day, np.maximum(lag, 1), roll="forward",
+                                       holidays=_HOLIDAYS)
+        decided = (decided_day - epoch).astype(int)
         a = base_rate * (1 - RATE_ICC) / RATE_ICC
         daily_rate = rng.beta(a, (1 - base_rate) * (1 - RATE_ICC) / RATE_ICC, DAYS + 400)
-        p = daily_rate[decided] * _factor(change, payer, decided, cpt,
-                                          {"rate", "cpt", "dollars", "gradual"})
+        relative = np.array([c[3] for c in CPTS])[cpt_index]
+        p = daily_rate[np.minimum(decided, DAYS + 399)] * relative * _factor(
+            change, payer, decided, cpt, {"rate", "cpt", "dollars", "gradual"})
         denied = rng.random(n) < np.minimum(p, 0.95)
         carc_pool = [CARCS[(index + k) % len(CARCS)] for k in range(3)]
         carc = np.where(denied, rng.choice(carc_pool, n, p=[0.5, 0.3, 0.2]), "")
@@ -118,6 +134,7 @@ def simulate(seed: int, change: Change | None) -> list[DailyCell]:
         frames.append(pd.DataFrame({
             "payer": payer, "day": decided, "cpt": cpt, "billed": billed, "denied": denied,
             "carc": carc, "lag": np.minimum(decided - submitted, 120),
+            "blag": np.minimum(business_days_array(submitted_day, decided_day), 120),
             "paid": np.where(denied, 0, (billed * 0.72).astype(int))}))
     lines = pd.concat(frames)
     lines = lines[lines["day"] < DAYS]
@@ -149,6 +166,7 @@ def _cells(lines: pd.DataFrame) -> list[DailyCell]:
     add([], denied.size(), "carc.{}.denied")
     add([], denied["billed"].sum(), "carc.{}.denied_cents")
     add([], lines[~lines.denied].groupby(["payer", "day", "lag"]).size(), "lag.{}")
+    add([], lines[~lines.denied].groupby(["payer", "day", "blag"]).size(), "blag.{}")
     return [DailyCell(payer, START + timedelta(days=int(day)),
                       {k: v for k, v in fields.items() if v})
             for (payer, day), fields in counters.items()]

@@ -299,3 +299,105 @@ def test_a_reason_code_with_no_baseline_needs_more_than_a_handful_of_lines(
     assert sorted({f.severity for f in found}) == expected
     for finding in found:
         assert "none in the 13 weeks before" in finding.title and "0%" not in finding.title
+
+
+def _business_day_payer(run: date, lag_business: int = 10) -> list[dict[str, Any]]:
+    """A payer that decides every claim a steady number of business days after submission
+    (±1), over the half year before `run`; paid lines only."""
+    from upstream.domain.calendar import add_business_days, is_business_day
+
+    rng = random.Random(3)
+    documents = []
+    day = run - timedelta(days=200)
+    while day < run:
+        if is_business_day(day):
+            for i in range(30):
+                decided = add_business_days(day, lag_business + rng.randint(-1, 1))
+                if decided < run:
+                    documents.append({
+                        "payer": "Steady Payer", "cpt": "97153", "outcome": "PAID",
+                        "billed_cents": 10_000, "paid_cents": 7_000, "carc_codes": [],
+                        "submitted_date": day.isoformat(), "decided_date": decided.isoformat(),
+                        "claim_id": f"{day}-{i}"})
+        day += timedelta(days=1)
+    return documents
+
+
+def test_holiday_weeks_do_not_look_like_a_payer_slowing_down() -> None:
+    """Claims submitted before Christmas wait through closed days: in calendar days the lag
+    of the holiday fortnight is longer, in business days it is not, and DelayGuard tests
+    business days. (On a sample year with no injected change, calendar days raised 18
+    payment-delay alert-weeks over 12 payers, business days 6: see the closing note.)"""
+    from upstream.domain.detect import stats
+
+    run = date(2026, 1, 12)
+    frame = build_frame(cells_from_documents(_business_day_payer(run, lag_business=8)))
+    holidays_start, before = date(2025, 12, 29), date(2025, 11, 17)
+    calendar_days = [stats.histogram_median(frame.lag_histogram("Steady Payer", a, a + timedelta(
+        days=14))) for a in (before, holidays_start)]
+    business_days = [stats.histogram_median(frame.lag_histogram(
+        "Steady Payer", a, a + timedelta(days=14), business=True)) for a in (before,
+                                                                           holidays_start)]
+    assert None not in calendar_days and None not in business_days
+    assert calendar_days[1] > calendar_days[0]  # type: ignore[operator]
+    assert business_days[1] == business_days[0]
+    for day in (run - timedelta(weeks=1), run, run + timedelta(weeks=1)):
+        assert delay.weekly_test(frame, day) == []
+
+
+def test_a_real_slowdown_is_still_found_in_business_days() -> None:
+    run = date(2025, 10, 6)
+    slow = [d for d in _business_day_payer(run) if d["decided_date"] < "2025-09-22"]
+    slow += [d for d in _business_day_payer(run, lag_business=16)
+             if d["decided_date"] >= "2025-09-22"]
+    (found,) = delay.weekly_test(build_frame(cells_from_documents(slow)), run)
+    assert "business days" in found.title and found.metrics["lag_unit"] == "business_days"
+
+
+def _with_rare_code(cells: list[DailyCell], denied_from: date | None,
+                    seed: int = 2) -> list[DailyCell]:
+    """One $2,400 line of CPT 0373T each Wednesday; denied 1 time in 50 before `denied_from`,
+    4 in 5 after it."""
+    rng = random.Random(seed)
+    out = []
+    for cell in cells:
+        if cell.day.weekday() != 2:
+            out.append(cell)
+            continue
+        denied = rng.random() < (0.8 if denied_from and cell.day >= denied_from else 0.02)
+        counters = {**cell.counters, "decided": cell.counters["decided"] + 1,
+                    "cpt.0373T.decided": 1}
+        if denied:
+            counters.update({"denied": counters["denied"] + 1,
+                             "denied_cents": counters["denied_cents"] + 240_000,
+                             "cpt.0373T.denied": 1, "cpt.0373T.denied_cents": 240_000})
+        out.append(DailyCell(cell.payer, cell.day, counters))
+    return out
+
+
+def test_a_rare_expensive_code_going_mostly_denied_is_found_within_weeks() -> None:
+    from upstream.domain.detect import sparse
+
+    change = RUN - timedelta(weeks=8)
+    cells = _with_rare_code(stream("Big", per_day=40, rate=0.08, seed=7), change)
+    findings = sparse.weekly_test(build_frame(cells), RUN)
+    (found,) = findings
+    assert found.scope == "cpt:0373T" and found.type == "denial_dollar_spike"
+    assert "lines denied in 8 weeks" in found.title and found.metrics["dollars_at_risk"] > 5000
+    assert sparse.weekly_test(build_frame(cells), change) == []  # not before it
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_rare_code_at_its_usual_rate_raises_nothing(seed: int) -> None:
+    from upstream.domain.detect import sparse
+
+    cells = _with_rare_code(stream("Big", per_day=40, rate=0.08, seed=seed), None, seed)
+    assert sparse.weekly_test(build_frame(cells), RUN) == []
+
+
+def test_the_shrunk_prior_keeps_a_zero_baseline_from_being_certainty() -> None:
+    from upstream.domain.detect import sparse
+
+    # 13 clean lines do not make a code "never denied": one denial of one line is ordinary.
+    assert sparse.shrunk_pvalue(1, 1, 0, 13, prior_rate=0.08) > 0.03
+    assert sparse.shrunk_pvalue(5, 7, 0, 13, prior_rate=0.08) < 2e-4

@@ -10,7 +10,9 @@ Moving a line (PENDING → DENIED → PAID after appeal) is "subtract the old co
 new one"; the aggregator stores each line's last contribution to make that exact.
 
 Lag is kept as a histogram of whole days (`lag.<days>`), capped at `LAG_CAP_DAYS`: medians
-and rank tests need the distribution, not a list of every claim.
+and rank tests need the distribution, not a list of every claim. A second histogram counts
+business days (`blag.<days>`, weekends and US federal holidays left out): payers adjudicate on
+business days, so that is the lag DelayGuard tests; calendar days are what staff are shown.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from upstream.domain.calendar import business_days_between
 
 DECIDED_OUTCOMES = frozenset({"PAID", "PARTIAL", "DENIED"})
 PAID_OUTCOMES = frozenset({"PAID", "PARTIAL"})
@@ -78,6 +82,9 @@ def line_contribution(doc: Mapping[str, Any]) -> Contribution:
             lag = (date.fromisoformat(str(doc["decided_date"]))
                    - date.fromisoformat(str(submitted))).days
             fields[f"lag.{min(max(lag, 0), LAG_CAP_DAYS)}"] = 1
+            working = business_days_between(date.fromisoformat(str(submitted)),
+                                            date.fromisoformat(str(doc["decided_date"])))
+            fields[f"blag.{min(working, LAG_CAP_DAYS)}"] = 1
     return {aggregate_key(str(doc["payer"]), str(day)): fields}
 
 
@@ -168,14 +175,17 @@ class AggregateFrame:
         lo, hi = max(0, self.index(first)), max(0, min(self.days, self.index(end)))
         return float(series[lo:hi].sum()) if hi > lo else 0.0
 
-    def lag_histogram(self, payer: str, first: date, end: date) -> npt.NDArray[np.float64]:
-        """Counts of paid lines by whole days of lag (index = days) decided in [first, end)."""
+    def lag_histogram(self, payer: str, first: date, end: date,
+                      business: bool = False) -> npt.NDArray[np.float64]:
+        """Counts of paid lines by whole days of lag (index = days) decided in [first, end);
+        in business days with `business` (empty where aggregates predate that histogram)."""
+        prefix = "blag" if business else "lag"
         lo, hi = max(0, self.index(first)), max(0, min(self.days, self.index(end)))
         histogram = np.zeros(LAG_CAP_DAYS + 1)
         if hi <= lo:
             return histogram
         for lag in range(LAG_CAP_DAYS + 1):
-            series = self.payers[payer].counters.get(f"lag.{lag}")
+            series = self.payers[payer].counters.get(f"{prefix}.{lag}")
             if series is not None:
                 histogram[lag] = series[lo:hi].sum()
         return histogram

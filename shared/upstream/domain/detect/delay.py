@@ -10,6 +10,12 @@
   first as a week of late decisions (the 7-day window); smaller payers need two weeks of
   lines (the 14-day window).
 
+Lags are tested in business days (weekends and US federal holidays out, `calendar.py`) where
+the aggregates hold them: a claim submitted before Christmas waits through two closed days
+that are not the payer slowing down, and in calendar days the holiday weeks alone raised about
+0.9 false alerts per payer-year. The title then says "business days", and the cash figure
+converts five of them to a week.
+
 Cash-flow impact, as the seeds define it: extra days / 7 × average weekly paid dollars.
 """
 
@@ -57,20 +63,23 @@ def _week(frame: AggregateFrame, payer: str, run_day: date, weeks_back: int) -> 
 
 def _finding(frame: AggregateFrame, payer: str, run_day: date, current_start: date,
              baseline_start: date, current_median: float, baseline_median: float,
-             method: str, extra: dict[str, object]) -> Finding:
+             method: str, extra: dict[str, object], business: bool = False) -> Finding:
     extra_days = current_median - baseline_median
     paid = frame.window(payer, "paid_cents", baseline_start, current_start)
     weeks = max(1.0, (current_start - baseline_start).days / 7)
     weekly_paid = paid / weeks
-    delayed = extra_days / 7 * weekly_paid
+    # Five business days are a calendar week of cash.
+    delayed = extra_days / (5 if business else 7) * weekly_paid
+    unit = "business days" if business else "days"
     ratio = current_median / baseline_median if baseline_median else float("inf")
     return Finding(
         type=TYPE, payer=payer, scope="payer", method=method,
         severity=Severity.HIGH if ratio >= 1.5 else Severity.MEDIUM,
-        title=f"{payer}: paying in {current_median:.0f} days vs {baseline_median:.0f} usual",
-        summary=(f"Median days from submission to payment rose to {current_median:.0f} from "
+        title=f"{payer}: paying in {current_median:.0f} {unit} vs {baseline_median:.0f} usual",
+        summary=(f"Median {unit} from submission to payment rose to {current_median:.0f} from "
                  f"{baseline_median:.0f}; about ${dollars(delayed):,.0f} of cash arrives later "
-                 "than usual."),
+                 "than usual." + (" Business days leave out weekends and federal holidays, "
+                                  "when payers do not adjudicate." if business else "")),
         metrics={"current_median_days": current_median, "baseline_median_days": baseline_median,
                  "extra_days": extra_days, "ratio": round(ratio, 2),
                  "average_weekly_paid_dollars": dollars(weekly_paid),
@@ -113,6 +122,13 @@ def seeds_rule(frame: AggregateFrame, run_day: date) -> list[Finding]:
     return found
 
 
+def _business(frame: AggregateFrame, payer: str, first: date, end: date) -> bool:
+    """Business-day histograms exist for every paid line of the window (aggregates written
+    before they were kept have calendar days only)."""
+    working = float(frame.lag_histogram(payer, first, end, business=True).sum())
+    return working > 0 and working == float(frame.lag_histogram(payer, first, end).sum())
+
+
 def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
     tested = []
     for weeks in WINDOW_WEEKS:
@@ -121,25 +137,31 @@ def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
         for payer in frame.payers:
             if not _history_ok(frame, payer, baseline_start):
                 continue
-            current = frame.lag_histogram(payer, current_start, run_day)
-            baseline = frame.lag_histogram(payer, baseline_start, current_start)
+            business = _business(frame, payer, baseline_start, run_day)
+            current = frame.lag_histogram(payer, current_start, run_day, business)
+            baseline = frame.lag_histogram(payer, baseline_start, current_start, business)
             if current.sum() < MIN_CURRENT_PAID or baseline.sum() < MIN_BASELINE_PAID:
                 continue
-            cur_median = stats.histogram_median(current) or 0.0
-            base_median = stats.histogram_median(baseline) or 0.0
+            # The floor is judged on the lag the test used, its calendar figures are shown.
+            shift = ((stats.histogram_median(current) or 0.0),
+                     (stats.histogram_median(baseline) or 0.0))
             # Every eligible payer enters BH; the practical floor applies after it (selecting
             # on the effect first would shrink the family and inflate false discoveries).
-            tested.append((payer, current_start, baseline_start, cur_median, base_median,
+            tested.append((payer, current_start, baseline_start, shift, business,
                            stats.shift_pvalue(current, baseline)))
     q = run_fdr_level(len(frame.payers))
     rejected = stats.benjamini_hochberg([t[5] for t in tested], q)
     found: dict[str, Finding] = {}
-    for (payer, current_start, baseline_start, cur, base, p_value), reject in zip(
+    for (payer, current_start, baseline_start, (cur, base), business, p_value), reject in zip(
             tested, rejected, strict=True):
-        material = cur >= MIN_RATIO * base and cur - base >= MIN_SHIFT_DAYS
+        # Business days are 5 of 7: the 3-day floor in calendar days is 2 business days.
+        floor = MIN_SHIFT_DAYS * 5 / 7 if business else MIN_SHIFT_DAYS
+        material = cur >= MIN_RATIO * base and cur - base >= floor
         if reject and material and payer not in found:  # one per payer: its first window
-            found[payer] = _finding(frame, payer, run_day, current_start, baseline_start, cur,
-                                    base, "weekly_mann_whitney_bh",
+            found[payer] = _finding(frame, payer, run_day, current_start, baseline_start,
+                                    cur, base, "weekly_mann_whitney_bh",
                                     {"p_value": p_value, "fdr_level": round(q, 4),
-                                     "window_days": (run_day - current_start).days})
+                                     "window_days": (run_day - current_start).days,
+                                     "lag_unit": "business_days" if business else "days"},
+                                    business)
     return list(found.values())
