@@ -321,3 +321,60 @@ def test_fitting_any_rows_returns_a_finite_model_or_none(rows: list[Any]) -> Non
     model = calibrate.fit([r for r, _ in rows], [d for _, d in rows])
     if model is not None:
         assert 0.0 <= model.probability(rows[0][0]) <= 1.0
+
+
+def test_a_technician_level_modifier_is_advice_to_confirm_never_automatic() -> None:
+    """An RBT on 97153 was told to add HN at 97% confidence (Tier 1). Level modifiers differ
+    by state program and plan (HM below bachelor's in many), so without the practice's own
+    convention the fix is a review item, whatever the automation settings."""
+    from upstream.domain.automation.tiers import (
+        ActionType,
+        AutomationSettings,
+        ProposedAction,
+        Tier,
+        classify,
+    )
+
+    found = score_line(line(cpt="97153", modifiers=[], provider_credential="RBT",
+                            diagnosis_codes=["F84.0"]), EMPTY, default_rules())
+    (fix,) = found.fixes
+    assert fix.detail["one_of"] == ["HM", "HN"] and fix.review is not None
+    assert "state" in fix.review and fix.to_json()["review"] == fix.review
+    eager = AutomationSettings(auto_execute=True, confidence_threshold=50,
+                               dollar_threshold_cents=10_000_000)
+    proposal = ProposedAction(customer_id="acme", action_type=ActionType.ADD_MODIFIER,
+                              target="claim:C1:1", confidence=100, dollars_cents=100,
+                              review_reasons=(fix.review,))
+    tier, why = classify(proposal, eager)
+    assert tier is Tier.REVIEW and fix.review in why
+
+
+def test_the_practice_confirms_its_convention_with_a_row_of_its_own_state() -> None:
+    rules = with_overrides(default_rules(), {"modifiers": [
+        {"payer": "*", "state": "TX", "cpt": "97153", "modifiers": "HM",
+         "when_credential": "RBT", "source": "TMPPM ABA handbook, as read by the practice"}]},
+        "TX")
+    found = score_line(line(cpt="97153", modifiers=[], provider_credential="RBT",
+                            diagnosis_codes=["F84.0"]), EMPTY, rules)
+    (fix,) = found.fixes
+    assert fix.detail["modifier"] == "HM" and fix.review is None and fix.confidence == 97
+    # the same row does not apply to a practice in another state
+    elsewhere = with_overrides(default_rules(), {"modifiers": [
+        {"payer": "*", "state": "TX", "cpt": "97153", "modifiers": "HM",
+         "when_credential": "RBT"}]}, "CA")
+    assert score_line(line(cpt="97153", modifiers=[], provider_credential="RBT",
+                           diagnosis_codes=["F84.0"]), EMPTY, elsewhere).fixes == []
+
+
+def test_a_national_rule_needs_no_confirmation() -> None:
+    found = score_line(line(cpt="97165", modifiers=[]), EMPTY, default_rules())
+    (fix,) = found.fixes
+    assert fix.detail["modifier"] == "GO" and fix.review is None
+
+
+def test_every_shipped_modifier_row_names_its_source_and_convention() -> None:
+    for rule in default_rules().modifiers:
+        assert rule.source and rule.convention in ("national", "varies")
+        if rule.convention == "national":
+            assert "CMS" in rule.source
+        assert rule.state == "*"  # no state-specific row ships unconfirmed (closing note)

@@ -307,7 +307,7 @@ def risk_score(call: Call, deps: ApiDeps) -> Answer:
         lines = parse_claim(_json_body(call), PayerNormalizer(tenant.get("payer_aliases")))
     except CheckError as exc:
         raise BadRequest(str(exc)) from None
-    rules = with_overrides(default_rules(), tenant.get("risk_rules"))
+    rules = with_overrides(default_rules(), tenant.get("risk_rules"), tenant.get("state"))
     numbers = {str(n) for n in (line.get("authorization_number") for line in lines) if n}
     auths = [a for a in deps.stores.authorizations(call.customer)
              if str(a.get("authorization_number")) in numbers] if numbers else []

@@ -61,8 +61,13 @@ class ProviderIn(_Strict):
     expires: date | None = None
 
 
+State = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
 class ModifierRowIn(_Strict):
     payer: str = Field(min_length=1, max_length=100)
+    state: State | None = None  # the practice's own rows hold where it bills
+    plan: str | None = Field(None, min_length=1, max_length=60)
     cpt: Codes
     modifiers: str = Field(pattern=r"^[0-9A-Z]{2}(\|[0-9A-Z]{2})*$")
     when_credential: str | None = Field(None, pattern=r"^[A-Za-z-]{2,12}$")
@@ -95,11 +100,13 @@ class SettingsBody(_Strict):
     kx_thresholds: dict[Year, Annotated[int, Field(ge=0, le=10_000_000)]] | None = Field(
         None, max_length=20)
     esrd_base_rate_cents: int | None = Field(None, ge=1, le=10_000_000)
+    # Where the practice bills: state Medicaid conventions (ABA level modifiers) depend on it.
+    state: State | None = None
 
 
 # What the specialty checks and the risk score read from the tenant document.
 PRACTICE_SETTINGS = ("risk_rules", "providers", "visit_limits", "kx_thresholds",
-                     "esrd_base_rate_cents")
+                     "esrd_base_rate_cents", "state")
 
 
 class ActionQuery(_Strict):

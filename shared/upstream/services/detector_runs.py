@@ -186,7 +186,7 @@ def _specialty(customer: str, schedule: Schedule, as_of: date,
     since = as_of - timedelta(days=YEAR_DAYS)
     lines = [line for line in deps.authorizations.lines_since(customer, since.isoformat())
              if str(line.get("service_date", "")) < as_of.isoformat()]
-    rules = with_overrides(default_rules(), tenant.get("risk_rules"))
+    rules = with_overrides(default_rules(), tenant.get("risk_rules"), tenant.get("state"))
     if deps.tenants_store is not None:
         cells = deps.aggregates.cells(customer, since - timedelta(days=HISTORY_DAYS), as_of)
         model, report = fit_for_tenant(training_rows(lines, cells, rules), as_of)

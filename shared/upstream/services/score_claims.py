@@ -78,7 +78,7 @@ def score_batch(batch: RecordChangeBatch, deps: RiskDeps) -> dict[str, Any]:
         return {"status": "scored", "scored": 0, "already": len(pending)}
     today = deps.today()
     tenant = deps.tenants.get(customer) or {}
-    rules = with_overrides(default_rules(), tenant.get("risk_rules"))
+    rules = with_overrides(default_rules(), tenant.get("risk_rules"), tenant.get("state"))
     model = from_document(tenant.get("risk_model"))
     history = cached_history(deps.histories, customer, today, deps.aggregates.cells)
     numbers = {str(c.record.get("authorization_number")) for c in todo
@@ -103,8 +103,7 @@ def score_batch(batch: RecordChangeBatch, deps: RiskDeps) -> dict[str, Any]:
             "category": found.category, "recommendation": found.recommendation,
             "method": found.method, "denial_probability": found.denial_probability,
             "factors": [{"name": f.name, "points": f.points} for f in found.factors],
-            "fixes": [{"action": x.action, **x.detail, "confidence": x.confidence}
-                      for x in found.fixes],
+            "fixes": [x.to_json() for x in found.fixes],
             "content_hash": change.content_hash, "scored_at": now}
     alerts = []
     for pairs in by_claim.values():
@@ -141,7 +140,8 @@ def _propose(customer: str, by_claim: dict[str, list[tuple[RecordChange, LineSco
                     details={**fix.detail, "current": {
                         "modifiers": list(change.record.get("modifiers") or [])},
                         "payer": change.record.get("payer"), "version": change.content_hash},
-                    reason="required modifier missing (risk score)")
+                    reason="required modifier missing (risk score)",
+                    review_reasons=(fix.review,) if fix.review else ())
                 outcomes[propose(proposal, deps.automation)["status"]] += 1
         if claim_id in high:
             worst = max((score for _, score in pairs), key=lambda s: s.score)

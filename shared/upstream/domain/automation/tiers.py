@@ -99,6 +99,9 @@ class ProposedAction(BaseModel):
     reimbursement_change: float | None = None  # fraction, code changes only
     details: dict[str, Any] = Field(default_factory=dict)
     reason: str = ""
+    # Why a person must confirm it whatever the confidence (advice the rules cannot promise
+    # for this practice, e.g. a modifier convention not known for its state).
+    review_reasons: tuple[str, ...] = ()
     # What makes two proposals the same action when `details` carry moving numbers (a
     # re-authorization's units used change daily; its authorization and end date do not).
     identity: str | None = Field(None, max_length=300)
@@ -147,6 +150,7 @@ def classify(action: ProposedAction, settings: AutomationSettings) -> tuple[Tier
         held.append(f"{action.action_type.value} has no automatic implementation")
     if action.confidence < settings.confidence_threshold:
         held.append(f"confidence {action.confidence} below {settings.confidence_threshold}")
+    held += list(action.review_reasons)
     if action.dollars_cents >= settings.dollar_threshold_cents:
         held.append(f"${action.dollars_cents / 100:,.2f} at stake, at or over "
                     f"${settings.dollar_threshold_cents / 100:,.2f}")

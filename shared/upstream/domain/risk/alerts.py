@@ -46,8 +46,7 @@ def high_risk_alert(customer_id: str, lines: Sequence[Mapping[str, Any]],
                              "category": s.category,
                              "factors": [{"name": f.name, "points": f.points,
                                           "evidence": f.evidence} for f in s.factors],
-                             "fixes": [{"action": x.action, **x.detail,
-                                        "confidence": x.confidence} for x in s.fixes]}
+                             "fixes": [x.to_json() for x in s.fixes]}
                             for line, s in zip(lines, scores, strict=True)]},
         recommended_actions=["Hold the claim and correct the flagged lines before submitting.",
                              *sorted({f"Line {s.line}: {x.action.replace('_', ' ')} "

@@ -134,5 +134,4 @@ def _line_json(found: LineScore) -> dict[str, Any]:
             "denial_probability": found.denial_probability,
             "factors": [{"name": f.name, "points": f.points, "evidence": f.evidence}
                         for f in found.factors],
-            "fixes": [{"action": x.action, **x.detail, "confidence": x.confidence}
-                      for x in found.fixes]}
+            "fixes": [x.to_json() for x in found.fixes]}

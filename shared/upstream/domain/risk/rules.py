@@ -36,6 +36,15 @@ class ModifierRule:
     points_wrong: int
     source: str
     except_payers: frozenset[str] = frozenset()  # a "*" row a practice replaced for these
+    state: str = ANY_PAYER  # two-letter state, or "*"
+    plan: str = ANY_PAYER  # plan type as claims carry it (e.g. "Medicaid"), or "*"
+    # "national": one rule everywhere (CMS therapy modifiers); "varies": a convention that
+    # differs by state program and plan, advice only until confirmed for the practice's
+    # state; "practice": the practice's own row.
+    convention: str = "national"
+
+    def confirmed_for(self, state: str | None) -> bool:
+        return self.convention != "varies" or (self.state != ANY_PAYER and self.state == state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +68,7 @@ class ModifierVerdict:
     points: int
     required: tuple[str, ...]
     rule: ModifierRule
+    confirmed: bool = True  # False: a convention not known for this practice's state and plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +77,18 @@ class RulesTable:
     diagnoses: tuple[DiagnosisRule, ...] = ()
     prior_auth: tuple[PriorAuthRule, ...] = ()
     conflicts: tuple[str, ...] = field(default=())
+    state: str | None = None  # the practice's state (tenant setting), for "varies" rows
 
     def modifier_verdict(self, payer: str, cpt: str, modifiers: Sequence[str],
-                         credential: str | None) -> ModifierVerdict | None:
+                         credential: str | None, plan: str | None = None,
+                         ) -> ModifierVerdict | None:
         """The worst unmet modifier rule for this line, or None."""
         have = {m.upper() for m in modifiers}
+        plan_key = (plan or "").strip().lower()
         rules = [r for r in self.modifiers if cpt in r.cpts and r.payer in (payer, ANY_PAYER)
                  and payer not in r.except_payers
+                 and r.state in (ANY_PAYER, self.state)
+                 and (r.plan == ANY_PAYER or r.plan.lower() == plan_key)
                  and (r.credential is None or r.credential == (credential or "").upper())]
         if not rules:
             return None
@@ -89,7 +104,8 @@ class RulesTable:
             kind = "wrong" if _is_wrong_level(required, have) else "missing"
             points = rule.points_wrong if kind == "wrong" else rule.points_missing
             if worst is None or points > worst.points:
-                worst = ModifierVerdict(kind, points, required, rule)
+                confirmed = all(r.confirmed_for(self.state) for r in scoped)
+                worst = ModifierVerdict(kind, points, required, rule, confirmed)
         return worst
 
     def diagnosis_mismatch(self, cpt: str, diagnoses: Sequence[str]) -> DiagnosisRule | None:
@@ -113,7 +129,7 @@ class RulesTable:
 
 # A level modifier present but not the one required is "wrong", not "missing" (ABA HN/HO/HP,
 # therapy GP/GO/GN): the line was coded with intent, at the wrong level or discipline.
-_LEVEL_GROUPS = (frozenset({"HN", "HO", "HP"}), frozenset({"GN", "GO", "GP"}))
+_LEVEL_GROUPS = (frozenset({"HM", "HN", "HO", "HP"}), frozenset({"GN", "GO", "GP"}))
 
 
 def _is_wrong_level(required: Iterable[str], have: set[str]) -> bool:
@@ -127,12 +143,16 @@ def _rows(name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(text.splitlines()))
 
 
-def _modifier_rule(row: Mapping[str, Any]) -> ModifierRule:
+def _modifier_rule(row: Mapping[str, Any], convention: str | None = None) -> ModifierRule:
     credential = str(row.get("when_credential") or "").strip().upper() or None
     return ModifierRule(str(row.get("payer") or ANY_PAYER).strip(), _split(row.get("cpt")),
                         _split(row.get("modifiers")), credential,
                         _points(row.get("points_missing"), 20),
-                        _points(row.get("points_wrong"), 15), str(row.get("source") or ""))
+                        _points(row.get("points_wrong"), 15), str(row.get("source") or ""),
+                        state=str(row.get("state") or ANY_PAYER).strip().upper()
+                        .replace(ANY_PAYER.upper(), ANY_PAYER),
+                        plan=str(row.get("plan") or ANY_PAYER).strip(),
+                        convention=convention or str(row.get("convention") or "national"))
 
 
 def _points(value: Any, default: int) -> int:
@@ -164,14 +184,18 @@ def default_rules() -> RulesTable:
         conflicts=_conflicts(modifiers))
 
 
-def with_overrides(base: RulesTable, overrides: Mapping[str, Any] | None) -> RulesTable:
+def with_overrides(base: RulesTable, overrides: Mapping[str, Any] | None,
+                   state: str | None = None) -> RulesTable:
     """A tenant's `risk_rules` ({"modifiers": [row…], "prior_auth": [row…],
     "disable_defaults": bool}) layered on `base`: a tenant modifier row replaces the default
-    rows for the same payer and CPT; `disable_defaults` starts from an empty table."""
+    rows for the same payer and CPT; `disable_defaults` starts from an empty table. `state`
+    is the practice's (its settings), which confirms the "varies" rows written for it."""
+    practice_state = state.strip().upper() if state else None
     if not overrides:
-        return base
+        return replace(base, state=practice_state)
     start = RulesTable() if overrides.get("disable_defaults") else base
-    own = tuple(_modifier_rule({**row, "source": row.get("source") or "practice rule"})
+    own = tuple(_modifier_rule({**row, "source": row.get("source") or "practice rule"},
+                               "practice")
                 for row in overrides.get("modifiers") or [] if isinstance(row, Mapping))
     replaced = {(r.payer, cpt) for r in own for cpt in r.cpts}
     kept: list[ModifierRule] = []
@@ -194,4 +218,5 @@ def with_overrides(base: RulesTable, overrides: Mapping[str, Any] | None) -> Rul
                   for r in overrides.get("prior_auth") or [] if isinstance(r, Mapping))
     modifiers = (*own, *kept)
     return RulesTable(modifiers=modifiers, diagnoses=start.diagnoses,
-                      prior_auth=(*auths, *start.prior_auth), conflicts=_conflicts(modifiers))
+                      prior_auth=(*auths, *start.prior_auth), conflicts=_conflicts(modifiers),
+                      state=practice_state)

@@ -38,6 +38,10 @@ MEDIUM_AT, HIGH_AT = 40, 70
 # An auto-fix's confidence is what the rules table can promise: one modifier the rule allows
 # and a credential that picks it is certain enough to propose; several allowed is a guess.
 FIX_CONFIDENCE_SINGLE, FIX_CONFIDENCE_CHOICE = 97, 60
+UNCONFIRMED_CONVENTION = (
+    "level modifiers (HM/HN/HO/HP) differ by state program and plan, and this practice's "
+    "convention is not on file: confirm it in the payer's billing guide, then add it as a "
+    "practice rule (settings → risk rules, with the state)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,11 @@ class Fix:
     action: str  # "add_modifier"
     detail: dict[str, Any]
     confidence: int  # 0–100
+    review: str | None = None  # why a person must confirm it, whatever the confidence
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, **self.detail, "confidence": self.confidence,
+                **({"review": self.review} if self.review else {})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +229,8 @@ def score_line(line: Mapping[str, Any], history: DenialHistory, rules: RulesTabl
     modifiers = [str(m) for m in line.get("modifiers") or []]
     factors = [_history_factor(history, payer, cpt)]
     fixes: list[Fix] = []
-    verdict = rules.modifier_verdict(payer, cpt, modifiers, line.get("provider_credential"))
+    verdict = rules.modifier_verdict(payer, cpt, modifiers, line.get("provider_credential"),
+                                     line.get("plan_type"))
     if verdict is not None:
         factors.append(Factor(f"modifier_{verdict.kind}", verdict.points, {
             "required_one_of": list(verdict.required), "present": modifiers,
@@ -229,7 +239,8 @@ def score_line(line: Mapping[str, Any], history: DenialHistory, rules: RulesTabl
             single = len(verdict.rule.modifiers) == 1
             fixes.append(Fix("add_modifier", {"modifier": verdict.rule.modifiers[0],
                                               "one_of": list(verdict.required)},
-                             FIX_CONFIDENCE_SINGLE if single else FIX_CONFIDENCE_CHOICE))
+                             FIX_CONFIDENCE_SINGLE if single else FIX_CONFIDENCE_CHOICE,
+                             None if verdict.confirmed else UNCONFIRMED_CONVENTION))
     streak = _streak_factor(history, payer, cpt)
     if streak:
         factors.append(streak)
