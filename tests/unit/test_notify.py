@@ -106,8 +106,38 @@ def test_the_email_carries_the_evidence_in_text_and_html_with_patient_keys_only(
         assert "97153" in body and "CO-197" in body and "Precertification absent" in body
         assert "pk_9f8e" in body and "1 of 22" in body
         assert "https://upstream.test/alerts/a1b2" in body
-    assert "current rate" in text and "<table" in html
+    assert "Denial rate now" in text and "<table" in html
     assert message["Subject"].startswith("[Upstream] HIGH")
+
+
+def test_the_email_leads_with_what_happened_the_stake_and_what_to_do_in_plain_words() -> None:
+    """No internal names (`cusum | 32.65`, `billed_cents`), a p-value in odds, dollars as
+    dollars, a patient key shortened, and what to do before the evidence."""
+    loud = alert(metrics={**alert()["metrics"], "cusum": 32.65, "threshold": 8.52,
+                          "design_effect": 1.2, "revenue_at_risk_dollars": 4200.0},
+                 summary="22 of 100 lines denied this week. Against 8% before.")
+    loud["evidence"]["affected_lines"][0]["patient_key"] = "f" * 64
+    text, html = _parts(email_message(loud, "a@upstream.test", ["b@example.com"],
+                                      "https://u.test", "Acme ABA"))
+    for body in (text, html):
+        for internal in ("cusum", "threshold", "design effect", "billed_cents", "p value",
+                         "denial_rate_drift", "f" * 64):
+            assert internal not in body, internal
+        assert "At stake: about $4,200." in body and "about 1 in 3,000 chance this is noise" \
+            in body and "$150.00" in body and "ffffffff…" in body
+    assert text.index("22 of 100 lines denied this week.") < text.index("What to do") \
+        < text.index("EVIDENCE") < text.index("Key figures")
+
+
+@pytest.mark.parametrize(("p_value", "words"), [
+    (0.0003, "about 1 in 3,000 chance"), (0.0001, "about 1 in 10,000 chance"),
+    (1e-9, "less than 1 in a million"), (0.7, "could well be noise"), (float("nan"), None),
+    (0, None), ("0.01", None)])
+def test_p_values_become_odds_a_person_can_hold(p_value: Any, words: str | None) -> None:
+    from upstream.domain.notify.words import noise_chance
+
+    said = noise_chance(p_value)
+    assert (said is None) if words is None else (said is not None and words in said)
 
 
 def test_html_and_script_from_data_are_escaped_everywhere() -> None:

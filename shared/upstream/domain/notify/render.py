@@ -13,15 +13,13 @@ import json
 from email.message import EmailMessage
 from typing import Any
 
+from upstream.domain.notify import words
 from upstream.domain.webhooks import sign_timestamped
 
-# Metrics shown first when present, in this order; the rest follow as they are.
-LEADING_METRICS = ("current_rate", "baseline_rate", "ratio", "p_value", "current_denied",
-                   "current_decided", "baseline_denied", "baseline_decided",
-                   "denied_dollars", "baseline_dollars", "median_lag_days",
-                   "baseline_median_lag_days", "revenue_at_risk_dollars")
-LINE_COLUMNS = ("claim_id", "line", "patient_key", "cpt", "carc_codes", "billed_cents",
-                "service_date", "outcome")
+# An affected line: claim id and line are the handle staff look it up by.
+LINE_COLUMNS = (("Claim", "claim_id"), ("Line", "line"), ("Patient", "patient_key"),
+                ("CPT", "cpt"), ("Reasons", "carc_codes"), ("Billed", "billed_cents"),
+                ("Service date", "service_date"), ("Outcome", "outcome"))
 AUTH_ROWS = (("Authorization", "authorization_number"), ("Payer", "payer"),
              ("Expires", "end_date"), ("Units used", "units_used"),
              ("Units authorized", "units_authorized"),
@@ -56,10 +54,14 @@ def _format(key: str, value: Any) -> str:
 
 
 def metric_rows(alert: dict[str, Any]) -> list[tuple[str, str]]:
-    metrics = {k: v for k, v in (alert.get("metrics") or {}).items() if _scalar(v)}
-    ordered = [k for k in LEADING_METRICS if k in metrics] + sorted(
-        k for k in metrics if k not in LEADING_METRICS)
-    return [(k.replace("_", " "), _format(k, metrics[k])) for k in ordered]
+    """The key figures in words (`words.LABELS`); internal numbers stay in the JSON."""
+    return words.key_figures(alert)
+
+
+def _line_cell(key: str, value: Any) -> str:
+    if key == "patient_key":
+        return words.short_patient_key(value)
+    return _format(key, value)
 
 
 def _evidence(alert: dict[str, Any]) -> dict[str, Any]:
@@ -102,23 +104,26 @@ def sections(alert: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
     auth = authorization_rows(alert)
     if auth:
         found.append(("Authorization", ["", ""], [[k, v] for k, v in auth]))
-    found.append(("Baseline vs current", ["metric", "value"],
-                  [[k, v] for k, v in metric_rows(alert)]))
+    figures = metric_rows(alert)
+    if figures:
+        found.append(("Key figures", ["", ""], [[k, v] for k, v in figures]))
     if evidence.get("top_cpt"):
-        found.append(("Top CPT codes", ["CPT", "denied", "decided", "rate", "baseline rate"],
+        found.append(("Codes with the most denials",
+                      ["CPT", "denied", "decided", "denial rate", "before"],
                       [[_format(k, c.get(k)) for k in ("cpt", "denied", "decided", "rate",
                                                        "baseline_rate")]
                        for c in evidence["top_cpt"]]))
     if evidence.get("top_carc"):
-        found.append(("Top denial reasons (CARC)", ["code", "meaning", "denied", "$ denied"],
+        found.append(("Top denial reasons", ["code", "meaning", "lines", "$ denied"],
                       [[_format(k, c.get(k))
                         for k in ("code", "meaning", "denied", "denied_dollars")]
                        for c in evidence["top_carc"]]))
     lines = evidence.get("affected_lines") or []
     if lines:
         total = evidence.get("affected_lines_total", len(lines))
-        found.append((f"Affected claim lines ({len(lines)} of {total})", list(LINE_COLUMNS),
-                      [[_format(k, line.get(k)) for k in LINE_COLUMNS] for line in lines]))
+        found.append((f"Affected claim lines ({len(lines)} of {total})",
+                      [label for label, _ in LINE_COLUMNS],
+                      [[_line_cell(k, line.get(k)) for _, k in LINE_COLUMNS] for line in lines]))
     return found
 
 
@@ -131,24 +136,30 @@ def email_message(alert: dict[str, Any], sender: str, recipients: list[str],
     link = alert_link(dashboard_url, alert)
     actions = [str(a) for a in alert.get("recommended_actions") or []]
     parts = sections(alert)
+    happened, stake = words.lead(alert), words.stake_sentence(alert)
     text = "\n\n".join([
-        f"{alert.get('title', '')}", f"{alert.get('summary', '')}",
-        *[f"{heading}\n{_text_table(cols, rows)}" for heading, cols, rows in parts],
+        f"{alert.get('title', '')}",
+        " ".join(filter(None, [happened, stake])),
         "What to do:\n" + "\n".join(f"- {a}" for a in actions),
         f"Open it in Upstream: {link}",
-        f"{practice} · {alert.get('type', '')} · alert {alert.get('alert_id', '')}"])
+        "EVIDENCE",
+        f"{alert.get('summary', '')}",
+        *[f"{heading}\n{_text_table(cols, rows)}" for heading, cols, rows in parts],
+        f"{practice} · alert {alert.get('alert_id', '')}"])
     body = "".join([
         f"<h2>{html.escape(str(alert.get('title', '')))}</h2>",
+        f"<p><b>{html.escape(happened)}</b>"
+        + (f" {html.escape(stake)}" if stake else "") + "</p>",
+        "<h3>What to do</h3><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in actions)
+        + "</ul>",
+        f"<p><a href='{html.escape(link, quote=True)}'>Open it in Upstream</a></p>",
+        "<h3>Evidence</h3>",
         f"<p>{html.escape(str(alert.get('summary', '')))}</p>",
         (f"<p><img src='cid:{CHART_CID}' width='520' height='200' alt='Weekly denial rate of "
          f"{html.escape(str(alert.get('payer') or ''), quote=True)} against its baseline "
          "band'></p>") if chart_png else "",
-        *[f"<h3>{html.escape(heading)}</h3>{_table(cols, rows)}" for heading, cols, rows in parts],
-        "<h3>What to do</h3><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in actions)
-        + "</ul>",
-        f"<p><a href='{html.escape(link, quote=True)}'>Open it in Upstream</a></p>",
-        f"<p style='color:#666'>{html.escape(practice)} · "
-        f"{html.escape(str(alert.get('type', '')))}</p>"])
+        *[f"<h4>{html.escape(heading)}</h4>{_table(cols, rows)}" for heading, cols, rows in parts],
+        f"<p style='color:#666'>{html.escape(practice)}</p>"])
     message = EmailMessage()
     message["Subject"] = subject(alert)
     message["From"] = sender
@@ -176,7 +187,9 @@ def slack_message(alert: dict[str, Any], dashboard_url: str) -> dict[str, Any]:
         {"type": "header", "text": {"type": "plain_text", "text": title}},
         {"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(
             f"*{alert.get('severity', '')}* · {alert.get('payer') or ''}\n"
-            f"{alert.get('summary', '')}")[:SLACK_TEXT_LIMIT]}},
+            + " ".join(filter(None, [words.lead(alert), words.stake_sentence(alert)]))
+            + "".join(f"\n• {a}" for a in (alert.get("recommended_actions") or [])[:3])
+        )[:SLACK_TEXT_LIMIT]}},
     ]
     if metrics:
         blocks.append({"type": "section", "fields": [
