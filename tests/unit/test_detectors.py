@@ -401,3 +401,25 @@ def test_the_shrunk_prior_keeps_a_zero_baseline_from_being_certainty() -> None:
     # 13 clean lines do not make a code "never denied": one denial of one line is ordinary.
     assert sparse.shrunk_pvalue(1, 1, 0, 13, prior_rate=0.08) > 0.03
     assert sparse.shrunk_pvalue(5, 7, 0, 13, prior_rate=0.08) < 2e-4
+
+
+def test_a_rate_drift_and_a_dollar_spike_of_one_payer_are_one_alert_with_both() -> None:
+    window = Window(current_start=RUN - timedelta(days=7), current_end=RUN - timedelta(days=1))
+    rate = Finding(type="denial_rate_drift", payer="Aetna", scope="payer",
+                   severity=Severity.HIGH, title="Aetna: denial rate 20% vs 8% baseline",
+                   summary="s", method="weekly_beta_binomial_bh", window=window,
+                   metrics={"p_value": 1e-5})
+    dollars_found = rate.model_copy(update={
+        "type": "denial_dollar_spike", "severity": Severity.MEDIUM,
+        "method": "weekly_prediction_bh",
+        "title": "Aetna: $9,000 denied this week vs $3,000 a typical week"})
+    other_scope = rate.model_copy(update={"scope": "cpt:97153"})
+    alerts = merge_into_alerts("acme", [dollars_found, rate, other_scope], [], RUN)
+    assert len(alerts) == 2
+    (payer_alert,) = [a for a in alerts if a.scope == "payer"]
+    assert payer_alert.type == "denial_rate_drift" and payer_alert.severity == "HIGH"
+    assert payer_alert.methods == ["weekly_beta_binomial_bh", "weekly_prediction_bh"]
+    assert [a["title"] for a in payer_alert.evidence["also_found"]] == [dollars_found.title]
+    # next week the dollar test alone still speaks for the same episode
+    later = merge_into_alerts("acme", [dollars_found], alerts, RUN + timedelta(days=7))
+    assert [a.alert_id for a in later] == [payer_alert.alert_id]

@@ -79,6 +79,8 @@ def episode_key(kind: str, payer: str | None, scope: str) -> tuple[str, str, str
     authorization, so the alert's type and severity follow the worst problem of the day."""
     if scope.startswith("auth:"):
         return "authorization", payer or "", scope
+    if kind in DENIAL_TYPES:  # a denial rate and denied dollars moving together: one cause
+        return "denials", payer or "", scope
     return kind, payer or "", scope
 
 
@@ -182,10 +184,15 @@ def merge_into_alerts(customer_id: str, findings: Iterable[Finding], existing: I
             current = None
         if current is not None and current.status is not AlertStatus.RESOLVED:
             severity = max(current.severity, finding.severity, key=SEVERITY_ORDER.__getitem__)
-            if key in written:  # a second method in the same run: keep the first's numbers
-                methods = sorted({*current.methods, finding.method})
-                written[key] = current.model_copy(update={"severity": severity,
-                                                          "methods": methods})
+            if key in written:  # a second method in the same run: the first's numbers lead,
+                methods = sorted({*current.methods, finding.method})  # the others follow
+                also = [*current.evidence.get("also_found", []), {
+                    "title": finding.title, "method": finding.method,
+                    "metrics": {k: v for k, v in finding.metrics.items()
+                                if isinstance(v, (int, float, str)) or v is None}}]
+                written[key] = current.model_copy(update={
+                    "severity": severity, "methods": methods,
+                    "evidence": {**current.evidence, "also_found": also}})
                 continue
             written[key] = current.model_copy(update={
                 "severity": severity, "type": finding.type, "title": finding.title,

@@ -118,6 +118,10 @@ def sections(alert: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
                       [[_format(k, c.get(k))
                         for k in ("code", "meaning", "denied", "denied_dollars")]
                        for c in evidence["top_carc"]]))
+    also = [a for a in evidence.get("also_found") or [] if isinstance(a, dict)]
+    if also:
+        found.append(("Also seen by another check", ["", ""],
+                      [[str(a.get("title", "")), ""] for a in also]))
     lines = evidence.get("affected_lines") or []
     if lines:
         total = evidence.get("affected_lines_total", len(lines))
