@@ -47,6 +47,22 @@ def test_the_delivery_log_delivers_once_and_lets_a_failure_retry(clean_stack: St
     assert log.get("other", key) is None  # under the tenant only
 
 
+def test_the_weekly_budget_counts_distinct_alerts_delivered_since_monday(
+        clean_stack: StackConfig, unique: str) -> None:
+    log = FirestoreDeliveries(emulator_db(clean_stack))
+    customer, now = f"budget-{unique}", datetime.now(UTC)
+    for alert_id, channel, when, status in [
+            ("a1", "mail", now, "delivered"), ("a1", "team", now, "delivered"),
+            ("a2", "mail", now, "delivered"), ("a3", "mail", now, "failed"),
+            ("a4", "mail", now - timedelta(days=9), "delivered")]:
+        key = f"{alert_id}.{channel}.HIGH"
+        log.begin(customer, key, {"alert_id": alert_id, "channel": channel}, when, 60)
+        log.finish(customer, key, status, when)
+    log.queue(customer, "a5.mail.HIGH", {"alert_id": "a5", "channel": "mail"}, now)
+    assert log.alerts_sent_since(customer, now - timedelta(days=7)) == 2
+    assert log.alerts_sent_since(f"other-{unique}", now - timedelta(days=7)) == 0
+
+
 def _mails(directory: Path, marker: str) -> list[email.message.Message]:
     found = []
     for path in sorted(directory.glob("*.eml")) if directory.exists() else []:

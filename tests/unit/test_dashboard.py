@@ -304,3 +304,23 @@ def test_decision_rows_survive_sparse_documents() -> None:
                                   "tier_reasons": ["a", "b"], "confidence": "97"}])
     assert rows[0]["what"] == "" and rows[0]["confidence"] == 0
     assert rows[1]["what"] == "add modifier GP" and rows[1]["why"] == "a; b"
+
+
+def test_a_payer_card_says_the_alerts_baseline_marks_its_week_and_links_to_it() -> None:
+    """UnitedHealthcare's card said 'baseline 17.9%' (the 13 weeks shown, shift included)
+    while its alert said 8%, and the Monday alert had no marker on the chart."""
+    end = date(2026, 1, 5)  # a Monday: the run day
+    cells = [DailyCell("UnitedHealthcare", end - timedelta(days=d),
+                       {"decided": 20, "denied": 2 if d > 42 else 6}) for d in range(1, 92)]
+    alert = {"alert_id": "al1", "payer": "UnitedHealthcare", "scope": "payer",
+             "type": "denial_rate_drift", "status": "open", "first_seen": end.isoformat(),
+             "last_seen": end.isoformat(), "metrics": {"baseline_rate": 0.08},
+             "window": {"current_start": (end - timedelta(days=7)).isoformat(),
+                        "current_end": (end - timedelta(days=1)).isoformat()}}
+    (card,) = view.payer_trends(cells, [alert], end)
+    assert card.baseline_rate == 0.08 and card.baseline_from_alert
+    assert card.alert_weeks == 1 and card.alert_id == "al1"
+    (plain,) = view.payer_trends(cells, [], end)
+    assert plain.baseline_rate is not None and plain.baseline_rate > 0.15  # shift included
+    run_day_only = {**alert, "window": None}
+    assert view.payer_trends(cells, [run_day_only], end)[0].alert_weeks == 1

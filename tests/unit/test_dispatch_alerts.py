@@ -51,6 +51,10 @@ class Log:
         return [{**doc, "key": key} for key, doc in self.docs.items()
                 if doc.get("status") == "queued"]
 
+    def alerts_sent_since(self, customer_id: str, since: datetime) -> int:
+        return len({doc.get("alert_id") for doc in self.docs.values()
+                    if doc.get("status") == "delivered"})
+
 
 class Smtp:
     sender = "alerts@upstream.test"
@@ -224,3 +228,19 @@ def test_an_automation_escalation_also_reaches_the_escalation_contacts_once() ->
     [message] = smtp.sent
     assert message["To"] == "owner@practice.example"
     assert handle_alert_event(event(alert()), d)["channels"] == {}  # others: rules only
+
+
+def test_beyond_the_weekly_budget_lower_severities_wait_for_the_digest() -> None:
+    tenant = {"status": "active", "name": "Acme",
+              "notifications": {**CHANNELS, "weekly_alert_budget": 3}}
+    d, _log, smtp, _http, _, _ = deps(tenant)
+    answers = [handle_alert_event(event(alert(alert_id=f"a{i}", severity="HIGH")), d)
+               for i in range(5)]
+    assert [a["channels"]["mail"] for a in answers] == [
+        "delivered", "delivered", "delivered", "queued", "queued"]
+    assert len(smtp.sent) == 3
+    critical = handle_alert_event(event(alert(alert_id="a9", severity="CRITICAL")), d)
+    assert critical["channels"]["mail"] == "delivered"  # CRITICAL never waits
+    held = [doc for doc in _log.docs.values() if doc.get("status") == "queued"
+            and doc.get("channel") == "mail"]
+    assert {doc["reason"] for doc in held} == {"weekly alert budget (3) reached"}

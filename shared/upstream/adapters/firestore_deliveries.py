@@ -71,6 +71,15 @@ class FirestoreDeliveries:
             filter=firestore.FieldFilter("status", "==", "queued")).limit(limit)
         return [{**(snap.to_dict() or {}), "key": snap.id} for snap in query.stream()]
 
+    def alerts_sent_since(self, customer_id: str, since: datetime) -> int:
+        """Distinct alerts delivered at once since `since` (the weekly budget). One range
+        filter, so no composite index; a week's deliveries are a few hundred documents."""
+        query = tenant_collection(self._client, customer_id, DELIVERIES).where(
+            filter=firestore.FieldFilter("updated_at", ">=", since)).select(
+            ["alert_id", "status"])
+        return len({data.get("alert_id") for snap in query.stream()
+                    if (data := snap.to_dict() or {}).get("status") == "delivered"})
+
     def get(self, customer_id: str, key: str) -> dict[str, Any] | None:
         snap = self._ref(customer_id, key).get()
         return snap.to_dict() if snap.exists else None

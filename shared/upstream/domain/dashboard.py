@@ -9,13 +9,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from upstream.domain.aggregates import DailyCell
 from upstream.domain.detect.authcal import AuthStatus
 from upstream.domain.detect.authcal import status as auth_status
-from upstream.domain.detect.findings import SEVERITY_ORDER, Severity
+from upstream.domain.detect.findings import DENIAL_TYPES, SEVERITY_ORDER, Severity
 from upstream.domain.notify import chart
 from upstream.domain.notify.render import metric_rows, sections
 
@@ -99,6 +99,8 @@ class PayerTrend:
     denial_chart: str | None  # data: URI of the PNG
     lag_chart: str | None
     alert_weeks: int
+    alert_id: str | None = None  # the payer's latest denial alert: the card links to it
+    baseline_from_alert: bool = False
 
 
 def data_uri(png: bytes | None) -> str | None:
@@ -107,17 +109,23 @@ def data_uri(png: bytes | None) -> str | None:
 
 def alert_markers(alerts: Iterable[Mapping[str, Any]], payer: str,
                   points: Sequence[chart.WeekPoint]) -> list[int]:
-    """Indexes of the weeks in which an alert on this payer was first seen."""
+    """Indexes of the weeks whose data raised an alert on this payer: the last day of the
+    alert's current window (a Monday run alerts on the week before it, which a run-day
+    marker would put one week past the chart)."""
     if not points:
         return []
     first = points[0].start
     found = set()
     for alert in alerts:
-        seen = alert.get("first_seen")
+        window = alert.get("window") if isinstance(alert.get("window"), Mapping) else {}
+        seen = (window or {}).get("current_end") or alert.get("first_seen")
         if alert.get("payer") != payer or not seen:
             continue
         try:
-            index = (date.fromisoformat(str(seen)) - first).days // 7
+            day = date.fromisoformat(str(seen)[:10])
+            if not (window or {}).get("current_end"):
+                day -= timedelta(days=1)  # a run day: its data ends the day before
+            index = (day - first).days // 7
         except ValueError:
             continue
         if 0 <= index < len(points):
@@ -138,14 +146,34 @@ def payer_trends(cells: Sequence[DailyCell], alerts: Sequence[Mapping[str, Any]]
         points = chart.weekly_points(cells, payer, as_of)
         markers = alert_markers(alerts, payer, points)
         lags = chart.weekly_lag(cells, payer, as_of)
+        latest = _latest_payer_alert(alerts, payer)
+        detector_baseline = _number((latest or {}).get("metrics", {}).get("baseline_rate"))
+        baseline = detector_baseline if detector_baseline is not None \
+            else chart.baseline_rate(points)
         trends.append(PayerTrend(
             payer=payer, decided=int(sum(p.decided for p in points)),
-            last_rate=points[-1].rate, baseline_rate=chart.baseline_rate(points),
+            last_rate=points[-1].rate, baseline_rate=baseline,
             last_lag_days=next((v for v in reversed(lags) if v is not None), None),
-            denial_chart=data_uri(chart.render_png(points, markers)),
+            denial_chart=data_uri(chart.render_png(points, markers, detector_baseline)),
             lag_chart=data_uri(chart.render_lag_png(points, lags)),
-            alert_weeks=len(markers)))
+            alert_weeks=len(markers), alert_id=(latest or {}).get("alert_id"),
+            baseline_from_alert=detector_baseline is not None))
     return trends
+
+
+def _latest_payer_alert(alerts: Iterable[Mapping[str, Any]],
+                        payer: str) -> Mapping[str, Any] | None:
+    """The payer's most recent open denial alert on the payer as a whole."""
+    own = [a for a in alerts if a.get("payer") == payer and a.get("scope") == "payer"
+           and a.get("type") in DENIAL_TYPES and a.get("status", "open") == "open"
+           and isinstance(a.get("metrics"), Mapping)]
+    return max(own, key=lambda a: str(a.get("last_seen") or a.get("created_at") or ""),
+               default=None)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ risk scorer) so that each one gets the same guarantee.
 Alerts are written before they are published, and each severity is published once: `save`
 reports which alerts' current severity the topic has not heard yet; a crash between the
 write and the publish is repaired by the redelivery, which finds them still unpublished.
+They are published largest dollars at stake first, so a weekly budget spends on those.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from upstream.domain.detect.findings import Alert
+from upstream.domain.notify.words import at_stake
 from upstream.ports import AlertStore, Publisher
 
 
@@ -21,6 +23,9 @@ def save_and_publish(customer: str, alerts: Sequence[Alert], known: set[str],
     """The ids published this time."""
     unpublished = store.save(customer, alerts, known)
     by_id = {alert.alert_id: alert for alert in alerts}
+    # Most dollars at stake first: under the weekly budget the largest are the ones e-mailed.
+    unpublished = sorted(unpublished, key=lambda i: -(at_stake(
+        by_id[i].model_dump(mode="json")) or 0.0) if i in by_id else 0.0)
     for alert_id in unpublished:
         stored = store.get(customer, alert_id) or {}
         stored.pop("published_severity", None)

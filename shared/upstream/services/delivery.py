@@ -42,6 +42,10 @@ class DeliveryLog(Protocol):
 
     def queued(self, customer_id: str) -> list[dict[str, Any]]: ...
 
+    def alerts_sent_since(self, customer_id: str, since: datetime) -> int:
+        """Distinct alerts delivered at once since `since`."""
+        ...
+
 
 class WeeklySources(Protocol):
     """What the weekly summary (and the alert e-mail's chart) read: the week's alerts,

@@ -22,7 +22,13 @@ from upstream.adapters.channels import DeliveryFailed
 from upstream.domain.detect.findings import DENIAL_TYPES
 from upstream.domain.notify.chart import WEEKS, render_png, weekly_points
 from upstream.domain.notify.render import email_message, slack_message, webhook_request
-from upstream.domain.notify.routing import ChannelRule, escalation_plan, plan
+from upstream.domain.notify.routing import (
+    ChannelRule,
+    escalation_plan,
+    plan,
+    week_start,
+    within_budget,
+)
 from upstream.events import CloudEventLike
 from upstream.logs import get_logger
 from upstream.services.dead_letters import decode_or_dead_letter
@@ -92,8 +98,11 @@ def _dispatch(alert: dict[str, Any], deps: DispatchDeps) -> dict[str, Any]:
                                "notification settings invalid")
         return {"status": "settings_invalid"}
     outcomes = Outcomes()
-    for planned in [*plan(alert["type"], alert["severity"], settings, now),
-                    *escalation_plan(alert)]:
+    planned_all = plan(alert["type"], alert["severity"], settings, now)
+    if any(p.when == "now" for p in planned_all) and alert["severity"] != "CRITICAL":
+        sent = deps.deliveries.alerts_sent_since(customer, week_start(now, settings))
+        planned_all = within_budget(planned_all, alert["severity"], sent, settings)
+    for planned in [*planned_all, *escalation_plan(alert)]:
         channel = planned.channel
         key = delivery_key(alert, channel)
         meta = {"alert_id": alert["alert_id"], "channel": channel.id, "kind": channel.kind,

@@ -62,12 +62,15 @@ def baseline_rate(points: list[WeekPoint]) -> float | None:
     return sum(p.denied for p in points[:-1]) / decided if decided else None
 
 
-def render_png(points: list[WeekPoint], markers: Iterable[int] = ()) -> bytes | None:
+def render_png(points: list[WeekPoint], markers: Iterable[int] = (),
+               baseline: float | None = None) -> bytes | None:
     """None when there is nothing to draw (no decided line in the window). `markers` are the
-    indexes of weeks in which an alert on this payer was raised."""
+    indexes of weeks in which an alert on this payer was raised; `baseline` is the rate the
+    alert's detector compared with (its own baseline window), drawn instead of the chart's
+    pooled weeks, so the chart and the alert say the same number."""
     rates = [p.rate for p in points]
     known = [r for r in rates if r is not None]
-    base = baseline_rate(points)
+    base = baseline if baseline is not None else baseline_rate(points)
     if not known or base is None:
         return None
     bands = [(max(0.0, base - BAND_SE * math.sqrt(base * (1 - base) / p.decided)),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -64,10 +64,16 @@ class ChannelRule(BaseModel):
         return value
 
 
+# A billing office works about two alerts a day; beyond ten in a week the lower severities
+# wait for the digest, so the ones that arrive are read (CRITICAL always goes at once).
+DEFAULT_WEEKLY_BUDGET = 10
+
+
 class NotificationSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     timezone: str = "America/New_York"
     channels: tuple[ChannelRule, ...] = ()
+    weekly_alert_budget: int = Field(DEFAULT_WEEKLY_BUDGET, ge=1, le=1000)
 
     @field_validator("timezone")
     @classmethod
@@ -118,6 +124,24 @@ def plan(alert_type: str, severity: str, settings: NotificationSettings,
         else:
             planned.append(Planned(channel, "now", "real time"))
     return planned
+
+
+def week_start(now: datetime, settings: NotificationSettings) -> datetime:
+    """Monday 00:00 in the practice's time zone: the budget's week."""
+    local = now.astimezone(ZoneInfo(settings.timezone))
+    monday = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0,
+                                                               microsecond=0)
+    return monday
+
+
+def within_budget(planned: list[Planned], severity: str, sent_this_week: int,
+                  settings: NotificationSettings) -> list[Planned]:
+    """Beyond the practice's weekly budget of alerts sent at once, what is not CRITICAL goes
+    to the digest instead (with the reason), never nowhere."""
+    if severity == "CRITICAL" or sent_this_week < settings.weekly_alert_budget:
+        return planned
+    reason = f"weekly alert budget ({settings.weekly_alert_budget}) reached"
+    return [Planned(p.channel, "digest", reason) if p.when == "now" else p for p in planned]
 
 
 ESCALATION_TYPE = "automation_escalation"
