@@ -77,7 +77,8 @@ def main() -> None:
           f"replaying {FIRST}..{LAST} (changes on {START + timedelta(CHANGE_DAY)})")
     payer_years = NULL_STREAMS * len(PAYERS) + len(EVENTS) * (len(PAYERS) - 1) + sum(
         (EVENTS[0].start - FIRST).days / 365 for _ in EVENTS)
-    for methods in (MethodSet.SEEDS, MethodSet.OURS):
+    wanted = os.environ.get("BENCH_METHODS", "seeds,ours").split(",")
+    for methods in [m for m in (MethodSet.SEEDS, MethodSet.OURS) if m.value in wanted]:
         started = time.perf_counter()
         delays: list[int | None] = []
         hows: list[str] = []

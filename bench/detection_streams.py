@@ -160,6 +160,7 @@ def _cells(lines: pd.DataFrame) -> list[DailyCell]:
     by_cpt = lines.groupby(["payer", "day", "cpt"])
     add([], by_cpt.size(), "cpt.{}.decided")
     add([], by_cpt["denied"].sum(), "cpt.{}.denied")
+    add([], by_cpt["billed"].sum(), "cpt.{}.billed_cents")
     add([], lines[lines.denied].groupby(["payer", "day", "cpt"])["billed"].sum(),
         "cpt.{}.denied_cents")
     denied = lines[lines.denied].groupby(["payer", "day", "carc"])

@@ -355,22 +355,24 @@ def test_a_real_slowdown_is_still_found_in_business_days() -> None:
 
 
 def _with_rare_code(cells: list[DailyCell], denied_from: date | None,
-                    seed: int = 2) -> list[DailyCell]:
+                    seed: int = 2, price: int = 240_000) -> list[DailyCell]:
     """One $2,400 line of CPT 0373T each Wednesday; denied 1 time in 50 before `denied_from`,
     4 in 5 after it."""
     rng = random.Random(seed)
     out = []
     for cell in cells:
         if cell.day.weekday() != 2:
-            out.append(cell)
+            out.append(DailyCell(cell.payer, cell.day, {
+                **cell.counters, "billed_cents": cell.counters["decided"] * 10_000}))
             continue
         denied = rng.random() < (0.8 if denied_from and cell.day >= denied_from else 0.02)
         counters = {**cell.counters, "decided": cell.counters["decided"] + 1,
-                    "cpt.0373T.decided": 1}
+                    "billed_cents": cell.counters["decided"] * 10_000 + price,
+                    "cpt.0373T.decided": 1, "cpt.0373T.billed_cents": price}
         if denied:
             counters.update({"denied": counters["denied"] + 1,
-                             "denied_cents": counters["denied_cents"] + 240_000,
-                             "cpt.0373T.denied": 1, "cpt.0373T.denied_cents": 240_000})
+                             "denied_cents": counters["denied_cents"] + price,
+                             "cpt.0373T.denied": 1, "cpt.0373T.denied_cents": price})
         out.append(DailyCell(cell.payer, cell.day, counters))
     return out
 
@@ -383,8 +385,17 @@ def test_a_rare_expensive_code_going_mostly_denied_is_found_within_weeks() -> No
     findings = sparse.weekly_test(build_frame(cells), RUN)
     (found,) = findings
     assert found.scope == "cpt:0373T" and found.type == "denial_dollar_spike"
-    assert "lines denied in 8 weeks" in found.title and found.metrics["dollars_at_risk"] > 5000
+    assert "lines denied in 10 weeks" in found.title and found.metrics["dollars_at_risk"] > 5000
     assert sparse.weekly_test(build_frame(cells), change) == []  # not before it
+
+
+def test_a_rare_cheap_code_is_left_to_the_other_detectors() -> None:
+    from upstream.domain.detect import sparse
+
+    change = RUN - timedelta(weeks=8)
+    cells = _with_rare_code(stream("Big", per_day=40, rate=0.08, seed=7), change,
+                            price=12_000)  # about a typical line
+    assert sparse.weekly_test(build_frame(cells), RUN) == []
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -3,7 +3,8 @@
 Why a test of its own: such a code is billed about once a week, so DriftWatch never has its
 10 lines a week (or four), its CUSUM sees too few, and DenialScope's weekly test needs denials
 in half of the baseline weeks; yet each denial is thousands of dollars. Here a payer×CPT cell
-with fewer than the seeds' 10 lines in the last 28 days is judged over the last 56 days, its
+with fewer than the seeds' 10 lines in the last 28 days is judged over the last 70 days (a
+weekly code's 10 lines), its
 denials against a beta-binomial predictive whose prior is shrunk toward the payer's overall
 denial rate (empirical Bayes: Gelman et al., *Bayesian Data Analysis* 3rd ed., §5.1; the same
 predictive as `stats.rate_increase_pvalue`, with the payer's rate in place of Jeffreys'
@@ -11,7 +12,10 @@ prior). The shrinkage is what makes a zero baseline safe: a code with no denial 
 is not taken to be never denied, only as rarely denied as the payer's lines are, less what its
 own clean weeks say.
 
-Multiple testing: every sparse cell of the run in one Benjamini-Hochberg family at
+Which cells: sparse ones whose lines cost at least EXPENSIVE_RATIO times the payer's average
+line over the baseline (a cheap sparse code cannot put $500 at risk in a few denials, and
+leaving it out keeps the family small, so the few cells that matter keep their power).
+Multiple testing: those cells of the run in one Benjamini-Hochberg family at
 `run_fdr_level`, like DenialScope. Floors: at least 3 denials in the window (two denials of a
 weekly code can be one patient's claim resubmitted), and the denied dollars beyond what the
 baseline rate predicts at least DenialScope's $500.
@@ -35,11 +39,14 @@ from upstream.domain.detect.common import (
 from upstream.domain.detect.dollars import MIN_AT_RISK_CENTS, TYPE
 from upstream.domain.detect.findings import Finding, Severity
 
-WINDOW_DAYS = 56
+# A code billed about once a week reaches the seeds' minimum sample of 10 lines in 10 weeks.
+WINDOW_DAYS = 7 * MIN_LINES
 DENSE_DAYS = 28  # a cell with MIN_LINES in these days is DriftWatch's
 # The prior weighs as much as the smallest sample the seeds would judge (10 lines).
 PRIOR_LINES = 10
 MIN_DENIALS = 3
+# One denial of such a code weighs like four ordinary ones in the payer's denied dollars.
+EXPENSIVE_RATIO = 4.0
 
 
 def shrunk_pvalue(denied: float, decided: float, baseline_denied: float,
@@ -64,8 +71,16 @@ def weekly_test(frame: AggregateFrame, run_day: date) -> list[Finding]:
         payer_x = frame.window(payer, "denied", windows.baseline_start, windows.current_start)
         if payer_n < MIN_LINES:
             continue
+        typical_line = frame.window(payer, "billed_cents", windows.baseline_start,
+                                    run_day) / max(1.0, frame.window(
+                                        payer, "decided", windows.baseline_start, run_day))
         for code in series.names("cpt"):
             if frame.window(payer, f"cpt.{code}.decided", dense_start, run_day) >= MIN_LINES:
+                continue
+            lines = frame.window(payer, f"cpt.{code}.decided", windows.baseline_start, run_day)
+            billed = frame.window(payer, f"cpt.{code}.billed_cents", windows.baseline_start,
+                                  run_day)
+            if not lines or billed / lines < EXPENSIVE_RATIO * typical_line:
                 continue
             x, n, x0, n0 = counts = (
                 frame.window(payer, f"cpt.{code}.denied", windows.current_start, run_day),
