@@ -182,3 +182,27 @@ def test_athena_id_only_events_are_fetched_from_athenaone_and_land_once(
     wait_for(lambda: sum(d["outcome"] == "VOID" for d in records.list(
         customer, RecordKind.CLAIMS)) == 2, timeout=60)
     assert records.count(customer, RecordKind.CLAIMS) == 5  # voided, never deleted
+
+
+def test_an_ehr_prior_authorization_merges_into_the_stored_authorization(
+        clean_stack: StackConfig, unique: str) -> None:
+    """A CSV's units used stay; a newer response wins; an older one arriving late does not."""
+    from upstream.adapters.firestore_ehr import FirestoreEhrRecords
+    from upstream.adapters.firestore_store import FirestoreRecords
+
+    db = emulator_db(clean_stack)
+    ehr, customer = FirestoreEhrRecords(db), f"pa-{unique}"
+    csv_doc = {"authorization_number": "PA-1", "payer": "Aetna", "payer_raw": "Aetna",
+               "customer_id": customer, "start_date": "2026-01-01", "end_date": "2026-03-31",
+               "units_authorized": 100.0, "units_used": 30.0, "source": "csv",
+               "updated_at": "2026-01-02T00:00:00+00:00"}
+    assert ehr.upsert_authorizations(customer, [csv_doc]) == 1
+    newer = {**csv_doc, "end_date": "2026-06-30", "units_authorized": 160.0,
+             "units_used": None, "source": "fhir", "updated_at": "2026-02-01T00:00:00+00:00"}
+    older = {**newer, "end_date": "2026-02-28", "updated_at": "2026-01-15T00:00:00+00:00"}
+    assert ehr.upsert_authorizations(customer, [newer]) == 1
+    assert ehr.upsert_authorizations(customer, [older]) == 0
+    (stored,) = FirestoreRecords(db).authorizations(customer)
+    assert (stored["end_date"], stored["units_authorized"], stored["units_used"]) == (
+        "2026-06-30", 160.0, 30.0)
+    assert FirestoreRecords(db).authorizations(f"other-{unique}") == []

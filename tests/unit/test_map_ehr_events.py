@@ -35,6 +35,10 @@ class Records:
     def hold_event(self, customer_id: str, event: dict[str, Any], received_at: datetime) -> None:
         self.held.append(event)
 
+    def upsert_authorizations(self, customer_id: str, documents: Any) -> int:
+        self.authorizations = [*getattr(self, "authorizations", []), *documents]
+        return len(documents)
+
 
 def deps() -> tuple[MapperDeps, Records, FakePublisher]:
     records, publisher = Records(), FakePublisher()
@@ -81,3 +85,63 @@ def test_an_undecodable_resource_is_reported_not_raised() -> None:
                        resource_b64=base64.b64encode(b"not json").decode())
     result = handle_ehr_event(Event(message.to_bytes()), d)
     assert result["issues"] == ["not_fhir"] and records.lines == []
+
+
+def pas_response(**changes: Any) -> dict[str, Any]:
+    """A Da Vinci PAS-style answer to a prior-authorization request: approved, with the
+    reference number and period, for 97153 (40 units) and 97155 (8 units)."""
+    base = {"resourceType": "ClaimResponse", "id": "pas-1", "status": "active",
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                                 "code": "professional"}]},
+            "use": "preauthorization", "patient": {"reference": "Patient/MRN-77"},
+            "created": "2026-01-05", "insurer": {"display": "UHC"}, "outcome": "complete",
+            "request": {"reference": "Claim/pa-req-1"},
+            "preAuthRef": "PA-2026-0042",
+            "preAuthPeriod": {"start": "2026-01-06", "end": "2026-04-05"},
+            "addItem": [{"productOrService": {"coding": [
+                {"system": "http://www.ama-assn.org/go/cpt", "code": "97153"}]},
+                "quantity": {"value": 40}},
+                {"productOrService": {"coding": [
+                    {"system": "http://www.ama-assn.org/go/cpt", "code": "97155"}]},
+                 "quantity": {"value": 8}}]}
+    return {**base, **changes}
+
+
+def _send(d: MapperDeps, resource: dict[str, Any]) -> dict[str, Any]:
+    message = EhrEvent(source="ehr", customer_id="acme", received_at=NOW,
+                       events=[{"event_id": "pa"}], resource_type="ClaimResponse",
+                       resource_b64=base64.b64encode(json.dumps(resource).encode()).decode())
+    return handle_ehr_event(Event(message.to_bytes()), d)
+
+
+def test_a_prior_authorization_answer_becomes_an_authorization_for_the_calendar() -> None:
+    d, records, publisher = deps()
+    result = _send(d, pas_response())
+    assert result["authorizations"] == 1 and result["issues"] == []
+    (auth,) = records.authorizations
+    assert auth["authorization_number"] == "PA-2026-0042" and auth["payer"] == "UnitedHealthcare"
+    assert (auth["start_date"], auth["end_date"]) == ("2026-01-06", "2026-04-05")
+    assert auth["cpt_codes"] == ["97153", "97155"] and auth["units_authorized"] == 48
+    assert auth["source"] == "fhir" and "MRN-77" not in json.dumps(auth)
+    assert publisher.messages == []  # no claim line changed
+
+
+@pytest.mark.parametrize(("changes", "issue"), [
+    ({"preAuthPeriod": None}, "preauth_without_period"),
+    ({"preAuthPeriod": {"start": "2026-01-06"}}, "preauth_without_period"),
+    ({"preAuthPeriod": {"start": "2026-04-05", "end": "2026-01-06"}}, "invalid_authorization"),
+    ({"insurer": {}}, "missing_payer"),
+])
+def test_an_unusable_prior_authorization_answer_is_reported(changes: dict[str, Any],
+                                                            issue: str) -> None:
+    d, _records, _ = deps()
+    result = _send(d, pas_response(**changes))
+    assert result["authorizations"] == 0 and issue in result["issues"]
+
+
+def test_a_refused_or_withdrawn_answer_authorizes_nothing_and_units_are_never_guessed() -> None:
+    d, records, _ = deps()
+    assert _send(d, pas_response(outcome="error"))["authorizations"] == 0
+    partial = pas_response(addItem=[{"productOrService": {"coding": [{"code": "97153"}]}}])
+    assert _send(d, partial)["authorizations"] == 1
+    assert records.authorizations[-1]["units_authorized"] is None

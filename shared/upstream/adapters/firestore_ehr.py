@@ -19,7 +19,12 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from upstream.adapters.firestore_store import tenant_collection
-from upstream.domain.records import RecordKind, claim_line_doc_id, document_hash
+from upstream.domain.records import (
+    RecordKind,
+    authorization_doc_id,
+    claim_line_doc_id,
+    document_hash,
+)
 
 PENDING_OUTCOMES = "pending_outcomes"
 EHR_PENDING = "ehr_pending"
@@ -94,6 +99,32 @@ class FirestoreEhrRecords:
             ref.set(final)
             changed.append((ref.id, final))
         return changed
+
+    def upsert_authorizations(self, customer_id: str,
+                              documents: Sequence[dict[str, Any]]) -> int:
+        """Authorizations from EHR responses, merged into `authorizations/{doc id}` (what a
+        CSV said and the response does not, e.g. units used, stays); an older response
+        (by `updated_at`) never overwrites a newer one. Returns how many were written."""
+        written = 0
+        for document in documents:
+            ref = tenant_collection(self._client, customer_id, "authorizations").document(
+                authorization_doc_id(str(document["authorization_number"])))
+            known = {k: v for k, v in document.items() if v is not None}
+
+            @firestore.transactional
+            def write(transaction: firestore.Transaction,
+                      ref: firestore.DocumentReference = ref,
+                      known: dict[str, Any] = known) -> bool:
+                snap = ref.get(transaction=transaction)
+                stored = (snap.to_dict() or {}) if snap.exists else {}
+                if str(stored.get("updated_at") or "") > str(known["updated_at"]):
+                    return False
+                transaction.set(ref, {**known, "content_hash": document_hash(
+                    {**stored, **known})}, merge=True)
+                return True
+
+            written += bool(write(self._client.transaction()))
+        return written
 
     def hold_event(self, customer_id: str, event: dict[str, Any], received_at: datetime) -> None:
         """Kept until the fetcher resolves it; a redelivery never moves a resolved event back

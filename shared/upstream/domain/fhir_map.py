@@ -29,8 +29,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from upstream.domain.fhir_input import Unreadable
+from upstream.domain.fhir_preauth import preauthorization
 from upstream.domain.ingest import TenantContext
-from upstream.domain.records import ClaimLine, Outcome, Source
+from upstream.domain.records import Authorization, ClaimLine, Outcome, Source
 from upstream.domain.values import InvalidValue, parse_procedure, split_adjustment_codes
 
 MAPPED = ("Claim", "ClaimResponse", "ExplanationOfBenefit", "Coverage")
@@ -90,6 +91,7 @@ class MappingResult:
     lines: list[ClaimLine] = field(default_factory=list)
     outcomes: list[OutcomeUpdate] = field(default_factory=list)
     coverages: list[CoverageFact] = field(default_factory=list)
+    authorizations: list[Authorization] = field(default_factory=list)
     issues: list[MappingIssue] = field(default_factory=list)
     ignored: dict[str, int] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
@@ -98,6 +100,7 @@ class MappingResult:
         self.lines += other.lines
         self.outcomes += other.outcomes
         self.coverages += other.coverages
+        self.authorizations += other.authorizations
         self.issues += other.issues
         for target, source in ((self.ignored, other.ignored), (self.versions, other.versions)):
             for key, count in source.items():
@@ -339,9 +342,17 @@ def _lines(resource: dict[str, Any], ctx: TenantContext, result: MappingResult,
                                               f"item {sequence}: {exc.errors()[0]['msg']}"))
 
 
-def _claim_response(resource: dict[str, Any], result: MappingResult) -> None:
+def _claim_response(resource: dict[str, Any], ctx: TenantContext,
+                    result: MappingResult) -> None:
     rid = resource.get("id")
+    granted = preauthorization(resource, ctx)
+    if isinstance(granted, Authorization):
+        result.authorizations.append(granted)
+    elif granted is not None:
+        result.issues.append(MappingIssue("ClaimResponse", rid, *granted))
     claim_id = _reference_id(resource.get("request"))
+    if not claim_id and granted is not None:
+        return  # a prior-authorization answer: nothing to post on claim lines
     if not claim_id:
         result.issues.append(MappingIssue("ClaimResponse", rid, "missing_request",
                                           "no reference to the claim it answers"))
@@ -357,7 +368,7 @@ def _claim_response(resource: dict[str, Any], result: MappingResult) -> None:
             Outcome.VOID if resource.get("status") == "entered-in-error"
             else _outcome(amounts, carcs, resource.get("outcome")),
             _paid(amounts), amounts.get("eligible"), tuple(carcs), decided))
-    if len(result.outcomes) == before:  # header-only answers (errors, pre-determinations)
+    if len(result.outcomes) == before and granted is None:  # header-only, not a pre-auth
         result.issues.append(MappingIssue(
             "ClaimResponse", rid, "no_item_adjudication",
             f"outcome {resource.get('outcome')!r} without item adjudications"))
@@ -435,7 +446,7 @@ def _map_one(resource: Any, ctx: TenantContext) -> MappingResult:
     elif kind == "ExplanationOfBenefit":
         _lines(resource, ctx, result, adjudicated=True)
     elif kind == "ClaimResponse":
-        _claim_response(resource, result)
+        _claim_response(resource, ctx, result)
     else:
         _coverage(resource, ctx, result)
     return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -38,6 +39,9 @@ class EhrRecordStore(Protocol):
 
     def hold_event(self, customer_id: str, event: dict[str, Any],
                    received_at: datetime) -> None: ...
+
+    def upsert_authorizations(self, customer_id: str,
+                              documents: Sequence[dict[str, Any]]) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +88,16 @@ def handle_ehr_event(event: CloudEventLike, deps: MapperDeps) -> dict[str, Any]:
                   else None, "updated_at": message.received_at.astimezone(UTC).isoformat()}
         written += deps.records.apply_outcome(customer, update.claim_id, update.line_key,
                                               fields)
+    granted = deps.records.upsert_authorizations(
+        customer, [a.to_document() for a in result.authorizations]) \
+        if result.authorizations else 0
     if written:
         key = str(message.events[0].get("event_id")) if message.events else "ehr"
         batch = RecordChangeBatch.of_claims(customer, f"ehr:{key}", written)
         deps.publisher.publish(deps.claims_topic, batch.to_bytes(), batch.attributes())
     summary = {"status": "mapped", "lines": len(result.lines), "outcomes": len(result.outcomes),
-               "written": len(written), "issues": [i.reason for i in result.issues],
+               "written": len(written), "authorizations": granted,
+               "issues": [i.reason for i in result.issues],
                "ignored": result.ignored}
     log.info("ehr event mapped", extra={"customer_id": customer, **summary})
     return summary
