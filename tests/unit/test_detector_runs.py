@@ -259,3 +259,25 @@ def test_the_weekly_run_adds_the_specialty_checks() -> None:
     assert found["metrics"]["lines"] == 3 and found["evidence"]["lines"][0]["patient_key"] == "p"
     report = tenants.documents["a"]["risk_model_report"]  # refitted weekly, judged, not adopted
     assert report["adopted"] is False and tenants.documents["a"]["risk_model"] is None
+
+
+def test_the_first_run_over_a_practice_history_is_flagged_and_asks_for_one_summary() -> None:
+    from dataclasses import replace
+
+    from tests.unit.test_score_claims import Tenants
+
+    cells = stream("Aetna", per_day=30, rate=0.08, change=RUN - timedelta(days=28), factor=2.5)
+    publisher, alerts, tenants = FakePublisher(), Alerts(), Tenants({"a": {}})
+    d = replace(deps(Aggregates({"a": cells}), alerts, publisher), tenants_store=tenants)
+    handle_run(DetectorRun(run="weekly", customer="a", as_of=RUN), d)
+    sent = [json.loads(data) for topic, data, _ in publisher.messages if topic == "alerts"]
+    raised = [m for m in sent if "alert_id" in m]
+    assert raised and all(m["first_run"] for m in raised)
+    assert sent[-1] == {"digest": "daily", "customer": "a"}
+    assert tenants.documents["a"]["first_detector_run"] == RUN.isoformat()
+    later = RUN + timedelta(days=7)
+    handle_run(DetectorRun(run="weekly", customer="a", as_of=later), d)
+    newer = [json.loads(data) for topic, data, _ in publisher.messages[len(sent):]
+             if topic == "alerts"]
+    assert all(not m.get("first_run") for m in newer if "alert_id" in m)
+    assert not [m for m in newer if "digest" in m]

@@ -53,7 +53,8 @@ class Log:
 
     def alerts_sent_since(self, customer_id: str, since: datetime) -> int:
         return len({doc.get("alert_id") for doc in self.docs.values()
-                    if doc.get("status") == "delivered"})
+                    if doc.get("status") == "delivered" and doc.get("alert_id")
+                    and not doc.get("reason")})
 
 
 class Smtp:
@@ -244,3 +245,17 @@ def test_beyond_the_weekly_budget_lower_severities_wait_for_the_digest() -> None
     held = [doc for doc in _log.docs.values() if doc.get("status") == "queued"
             and doc.get("channel") == "mail"]
     assert {doc["reason"] for doc in held} == {"weekly alert budget (3) reached"}
+
+
+def test_a_first_run_over_the_history_is_one_digest_not_an_email_per_finding() -> None:
+    d, log, smtp, _http, _, _ = deps()
+    for i in range(4):
+        answer = handle_alert_event(event(alert(alert_id=f"f{i}", severity="CRITICAL",
+                                                first_run=True)), d)
+        assert answer["channels"]["mail"] == "queued"
+    assert smtp.sent == []
+    digest = handle_alert_event(Event(json.dumps({"digest": "daily",
+                                                  "customer": "acme"}).encode()), d)
+    assert digest["channels"]["mail"] == "delivered 4" and len(smtp.sent) == 2  # mail, weekly
+    # digests do not spend the weekly budget
+    assert log.alerts_sent_since("acme", NOON) == 0

@@ -72,13 +72,15 @@ class FirestoreDeliveries:
         return [{**(snap.to_dict() or {}), "key": snap.id} for snap in query.stream()]
 
     def alerts_sent_since(self, customer_id: str, since: datetime) -> int:
-        """Distinct alerts delivered at once since `since` (the weekly budget). One range
-        filter, so no composite index; a week's deliveries are a few hundred documents."""
+        """Distinct alerts delivered at once since `since` (the weekly budget); those sent in
+        a digest (queued with a `reason`) do not count. One range filter, so no composite
+        index; a week's deliveries are a few hundred documents."""
         query = tenant_collection(self._client, customer_id, DELIVERIES).where(
             filter=firestore.FieldFilter("updated_at", ">=", since)).select(
-            ["alert_id", "status"])
+            ["alert_id", "status", "reason"])
         return len({data.get("alert_id") for snap in query.stream()
-                    if (data := snap.to_dict() or {}).get("status") == "delivered"})
+                    if (data := snap.to_dict() or {}).get("status") == "delivered"
+                    and data.get("alert_id") and not data.get("reason")})
 
     def get(self, customer_id: str, key: str) -> dict[str, Any] | None:
         snap = self._ref(customer_id, key).get()

@@ -11,6 +11,7 @@ between write and publish is repaired by the redelivery, which finds it unpublis
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -144,8 +145,16 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     findings = [_with_lines(customer, finding, deps) for finding in findings]
     existing = deps.alerts.recent(customer, as_of - timedelta(days=NOISE_MEMORY_DAYS))
     alerts = merge_into_alerts(customer, findings, existing, as_of)
+    first = _first_run(customer, deps)  # later news of a first-run alert is told on its own
+    alerts = [a.model_copy(update={"first_run": first}) for a in alerts]
     unpublished = save_and_publish(customer, alerts, {a.alert_id for a in existing},
                                    deps.alerts, deps.publisher, deps.alerts_topic)
+    if first and deps.tenants_store is not None:
+        deps.tenants_store.upsert(customer, {"first_detector_run": as_of.isoformat()})
+        if unpublished:  # one e-mail for all of them, now rather than at tomorrow's digest
+            deps.publisher.publish(deps.alerts_topic, json.dumps(
+                {"digest": "daily", "customer": customer}).encode(),
+                {"customer_id": customer, "type": "digest"})
     if deps.automation is not None:
         _propose_reauthorizations(customer, alerts, deps.automation)
     summary = {"customer_id": customer, "run": schedule.value, "as_of": as_of.isoformat(),
@@ -160,6 +169,15 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
                                             as_of), summary)
     log.info("detector run complete", extra=summary)
     return summary
+
+
+def _first_run(customer: str, deps: DetectorDeps) -> bool:
+    """The practice's first run over its history (its months of back data raise many alerts
+    at once): marked on the tenant document, so a rerun of that day is not "first" twice."""
+    if deps.tenants_store is None:
+        return False
+    tenant = deps.tenants_store.get(customer) or {}
+    return not tenant.get("first_detector_run")
 
 
 def _with_lines(customer: str, finding: Finding, deps: DetectorDeps) -> Finding:

@@ -25,6 +25,7 @@ from upstream.domain.notify.render import email_message, slack_message, webhook_
 from upstream.domain.notify.routing import (
     ChannelRule,
     escalation_plan,
+    first_run_to_digest,
     plan,
     week_start,
     within_budget,
@@ -98,7 +99,8 @@ def _dispatch(alert: dict[str, Any], deps: DispatchDeps) -> dict[str, Any]:
                                "notification settings invalid")
         return {"status": "settings_invalid"}
     outcomes = Outcomes()
-    planned_all = plan(alert["type"], alert["severity"], settings, now)
+    planned_all = first_run_to_digest(plan(alert["type"], alert["severity"], settings, now),
+                                      alert)
     if any(p.when == "now" for p in planned_all) and alert["severity"] != "CRITICAL":
         sent = deps.deliveries.alerts_sent_since(customer, week_start(now, settings))
         planned_all = within_budget(planned_all, alert["severity"], sent, settings)

@@ -107,6 +107,8 @@ class Alert(BaseModel):
     # Days on which a finding this alert's noise mark kept quiet, and the last of them.
     suppressed: int = 0
     last_suppressed: date | None = None
+    # Raised by the practice's first run over its history: told in one summary, not one by one.
+    first_run: bool = False
 
     @property
     def episode_key(self) -> tuple[str, str, str]:

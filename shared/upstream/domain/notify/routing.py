@@ -134,6 +134,15 @@ def week_start(now: datetime, settings: NotificationSettings) -> datetime:
     return monday
 
 
+def first_run_to_digest(planned: list[Planned], alert: dict[str, Any]) -> list[Planned]:
+    """The first run over a practice's history raises its backlog at once: every finding goes
+    into one summary (the digest the run requests) instead of an e-mail each."""
+    if not alert.get("first_run"):
+        return planned
+    return [Planned(p.channel, "digest", "first run over the practice's history")
+            if p.when == "now" else p for p in planned]
+
+
 def within_budget(planned: list[Planned], severity: str, sent_this_week: int,
                   settings: NotificationSettings) -> list[Planned]:
     """Beyond the practice's weekly budget of alerts sent at once, what is not CRITICAL goes
