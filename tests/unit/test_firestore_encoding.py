@@ -11,7 +11,7 @@ from google.cloud.firestore_v1.transforms import SERVER_TIMESTAMP, Increment
 from hypothesis import given
 from hypothesis import strategies as st
 
-from upstream.adapters.firestore_encoding import set_write
+from upstream.adapters.firestore_encoding import create_write, set_write
 
 PATH = "projects/p/databases/(default)/documents/customers/acme/claims/abc"
 
@@ -51,3 +51,9 @@ def test_transforms_are_refused_not_dropped(sentinel: Any) -> None:
 def test_unsupported_type_is_refused() -> None:
     with pytest.raises(TypeError):
         set_write(PATH, {"x": object()})
+
+
+@given(st.dictionaries(keys, values, max_size=8))
+def test_create_is_the_same_protobuf_as_the_library(data: dict[str, Any]) -> None:
+    (expected,) = _helpers.pbs_for_create(PATH, data)
+    assert create_write(PATH, data)._pb == expected._pb

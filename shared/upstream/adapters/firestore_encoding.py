@@ -63,3 +63,11 @@ def set_write(document_path: str, data: dict[str, Any]) -> write_types.Write:
         _fill(fields[key], item)
     wrapped: write_types.Write = write_types.Write.wrap(raw)
     return wrapped
+
+
+def create_write(document_path: str, data: dict[str, Any]) -> write_types.Write:
+    """The `Write` that `WriteBatch.create(reference, data)` would add: a set that fails the
+    whole commit if the document exists."""
+    wrapped = set_write(document_path, data)
+    wrapped._pb.current_document.exists = False
+    return wrapped
