@@ -206,8 +206,13 @@ def test_uploaded_sample_to_weekly_run_raises_the_injected_drift_once(
     assert "patient_id" not in json.dumps(drift)  # keys only, never the raw identifier
     assert not [a for a in stored if a["payer"] != "Aetna" and a["type"] == "denial_rate_drift"]
     published = _pull_all(subscriber, tap)
-    ids = [json.loads(m.message.data)["alert_id"] for m in published]
+    bodies = [json.loads(m.message.data) for m in published]
+    ids = [b["alert_id"] for b in bodies if "alert_id" in b]
     assert sorted(ids) == sorted(a["alert_id"] for a in stored)  # each alert once
+    # the practice's first run: its alerts told in one summary, asked for once
+    assert all(a["first_run"] for a in stored)
+    assert [b for b in bodies if "alert_id" not in b] == [
+        {"digest": "daily", "customer": customer}]
     assert all(m.message.attributes["customer_id"] == customer for m in published)
 
     # Marked noise, the same drift a week later stays quiet (counted), through Firestore.

@@ -275,6 +275,10 @@ def test_the_first_run_over_a_practice_history_is_flagged_and_asks_for_one_summa
     assert raised and all(m["first_run"] for m in raised)
     assert sent[-1] == {"digest": "daily", "customer": "a"}
     assert tenants.documents["a"]["first_detector_run"] == RUN.isoformat()
+    rerun = handle_run(DetectorRun(run="weekly", customer="a", as_of=RUN), d)
+    assert rerun["alerts_published"] == 0  # the same day again changes nothing
+    assert all(doc["first_run"] for doc in alerts.docs.values())
+    sent = [json.loads(data) for topic, data, _ in publisher.messages if topic == "alerts"]
     later = RUN + timedelta(days=7)
     handle_run(DetectorRun(run="weekly", customer="a", as_of=later), d)
     newer = [json.loads(data) for topic, data, _ in publisher.messages[len(sent):]

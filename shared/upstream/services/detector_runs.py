@@ -145,7 +145,7 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     findings = [_with_lines(customer, finding, deps) for finding in findings]
     existing = deps.alerts.recent(customer, as_of - timedelta(days=NOISE_MEMORY_DAYS))
     alerts = merge_into_alerts(customer, findings, existing, as_of)
-    first = _first_run(customer, deps)  # later news of a first-run alert is told on its own
+    first = _first_run(customer, as_of, deps)  # later news of a first-run alert is told on its own
     alerts = [a.model_copy(update={"first_run": first}) for a in alerts]
     unpublished = save_and_publish(customer, alerts, {a.alert_id for a in existing},
                                    deps.alerts, deps.publisher, deps.alerts_topic)
@@ -171,13 +171,14 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     return summary
 
 
-def _first_run(customer: str, deps: DetectorDeps) -> bool:
+def _first_run(customer: str, as_of: date, deps: DetectorDeps) -> bool:
     """The practice's first run over its history (its months of back data raise many alerts
-    at once): marked on the tenant document, so a rerun of that day is not "first" twice."""
+    at once), marked on the tenant document with its day: a rerun of that day is that first
+    run again (same alerts, same flag), a later day is not."""
     if deps.tenants_store is None:
         return False
-    tenant = deps.tenants_store.get(customer) or {}
-    return not tenant.get("first_detector_run")
+    marked = (deps.tenants_store.get(customer) or {}).get("first_detector_run")
+    return not marked or marked == as_of.isoformat()
 
 
 def _with_lines(customer: str, finding: Finding, deps: DetectorDeps) -> Finding:
