@@ -273,7 +273,8 @@ def test_the_first_run_over_a_practice_history_is_flagged_and_asks_for_one_summa
     sent = [json.loads(data) for topic, data, _ in publisher.messages if topic == "alerts"]
     raised = [m for m in sent if "alert_id" in m]
     assert raised and all(m["first_run"] for m in raised)
-    assert sent[-1] == {"digest": "daily", "customer": "a"}
+    assert sent[-1] == {"digest": "first_run", "customer": "a", "alerts": [
+        [m["alert_id"], m["type"], m["severity"]] for m in raised]}
     assert tenants.documents["a"]["first_detector_run"] == RUN.isoformat()
     rerun = handle_run(DetectorRun(run="weekly", customer="a", as_of=RUN), d)
     assert rerun["alerts_published"] == 0  # the same day again changes nothing

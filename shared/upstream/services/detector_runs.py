@@ -152,8 +152,11 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     if first and deps.tenants_store is not None:
         deps.tenants_store.upsert(customer, {"first_detector_run": as_of.isoformat()})
         if unpublished:  # one e-mail for all of them, now rather than at tomorrow's digest
-            deps.publisher.publish(deps.alerts_topic, json.dumps(
-                {"digest": "daily", "customer": customer}).encode(),
+            by_id = {a.alert_id: a for a in alerts}
+            deps.publisher.publish(deps.alerts_topic, json.dumps({
+                "digest": "first_run", "customer": customer,
+                "alerts": [[i, by_id[i].type, by_id[i].severity] for i in unpublished
+                           if i in by_id]}).encode(),
                 {"customer_id": customer, "type": "digest"})
     if deps.automation is not None:
         _propose_reauthorizations(customer, alerts, deps.automation)

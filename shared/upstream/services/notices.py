@@ -15,11 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from upstream.adapters.channels import DeliveryFailed
 from upstream.domain.notify.render import digest_email, digest_slack, webhook_request
-from upstream.domain.notify.routing import SEVERITY_ORDER, ChannelRule
+from upstream.domain.notify.routing import (
+    SEVERITY_ORDER,
+    ChannelRule,
+    NotificationSettings,
+    first_run_to_digest,
+    plan,
+)
 from upstream.domain.notify.weekly import PRIOR_WEEKS, summarize, weekly_email
 from upstream.logs import get_logger
 from upstream.services.delivery import (
     LEASE_SECONDS,
+    ChannelsFailed,
     DispatchDeps,
     Outcomes,
     active_settings,
@@ -34,12 +41,20 @@ _CUSTOMER = r"^(\*|[A-Za-z0-9][A-Za-z0-9_-]{0,62})$"
 
 
 class DigestRequest(BaseModel):
-    """`{"digest": "daily", "customer": "*"|id, "day"?}`"""
+    """`{"digest": "daily", "customer": "*"|id, "day"?}`, or the summary of a practice's first
+    run: `{"digest": "first_run", "customer": id, "alerts": [[alert id, type, severity], …]}`,
+    sent once (`first-run.<channel>`) when every one of those alerts is held for it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    digest: Literal["daily"]
+    digest: Literal["daily", "first_run"]
     customer: str = Field(pattern=_CUSTOMER)
     day: date | None = None
+    alerts: list[tuple[str, str, str]] = Field(default_factory=list, max_length=5000)
+
+
+class SummaryNotReady(ChannelsFailed):
+    """The first-run summary arrived before some of its alerts were held: Pub/Sub delivers
+    messages in any order, so it is retried until they are (nothing is sent half)."""
 
 
 class SummaryRequest(BaseModel):
@@ -70,6 +85,8 @@ def send_digest(request: DigestRequest, deps: DispatchDeps) -> dict[str, Any]:
     tenant, settings = active_settings(deps, customer)
     if tenant is None or settings is None:
         return {"status": "tenant_gone" if tenant is None else "settings_invalid"}
+    if request.digest == "first_run":
+        _first_run_ready(request, settings, deps)
     channels = {c.id: c for c in settings.channels}
     held: dict[str, list[dict[str, Any]]] = {}
     for entry in deps.deliveries.queued(customer):
@@ -84,7 +101,8 @@ def send_digest(request: DigestRequest, deps: DispatchDeps) -> dict[str, Any]:
                                        "the channel is no longer configured")
             outcomes.channels[channel_id] = "dropped"
             continue
-        key = f"digest.{day}.{channel_id}"
+        key = (f"first-run.{channel_id}" if request.digest == "first_run"
+               else f"digest.{day}.{channel_id}")
         state = deps.deliveries.begin(customer, key, {"channel": channel_id, "digest": day,
                                                       "kind": channel.kind}, now, LEASE_SECONDS)
         if state == "busy" or (state == "deliver" and not deliver(
@@ -99,6 +117,21 @@ def send_digest(request: DigestRequest, deps: DispatchDeps) -> dict[str, Any]:
     log.info("digest dispatched", extra={"customer_id": customer, "channels": outcomes.channels})
     outcomes.raise_if_retrying()
     return {"status": "digest", "channels": outcomes.channels}
+
+
+def _first_run_ready(request: DigestRequest, settings: NotificationSettings,
+                     deps: DispatchDeps) -> None:
+    """Raises `SummaryNotReady` while an alert of the first run is not yet held (or sent)."""
+    now = deps.clock()
+    missing = 0
+    for alert_id, kind, severity in request.alerts:
+        alert = {"alert_id": alert_id, "first_run": True}
+        for planned in first_run_to_digest(plan(kind, severity, settings, now), alert):
+            key = f"{alert_id}.{planned.channel.id}.{severity}"
+            if deps.deliveries.get(request.customer, key) is None:
+                missing += 1
+    if missing:
+        raise SummaryNotReady(f"first-run summary waits for {missing} deliveries")
 
 
 def _send_digest(channel: ChannelRule, entries: list[dict[str, Any]], tenant: dict[str, Any],
