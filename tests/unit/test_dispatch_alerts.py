@@ -267,6 +267,7 @@ def test_a_first_run_over_the_history_is_one_digest_not_an_email_per_finding() -
     handle_alert_event(event(raised[3]), d)
     done = handle_alert_event(summary, d)
     assert done["channels"]["mail"] == "delivered 4" and len(smtp.sent) == 2  # mail, weekly
+    assert "First look at your history: 4 things to act on" in smtp.sent[0]["Subject"]
     assert handle_alert_event(summary, d)["channels"] == {}  # nothing left, nothing resent
     assert len(smtp.sent) == 2
     # digests do not spend the weekly budget

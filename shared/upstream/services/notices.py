@@ -107,7 +107,8 @@ def send_digest(request: DigestRequest, deps: DispatchDeps) -> dict[str, Any]:
                                                       "kind": channel.kind}, now, LEASE_SECONDS)
         if state == "busy" or (state == "deliver" and not deliver(
                 deps, customer, key, channel_id,
-                partial(_send_digest, channel, entries, tenant, customer, day, deps),
+                partial(_send_digest, channel, entries, tenant, customer, day, deps,
+                        request.digest == "first_run"),
                 outcomes)):
             outcomes.channels.setdefault(channel_id, state)
             continue
@@ -135,13 +136,14 @@ def _first_run_ready(request: DigestRequest, settings: NotificationSettings,
 
 
 def _send_digest(channel: ChannelRule, entries: list[dict[str, Any]], tenant: dict[str, Any],
-                 customer: str, day: str, deps: DispatchDeps) -> None:
+                 customer: str, day: str, deps: DispatchDeps, first_run: bool = False) -> None:
     entries = sorted(entries, key=lambda e: (-SEVERITY_ORDER.get(str(e.get("severity")), 0),
                                              str(e.get("title"))))
     if channel.kind == "email":
         smtp = require_smtp(deps)
         smtp.send(digest_email(entries, smtp.sender, list(channel.recipients),
-                               deps.dashboard_url, str(tenant.get("name") or customer), day))
+                               deps.dashboard_url, str(tenant.get("name") or customer), day,
+                               first_run))
     elif channel.kind == "slack":
         deps.http.post_json(slack_url(channel, customer, deps),
                             digest_slack(entries, deps.dashboard_url, day))

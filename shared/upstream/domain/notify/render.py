@@ -217,19 +217,25 @@ def webhook_request(alert: dict[str, Any], secret: bytes, timestamp: str,
 
 
 def digest_email(entries: list[dict[str, Any]], sender: str, recipients: list[str],
-                 dashboard_url: str, practice: str, day: str) -> EmailMessage:
-    """One message for the alerts held for a digest channel (or by quiet hours)."""
+                 dashboard_url: str, practice: str, day: str,
+                 first_run: bool = False) -> EmailMessage:
+    """One message for the alerts held for a digest channel (or by quiet hours), or the
+    summary of the first run over a practice's history."""
     rows = [[_show(e.get("severity")), _show(e.get("title")), _show(e.get("payer")),
              alert_link(dashboard_url, e)] for e in entries]
+    name = (f"First look at your history: {len(entries)} things to act on" if first_run
+            else f"Daily digest {day}: {len(entries)} alerts")
+    lead = (f"Upstream read your practice's history and found {len(entries)} things to act "
+            "on, most urgent first. From now on each new one is told as it happens."
+            if first_run else f"{len(entries)} alerts since the last digest.")
     message = EmailMessage()
-    message["Subject"] = " ".join(f"[Upstream] Daily digest {day}: {len(entries)} alerts "
-                                  f"for {practice}".split())[:200]
+    message["Subject"] = " ".join(f"[Upstream] {name} for {practice}".split())[:200]
     message["From"] = sender
     message["To"] = ", ".join(recipients)
-    message.set_content(f"{len(entries)} alerts since the last digest.\n\n"
+    message.set_content(f"{lead}\n\n"
                         + _text_table(["severity", "alert", "payer", "link"], rows))
     message.add_alternative(
-        f"<html><body><h2>{len(entries)} alerts since the last digest</h2>"
+        f"<html><body><h2>{html.escape(lead)}</h2>"
         + _table(["severity", "alert", "payer", "link"], rows) + "</body></html>",
         subtype="html")
     return message
