@@ -30,6 +30,8 @@ from pydantic import ValidationError
 
 from upstream.domain.fhir_input import Unreadable
 from upstream.domain.fhir_preauth import preauthorization
+from upstream.domain.fhir_values import fhir_day as _day
+from upstream.domain.fhir_values import reference_id as _reference_id
 from upstream.domain.ingest import TenantContext
 from upstream.domain.records import Authorization, ClaimLine, Outcome, Source
 from upstream.domain.values import InvalidValue, parse_procedure, split_adjustment_codes
@@ -149,15 +151,6 @@ def validate(resource: dict[str, Any]) -> str:
 
 # --- small readers ----------------------------------------------------------------------------
 
-def _day(value: Any) -> date | None:
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        return None
-
-
 def _cents(money: Any) -> int | None:
     """FHIR Money → exact integer cents; strings of numbers accepted (some senders quote)."""
     value = money.get("value") if isinstance(money, dict) else None
@@ -174,18 +167,6 @@ def _codes(concept: Any) -> list[tuple[str | None, str]]:
         return []
     return [(c.get("system"), str(c["code"])) for c in concept.get("coding") or []
             if isinstance(c, dict) and c.get("code")]
-
-
-def _reference_id(reference: Any) -> str | None:
-    if not isinstance(reference, dict):
-        return None
-    ref = reference.get("reference")
-    if isinstance(ref, str) and ref:
-        return ref.rsplit("/", 1)[-1].removeprefix("urn:uuid:")
-    identifier = reference.get("identifier")
-    if isinstance(identifier, dict) and identifier.get("value"):
-        return str(identifier["value"])
-    return None
 
 
 def _payer(resource: dict[str, Any], ctx: TenantContext) -> str | None:

@@ -10,33 +10,14 @@ their quantities when every item gives one.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
 
+from upstream.domain.fhir_values import fhir_day as _day
+from upstream.domain.fhir_values import reference_id as _reference_id
 from upstream.domain.ingest import TenantContext
 from upstream.domain.records import Authorization, Source
-
-
-def _day(value: Any) -> date | None:
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        return None
-
-
-def _reference_id(reference: Any) -> str | None:
-    if not isinstance(reference, dict):
-        return None
-    text = reference.get("reference")
-    if isinstance(text, str) and "/" in text:
-        return text.rsplit("/", 1)[-1] or None
-    identifier = reference.get("identifier")
-    value = identifier.get("value") if isinstance(identifier, dict) else None
-    return str(value) if value else None
 
 
 def _codes(items: list[Any]) -> tuple[str, ...]:
