@@ -36,3 +36,30 @@ resource "google_firestore_index" "claims_denied_by_payer" {
     order      = "ASCENDING"
   }
 }
+
+# The access audit (Contract 6): entries are kept six years (HIPAA 45 CFR 164.316(b)(2));
+# each carries expire_at = written + 6 years, which this TTL policy enforces.
+resource "google_firestore_field" "audit_ttl" {
+  database   = google_firestore_database.default.name
+  collection = "audit"
+  field      = "expire_at"
+  ttl_config {}
+}
+
+# GET /v1/audit?actor=: one actor's entries, newest first (adapters/firestore_audit.py).
+resource "google_firestore_index" "audit_by_actor" {
+  database   = google_firestore_database.default.name
+  collection = "audit"
+  fields {
+    field_path = "actor"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "at"
+    order      = "DESCENDING"
+  }
+  fields {
+    field_path = "__name__"
+    order      = "DESCENDING"
+  }
+}

@@ -100,6 +100,39 @@ def reconcile(customer: str | None, every: bool, dry_run: bool, project: str | N
     _show(reconcile_all(customers, reconcile_store(), apply=not dry_run), fmt)
 
 
+@click.command("audit")
+@click.option("--customer", required=True)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--actor", default=None)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=200)
+@PROJECT
+@click.option("--format", "fmt", type=FORMATS, default="table")
+def audit_command(customer: str, since: Any, actor: str | None, limit: int,
+                  project: str | None, fmt: str) -> None:
+    """The practice's access audit, newest first (Contract 6). Reading it is itself audited."""
+    import getpass
+    from datetime import UTC, datetime
+
+    _connect(project)
+    from upstream.adapters.clients import firestore_client
+    from upstream.adapters.firestore_audit import FirestoreAudit
+    from upstream.adapters.firestore_store import FirestoreTenants
+    from upstream.domain import audit
+
+    client = firestore_client()
+    if FirestoreTenants(client).get(customer) is None:
+        raise click.ClickException(f"no practice {customer!r} (upstream tenant add)")
+    log = FirestoreAudit(client)
+    log.append(customer, audit.entry(
+        at=datetime.now(UTC), actor=f"cli:{getpass.getuser()}", role="operator",
+        action="CLI audit", resource_path="audit", outcome=200, ip=None,
+        user_agent="upstream"))
+    entries, _ = log.page(customer, since.replace(tzinfo=UTC) if since else None, actor,
+                          limit, None)
+    _show([{k: v for k, v in e.items() if k != "expire_at"} for e in entries], fmt)
+
+
 def register(main: click.Group) -> None:
     main.add_command(dlq)
     main.add_command(reconcile)
+    main.add_command(audit_command)

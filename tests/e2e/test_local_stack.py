@@ -159,3 +159,14 @@ def test_down_stops_exactly_what_up_started(tmp_path: Path) -> None:
     assert set(stopped) == set(pids)
     assert not any(processes.alive(pid) for pid in pids.values())
     assert not processes.wait_http(config.url(config.firestore_port), 0.5)
+
+
+def test_the_audit_command_lists_entries_and_audits_itself(clean_stack: StackConfig) -> None:
+    cli(clean_stack, "tenant", "add", "audited")
+    cli(clean_stack, "audit", "--customer", "audited", "--format", "json")
+    second = json.loads(cli(clean_stack, "audit", "--customer", "audited",
+                            "--format", "json").stdout)
+    assert [e["action"] for e in second] == ["CLI audit", "CLI audit"]  # newest first
+    assert all(e["actor"].startswith("cli:") and e["outcome"] == 200 for e in second)
+    missing = cli(clean_stack, "audit", "--customer", "nobody-here", check=False)
+    assert missing.returncode != 0 and "upstream tenant add" in missing.stderr

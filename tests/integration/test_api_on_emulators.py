@@ -137,3 +137,30 @@ def test_every_dashboard_page_refuses_another_tenants_data(clean_stack: StackCon
     assert done.status_code == 303
     FirestoreApiKeys(db).revoke(beta["key_id"], datetime.now(UTC))
     assert theirs.get(base + "/", timeout=10, allow_redirects=False).status_code == 303
+
+
+def test_the_audit_is_appended_paged_newest_first_and_kept_per_tenant(
+        clean_stack: StackConfig, unique: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from upstream.adapters.firestore_audit import FirestoreAudit
+    from upstream.domain import audit
+
+    log = FirestoreAudit(emulator_db(clean_stack))
+    customer, start = f"audit-{unique}", datetime(2026, 1, 5, 9, tzinfo=UTC)
+    for i in range(5):
+        log.append(customer, audit.entry(
+            at=start + timedelta(minutes=i), actor=f"key:{'a' if i % 2 else 'b'}",
+            role="read", action="GET /v1/alerts", resource_path="/v1/alerts", outcome=200,
+            ip="10.0.0.1", user_agent="test"))
+    first, token = log.page(customer, None, None, 2, None)
+    assert [e["at"] for e in first] == [start + timedelta(minutes=4),
+                                        start + timedelta(minutes=3)]
+    rest, end = log.page(customer, None, None, 10, token)
+    assert len(rest) == 3 and end is None
+    by_a, _ = log.page(customer, None, "key:a", 10, None)
+    assert [e["at"].minute for e in by_a] == [3, 1]
+    recent, _ = log.page(customer, start + timedelta(minutes=3), None, 10, None)
+    assert len(recent) == 2
+    assert log.page(f"other-{unique}", None, None, 10, None) == ([], None)
+    assert first[0]["expire_at"].year == 2032

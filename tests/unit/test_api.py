@@ -29,9 +29,26 @@ class Stores:
                                {"authorization_number": "A2", "payer": "Aetna",
                                 "end_date": "2026-06-01", "status": "ACTIVE"}], "beta": []}
         self.tenants = {"acme": {"name": "Acme"}, "beta": {"name": "Beta"}}
+        self.audit: dict[str, list[dict[str, Any]]] = {"acme": [], "beta": []}
+        self.audit_fails = False
 
     def key(self, key_id: str) -> dict[str, Any] | None:
         return self.keys.get(key_id)
+
+    def append_audit(self, customer: str, entry: dict[str, Any]) -> None:
+        if self.audit_fails:
+            from google.api_core import exceptions as gexc
+
+            raise gexc.ServiceUnavailable("firestore down")  # type: ignore[no-untyped-call]
+        self.audit.setdefault(customer, []).append(entry)
+
+    def audit_page(self, customer: str, since: datetime | None, actor: str | None,
+                   size: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        rows = [e for e in reversed(self.audit.get(customer, []))
+                if (not since or e["at"] >= since) and (not actor or e["actor"] == actor)]
+        start = int(after) if after else 0
+        page = rows[start:start + size]
+        return page, str(start + size) if start + size < len(rows) else None
 
     def alert_page(self, customer: str, filters: dict[str, str], size: int,
                    after: str | None) -> tuple[list[dict[str, Any]], str | None]:
@@ -299,3 +316,67 @@ def test_a_trailing_slash_is_the_route_without_it_never_a_redirect_exception() -
     deps, _, tokens = setup()
     assert call(deps, "GET", "/v1/alerts/", tokens["read"])[0] == 200
     assert call(deps, "GET", "/v1/uploads//", tokens["read"])[0] in (200, 404)
+
+
+
+def _example_path(path: str) -> str:
+    return (path.replace("<alert_id>", "a1").replace("<action>", "acknowledge")
+            .replace("<number>", "A1").replace("<upload_id>", "u1")
+            .replace("<action_id>", "x1").replace("<topic>", "claims"))
+
+
+def test_every_route_writes_exactly_one_audit_entry_without_phi() -> None:
+    """Contract 6 through one mechanism: walking the route table, each call by a key (allowed
+    or not) leaves one entry with who, what, which outcome; an unknown key leaves none (no
+    tenant to file it under) and the authorization number never appears."""
+    from upstream.services.api import ROUTES
+
+    deps, stores, tokens = setup()
+    for route in ROUTES:
+        for token in ("read", "write"):
+            before = len(stores.audit["acme"])
+            status, _ = call(deps, route.method, _example_path(route.path), tokens[token],
+                             body={} if route.method in ("POST", "PUT") else None)
+            entries = stores.audit["acme"][before:]
+            assert len(entries) == 1, (route.path, token)
+            (entry,) = entries
+            assert entry["action"] == f"{route.method} {route.path}"
+            assert entry["outcome"] == status and entry["actor"].startswith("key:")
+            assert entry["role"] == token and entry["at"] == NOW
+            assert "A1" not in entry["resource"]  # a payer's authorization number
+            if route.scope == "write" and token == "read":
+                assert status == 403
+    assert stores.audit["beta"] == []
+    before = sum(len(v) for v in stores.audit.values())
+    assert call(deps, "GET", "/v1/alerts", "upk_nope_nope")[0] == 401
+    assert sum(len(v) for v in stores.audit.values()) == before
+
+
+def test_no_access_is_given_unrecorded() -> None:
+    deps, stores, tokens = setup()
+    stores.audit_fails = True
+    status, body = call(deps, "GET", "/v1/alerts", tokens["read"])
+    assert status == 503 and body["status"] == 503
+
+
+def test_owners_read_the_audit_with_filters_and_pages_of_their_practice_only() -> None:
+    deps, _stores, tokens = setup()
+    for _ in range(3):
+        call(deps, "GET", "/v1/alerts", tokens["read"])
+    call(deps, "GET", "/v1/alerts", tokens["beta"])
+    status, _ = call(deps, "GET", "/v1/audit", tokens["read"])
+    assert status == 403
+    status, page = call(deps, "GET", "/v1/audit", tokens["write"], {"page_size": "2"})
+    assert status == 200 and len(page["entries"]) == 2 and page["next_page_token"]
+    status, rest = call(deps, "GET", "/v1/audit", tokens["write"],
+                        {"page_token": page["next_page_token"], "page_size": "50"})
+    assert status == 200 and not rest["next_page_token"]
+    everything = page["entries"] + rest["entries"]
+    assert all(e["actor"] != f"key:{tokens['beta'].split('_')[1]}" for e in everything)
+    assert {e["action"] for e in everything} >= {"GET /v1/alerts", "GET /v1/audit"}
+    reader = next(e["actor"] for e in everything if e["role"] == "read")
+    status, only = call(deps, "GET", "/v1/audit", tokens["write"], {"actor": reader})
+    assert status == 200 and {e["actor"] for e in only["entries"]} == {reader}
+    for bad in ({"page_token": "!!"}, {"since": "yesterday"}, {"page_size": "0"},
+                {"surprise": "1"}):
+        assert call(deps, "GET", "/v1/audit", tokens["write"], bad)[0] == 400

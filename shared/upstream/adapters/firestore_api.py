@@ -3,7 +3,7 @@ caller's key (the service never names another tenant)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -12,6 +12,7 @@ from google.cloud import firestore
 from upstream.adapters.firestore_aggregates import FirestoreAggregates
 from upstream.adapters.firestore_alerts import RUNS, FirestoreAlerts
 from upstream.adapters.firestore_api_keys import FirestoreApiKeys
+from upstream.adapters.firestore_audit import FirestoreAudit
 from upstream.adapters.firestore_deliveries import DELIVERIES
 from upstream.adapters.firestore_store import (
     CUSTOMERS,
@@ -32,9 +33,17 @@ class FirestoreApiStores:
         self._uploads = FirestoreUploads(client)
         self._tenants = FirestoreTenants(client)
         self._aggregates = FirestoreAggregates(client)
+        self._audit = FirestoreAudit(client)
 
     def key(self, key_id: str) -> dict[str, Any] | None:
         return self._keys.get(key_id)
+
+    def append_audit(self, customer: str, entry: dict[str, Any]) -> None:
+        self._audit.append(customer, entry)
+
+    def audit_page(self, customer: str, since: datetime | None, actor: str | None,
+                   size: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        return self._audit.page(customer, since, actor, size, after)
 
     def alert_page(self, customer: str, filters: dict[str, str], size: int,
                    after: str | None) -> tuple[list[dict[str, Any]], str | None]:

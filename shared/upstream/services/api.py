@@ -23,20 +23,23 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
-from upstream.domain import safe_json
+from upstream.domain import audit, safe_json
 from upstream.domain.aggregates import DailyCell
 from upstream.domain.api_keys import allows, parse_bearer
 from upstream.domain.payers import PayerNormalizer
 from upstream.domain.risk.check import CheckError, check, parse_claim
 from upstream.domain.risk.rules import default_rules, with_overrides
+from upstream.logs import get_logger
 from upstream.ports import DeadLetterHold
 from upstream.services import api_schemas as schemas
+from upstream.services.api_audit import list_audit
 from upstream.services.api_openapi import Route, document
 from upstream.services.api_requests import (
     PRACTICE_SETTINGS,
     ActionBody,
     ActionQuery,
     AlertQuery,
+    AuditQuery,
     AuthorizationQuery,
     JustificationBody,
     PageQuery,
@@ -52,9 +55,10 @@ from upstream.services.automation import (
 )
 from upstream.services.recovery import list_held, replay_held
 from upstream.services.risk_history import HistoryCache, cached_history
-from upstream.services.webhooks import Answer, problem
+from upstream.services.webhooks import INFRASTRUCTURE, Answer, problem
 from upstream.topics import TOPICS
 
+log = get_logger(__name__)
 _RESERVED_ID = re.compile(r"^__.*__$", re.DOTALL)
 MAX_BODY = 64 * 1024
 UNAUTHENTICATED = problem(401, "unauthorized", "A valid API key is required")
@@ -65,6 +69,13 @@ ACTIONS = {"acknowledge": "acknowledged", "resolve": "resolved", "noise": "noise
 
 class ApiStores(Protocol):
     def key(self, key_id: str) -> dict[str, Any] | None: ...
+
+    def append_audit(self, customer: str, entry: dict[str, Any]) -> None:
+        """Creates one entry; never updates one (append-only)."""
+        ...
+
+    def audit_page(self, customer: str, since: datetime | None, actor: str | None,
+                   size: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]: ...
 
     def alert_page(self, customer: str, filters: dict[str, str], size: int,
                    after: str | None) -> tuple[list[dict[str, Any]], str | None]: ...
@@ -382,6 +393,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/risk/score", "POST", risk_score, "read",
           "Pre-submission risk score of a claim (JSON or FHIR Claim): score, factors, fixes",
           schemas.RiskScoreOut, body_required=True, body_schema=_CLAIM_BODY),
+    Route("/v1/audit", "GET", list_audit, "write",
+          "The access audit: who read or changed what, newest first", schemas.AuditPage,
+          query=AuditQuery),
     Route("/v1/admin/dead-letters", "GET", list_dead_letters, "write",
           "What the dead-letter topics hold of this practice's messages: count, oldest, "
           "reasons", schemas.DeadLetters),
@@ -399,7 +413,7 @@ def openapi() -> dict[str, Any]:
 
 
 def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
-           body: bytes, deps: ApiDeps) -> Answer:
+           body: bytes, deps: ApiDeps, client_ip: str | None = None) -> Answer:
     if path.rstrip("/") == "/v1/openapi.json" and method == "GET":
         return Answer(200, openapi())
     adapter = _MAP.bind("api", "/")
@@ -422,15 +436,52 @@ def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[st
     stored = deps.stores.key(key[0]) if key else None
     verdict = allows(stored, key[1], scope, now) if key else "unauthenticated"
     if verdict == "unauthenticated" or stored is None or key is None:
-        return UNAUTHENTICATED
+        return UNAUTHENTICATED  # no tenant to file it under: the refusal is logged
+    call = Call(customer=str(stored["customer_id"]), key_id=key[0], query=query, body=body,
+                now=now)
+    return audited(call, deps, f"{method} {_template(handler, method)}",
+                   audit.resource(_template(handler, method), args),
+                   stored, headers, client_ip,
+                   lambda: _answer(call, deps, handler, scope, verdict, args))
+
+
+def _answer(call: Call, deps: ApiDeps, handler: Any, scope: str, verdict: str,
+            args: Mapping[str, Any]) -> Answer:
     if verdict == "forbidden":
         return problem(403, "forbidden", f"This key lacks the {scope} scope")
     if not all(usable_id(value) for value in args.values()):
         return _not_found("resource")  # no id Firestore refuses can be one the tenant has
-    call = Call(customer=str(stored["customer_id"]), key_id=key[0], query=query, body=body,
-                now=now)
     try:
         result: Answer = handler(call, deps, **args)
         return result
     except BadRequest as exc:
         return problem(400, "bad-request", "Bad request", str(exc))
+
+
+def _template(handler: Any, method: str) -> str:
+    return next(r.path for r in ROUTES if r.handler is handler and r.method == method)
+
+
+def audited(call: Call, deps: ApiDeps, action: str, resource_path: str,
+            key: Mapping[str, Any], headers: Mapping[str, str], client_ip: str | None,
+            answer: Callable[[], Answer]) -> Answer:
+    """The one place every authenticated route passes (Contract 6): the answer, then one
+    append-only audit entry of who did what with which outcome. An entry that cannot be
+    written turns the answer into a 503: access is not given unrecorded (a change already
+    made stays made, and the failure is logged as an error, itself a record)."""
+    result = answer()
+    forwarded = next((v for k, v in headers.items() if k.lower() == "x-forwarded-for"), None)
+    agent = next((v for k, v in headers.items() if k.lower() == "user-agent"), None)
+    scopes = key.get("scopes") or []
+    try:
+        deps.stores.append_audit(call.customer, audit.entry(
+            at=call.now, actor=f"key:{call.key_id}",
+            role="write" if "write" in scopes else "read", action=action,
+            resource_path=resource_path, outcome=result.status,
+            ip=(forwarded.split(",")[0].strip() if forwarded else client_ip),
+            user_agent=agent))
+    except INFRASTRUCTURE as exc:
+        log.error("audit entry could not be written", extra={
+            "customer_id": call.customer, "action": action, "error": type(exc).__name__})
+        return problem(503, "unavailable", "Try again shortly")
+    return result

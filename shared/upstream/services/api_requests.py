@@ -32,6 +32,13 @@ class PageQuery(_Strict):
     page_size: int = Field(50, ge=1, le=MAX_PAGE)
 
 
+class AuditQuery(_Strict):
+    since: date | None = None
+    actor: str | None = Field(None, min_length=1, max_length=200)
+    page_size: int = Field(50, ge=1, le=MAX_PAGE)
+    page_token: str | None = Field(None, max_length=200)
+
+
 class AuthorizationQuery(_Strict):
     status: Literal["ACTIVE", "EXPIRING_SOON", "EXPIRED", "RENEWED"] | None = None
     expiring_within_days: int | None = Field(None, ge=0, le=365)

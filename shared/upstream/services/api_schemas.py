@@ -149,6 +149,22 @@ class DeadLetterTopic(BaseModel):
     reasons: dict[str, int]
 
 
+class AuditEntryOut(BaseModel):
+    at: str
+    actor: str
+    role: str
+    action: str
+    resource: str
+    outcome: int
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntryOut]
+    next_page_token: str | None
+
+
 class DeadLetters(BaseModel):
     topics: list[DeadLetterTopic]
 
