@@ -40,15 +40,20 @@ class Stores:
             from google.api_core import exceptions as gexc
 
             raise gexc.ServiceUnavailable("firestore down")  # type: ignore[no-untyped-call]
-        self.audit.setdefault(customer, []).append(entry)
+        from upstream.domain.audit import entry_id
+
+        count = sum(len(v) for v in self.audit.values())
+        self.audit.setdefault(customer, []).append(
+            {**entry, "_id": entry_id(entry["at"], f"{count:012x}")})
 
     def audit_page(self, customer: str, since: datetime | None, actor: str | None,
                    size: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
         rows = [e for e in reversed(self.audit.get(customer, []))
                 if (not since or e["at"] >= since) and (not actor or e["actor"] == actor)]
-        start = int(after) if after else 0
+        start = next((i + 1 for i, e in enumerate(rows) if e["_id"] == after), 0) \
+            if after else 0
         page = rows[start:start + size]
-        return page, str(start + size) if start + size < len(rows) else None
+        return page, page[-1]["_id"] if start + size < len(rows) and page else None
 
     def alert_page(self, customer: str, filters: dict[str, str], size: int,
                    after: str | None) -> tuple[list[dict[str, Any]], str | None]:
@@ -377,6 +382,9 @@ def test_owners_read_the_audit_with_filters_and_pages_of_their_practice_only() -
     reader = next(e["actor"] for e in everything if e["role"] == "read")
     status, only = call(deps, "GET", "/v1/audit", tokens["write"], {"actor": reader})
     assert status == 200 and {e["actor"] for e in only["entries"]} == {reader}
+    import base64
+
+    hostile = [base64.urlsafe_b64encode(t).decode() for t in (b"a/b", b"__x__", b".", b"2")]
     for bad in ({"page_token": "!!"}, {"since": "yesterday"}, {"page_size": "0"},
-                {"surprise": "1"}):
+                {"surprise": "1"}, *({"page_token": t} for t in hostile)):
         assert call(deps, "GET", "/v1/audit", tokens["write"], bad)[0] == 400

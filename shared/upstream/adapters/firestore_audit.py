@@ -13,6 +13,7 @@ from typing import Any
 from google.cloud import firestore
 
 from upstream.adapters.firestore_store import tenant_collection
+from upstream.domain.audit import entry_id
 
 AUDIT = "audit"
 
@@ -22,12 +23,8 @@ class FirestoreAudit:
         self._client = client
 
     def append(self, customer: str, entry: dict[str, Any]) -> None:
-        # Time-ordered ids (the entry's instant, then randomness): pages are stable, and two
-        # entries of one instant never collide.
-        stamp = entry["at"].strftime("%Y%m%dT%H%M%S%f") if isinstance(entry.get("at"),
-                                                                     datetime) else "0"
         tenant_collection(self._client, customer, AUDIT).document(
-            f"{stamp}-{uuid.uuid4().hex[:12]}").create(entry)
+            entry_id(entry["at"], uuid.uuid4().hex)).create(entry)
 
     def page(self, customer: str, since: datetime | None, actor: str | None, size: int,
              after: str | None) -> tuple[list[dict[str, Any]], str | None]:

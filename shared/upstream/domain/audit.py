@@ -19,6 +19,13 @@ OUR_IDS = frozenset({"alert_id", "action_id", "upload_id", "topic", "action"})
 RETENTION_YEARS = 6
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:@/<>\-]")
 MAX_TEXT = 200
+# Entry ids: the instant (so ids sort by time and pages are stable), then randomness (so two
+# entries of one instant never collide). Page tokens are checked against it.
+ENTRY_ID = re.compile(r"\d{8}T\d{12}-[0-9a-f]{12}")
+
+
+def entry_id(at: datetime, random_hex: str) -> str:
+    return f"{at.strftime('%Y%m%dT%H%M%S%f')}-{random_hex[:12]}"
 
 
 def resource(template: str, args: Mapping[str, str]) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from upstream.domain.audit import ENTRY_ID
 from upstream.services.api_requests import AuditQuery
 from upstream.services.webhooks import Answer, problem
 
@@ -28,7 +29,9 @@ def _untoken(token: str | None) -> str | None:
         decoded = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return ""
-    return decoded if decoded.isprintable() and 0 < len(decoded) <= 100 else ""
+    # Only an id this API wrote (`adapters/firestore_audit.py`): anything else, even printable,
+    # could be a path Firestore refuses, which must be a 400 here, not a 500 there.
+    return decoded if ENTRY_ID.fullmatch(decoded) else ""
 
 
 def _json(entry: dict[str, Any]) -> dict[str, Any]:
