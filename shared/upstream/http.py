@@ -68,7 +68,7 @@ def serve_api(request: Any, api: ApiDeps, dashboard: DashboardDeps) -> tuple[str
     if request.path == "/v1" or request.path.startswith("/v1/"):
         return respond(json_api.handle(request.method, request.path, dict(request.args),
                                        dict(request.headers), raw_body(request, json_api.MAX_BODY),
-                                       api))
+                                       api, request.remote_addr))
     secure = request.headers.get("X-Forwarded-Proto", request.scheme) == "https"
     page = pages.handle(pages.WebRequest(request.method, request.path, dict(request.args),
                                          dict(request.headers),

@@ -436,7 +436,10 @@ def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[st
     stored = deps.stores.key(key[0]) if key else None
     verdict = allows(stored, key[1], scope, now) if key else "unauthenticated"
     if verdict == "unauthenticated" or stored is None or key is None:
-        return UNAUTHENTICATED  # no tenant to file it under: the refusal is logged
+        # No tenant to file an audit entry under: the refusal is logged instead.
+        log.warning("api request refused", extra={"reason": verdict, "path_template":
+                                                  _template(handler, method)})
+        return UNAUTHENTICATED
     call = Call(customer=str(stored["customer_id"]), key_id=key[0], query=query, body=body,
                 now=now)
     return audited(call, deps, f"{method} {_template(handler, method)}",
