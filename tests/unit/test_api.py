@@ -349,9 +349,15 @@ def test_every_route_writes_exactly_one_audit_entry_without_phi() -> None:
             assert entry["outcome"] == status and entry["actor"].startswith("key:")
             assert entry["role"] == token and entry["at"] == NOW
             assert "A1" not in entry["resource"]  # a payer's authorization number
+            if status >= 400:  # an id the caller typed is not recorded
+                assert entry["resource"] == route.path
             if route.scope == "write" and token == "read":
                 assert status == 403
     assert stores.audit["beta"] == []
+    call(deps, "GET", "/v1/alerts/a1", tokens["beta"])  # acme's id, asked for by beta
+    assert stores.audit["beta"][-1]["resource"] == "/v1/alerts/<alert_id>"
+    call(deps, "GET", "/v1/alerts/a1", tokens["read"])
+    assert stores.audit["acme"][-1]["resource"] == "/v1/alerts/a1"
     before = sum(len(v) for v in stores.audit.values())
     assert call(deps, "GET", "/v1/alerts", "upk_nope_nope")[0] == 401
     assert sum(len(v) for v in stores.audit.values()) == before

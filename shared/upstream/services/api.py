@@ -442,8 +442,9 @@ def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[st
         return UNAUTHENTICATED
     call = Call(customer=str(stored["customer_id"]), key_id=key[0], query=query, body=body,
                 now=now)
-    return audited(call, deps, f"{method} {_template(handler, method)}",
-                   audit.resource(_template(handler, method), args),
+    template = _template(handler, method)
+    return audited(call, deps, f"{method} {template}",
+                   lambda found: audit.resource(template, args if found else {}),
                    stored, headers, client_ip,
                    lambda: _answer(call, deps, handler, scope, verdict, args))
 
@@ -465,13 +466,15 @@ def _template(handler: Any, method: str) -> str:
     return next(r.path for r in ROUTES if r.handler is handler and r.method == method)
 
 
-def audited(call: Call, deps: ApiDeps, action: str, resource_path: str,
+def audited(call: Call, deps: ApiDeps, action: str, resource_path: Callable[[bool], str],
             key: Mapping[str, Any], headers: Mapping[str, str], client_ip: str | None,
             answer: Callable[[], Answer]) -> Answer:
     """The one place every authenticated route passes (Contract 6): the answer, then one
     append-only audit entry of who did what with which outcome. An entry that cannot be
     written turns the answer into a 503: access is not given unrecorded (a change already
-    made stays made, and the failure is logged as an error, itself a record)."""
+    made stays made, and the failure is logged as an error, itself a record). A refused or
+    unknown id is recorded as the route's placeholder: an id the caller typed is not ours to
+    keep (it could hold anything, another practice's id included)."""
     result = answer()
     forwarded = next((v for k, v in headers.items() if k.lower() == "x-forwarded-for"), None)
     agent = next((v for k, v in headers.items() if k.lower() == "user-agent"), None)
@@ -480,7 +483,7 @@ def audited(call: Call, deps: ApiDeps, action: str, resource_path: str,
         deps.stores.append_audit(call.customer, audit.entry(
             at=call.now, actor=f"key:{call.key_id}",
             role="write" if "write" in scopes else "read", action=action,
-            resource_path=resource_path, outcome=result.status,
+            resource_path=resource_path(result.status < 400), outcome=result.status,
             ip=(forwarded.split(",")[0].strip() if forwarded else client_ip),
             user_agent=agent))
     except INFRASTRUCTURE as exc:
