@@ -324,3 +324,34 @@ def test_a_payer_card_says_the_alerts_baseline_marks_its_week_and_links_to_it() 
     assert plain.baseline_rate is not None and plain.baseline_rate > 0.15  # shift included
     run_day_only = {**alert, "window": None}
     assert view.payer_trends(cells, [run_day_only], end)[0].alert_weeks == 1
+
+
+def test_every_page_and_action_of_a_session_writes_one_audit_entry() -> None:
+    """Contract 6 in the dashboard: each page view and action (allowed, refused or unknown)
+    leaves one entry through the same recorder as the API; an id that was not found stays
+    the route's placeholder; no entry, no page."""
+    from upstream.services.dashboard import PAGES
+
+    deps, stores, tokens = deps_and_tokens()
+    reader = sign_in(deps, tokens["read"])
+    csrf = csrf_of(request(deps, "GET", "/", reader).html)
+    examples = {"<alert_id>": "a1", "<action>": "acknowledge", "<number>": "A1",
+                "<action_id>": "nope", "<verb>": "approve"}
+    for path, method, _, _ in PAGES:
+        concrete = path
+        for placeholder, value in examples.items():
+            concrete = concrete.replace(placeholder, value)
+        before = len(stores.audit["acme"])
+        page = request(deps, method, concrete, reader, {"csrf": csrf} if method == "POST"
+                       else None)
+        (entry,) = stores.audit["acme"][before:]
+        assert entry["action"] == f"{method} {path}" and entry["outcome"] == page.status
+        assert entry["actor"].startswith("dashboard:") and entry["role"] == "read"
+        assert "A1" not in entry["resource"]
+        if page.status >= 400:
+            assert entry["resource"] == path
+    other = sign_in(deps, tokens["beta"])
+    request(deps, "GET", "/alerts/a1", other)  # acme's alert, asked for by beta
+    assert stores.audit["beta"][-1]["resource"] == "/alerts/<alert_id>"
+    stores.audit_fails = True
+    assert request(deps, "GET", "/", reader).status == 503

@@ -31,6 +31,7 @@ from upstream.domain.risk.check import CheckError, check, parse_claim
 from upstream.domain.risk.rules import default_rules, with_overrides
 from upstream.logs import get_logger
 from upstream.ports import DeadLetterHold
+from upstream.services import access_audit
 from upstream.services import api_schemas as schemas
 from upstream.services.api_audit import list_audit
 from upstream.services.api_openapi import Route, document
@@ -55,7 +56,7 @@ from upstream.services.automation import (
 )
 from upstream.services.recovery import list_held, replay_held
 from upstream.services.risk_history import HistoryCache, cached_history
-from upstream.services.webhooks import INFRASTRUCTURE, Answer, problem
+from upstream.services.webhooks import Answer, problem
 from upstream.topics import TOPICS
 
 log = get_logger(__name__)
@@ -476,18 +477,11 @@ def audited(call: Call, deps: ApiDeps, action: str, resource_path: Callable[[boo
     unknown id is recorded as the route's placeholder: an id the caller typed is not ours to
     keep (it could hold anything, another practice's id included)."""
     result = answer()
-    forwarded = next((v for k, v in headers.items() if k.lower() == "x-forwarded-for"), None)
-    agent = next((v for k, v in headers.items() if k.lower() == "user-agent"), None)
     scopes = key.get("scopes") or []
-    try:
-        deps.stores.append_audit(call.customer, audit.entry(
-            at=call.now, actor=f"key:{call.key_id}",
+    if not access_audit.record(
+            deps.stores, call.customer, at=call.now, actor=f"key:{call.key_id}",
             role="write" if "write" in scopes else "read", action=action,
             resource_path=resource_path(result.status < 400), outcome=result.status,
-            ip=(forwarded.split(",")[0].strip() if forwarded else client_ip),
-            user_agent=agent))
-    except INFRASTRUCTURE as exc:
-        log.error("audit entry could not be written", extra={
-            "customer_id": call.customer, "action": action, "error": type(exc).__name__})
+            headers=headers, client_ip=client_ip):
         return problem(503, "unavailable", "Try again shortly")
     return result

@@ -21,11 +21,13 @@ from urllib.parse import parse_qs, quote
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
+from upstream.domain import audit
 from upstream.domain import dashboard as view
 from upstream.domain import session as sessions
 from upstream.domain.api_keys import allows, key_usable, parse_bearer
 from upstream.domain.notify import chart
 from upstream.logs import get_logger
+from upstream.services import access_audit
 from upstream.services.api import ACTIONS, ApiStores
 from upstream.services.automation import (
     AutomationDeps,
@@ -321,6 +323,22 @@ def handle(request: WebRequest, deps: DashboardDeps) -> Page:
         if request.method != "GET":
             return _message(401, "Signed out", "Your sign-in has ended. Sign in again.")
         return _redirect("/login?next=" + quote(_safe_next(request.path), safe="/"))
+    page = _signed_in(request, deps, handler, write, args, session, secret, now)
+    template = next(p for p, m, h, _ in PAGES if h is handler and m == request.method)
+    if not access_audit.record(
+            deps.stores, session.customer_id, at=now, actor=f"dashboard:{session.key_id}",
+            role="write" if session.can_write else "read",
+            action=f"{request.method} {template}",
+            resource_path=audit.resource(template, args if page.status < 400 else {}),
+            outcome=page.status, headers=request.headers, client_ip=None):
+        return _message(503, "Unavailable", "Upstream cannot record this visit right now; "
+                                            "try again in a moment.")
+    return page
+
+
+def _signed_in(request: WebRequest, deps: DashboardDeps, handler: Handler, write: bool,
+               args: Mapping[str, Any], session: Any, secret: bytes, now: datetime) -> Page:
+    """A page or action of a valid session: every outcome is audited by `handle`."""
     if len(request.body) > MAX_FORM:
         return _message(413, "Too large", "That form was too large.")
     form = _form(request.body) if request.method == "POST" else {}
