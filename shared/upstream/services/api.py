@@ -10,8 +10,6 @@ Routing is werkzeug's; the OpenAPI 3 document is built from the same route table
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +29,7 @@ from upstream.domain.risk.check import CheckError, check, parse_claim
 from upstream.domain.risk.rules import default_rules, with_overrides
 from upstream.logs import get_logger
 from upstream.ports import DeadLetterHold
-from upstream.services import access_audit
+from upstream.services import access_audit, page_tokens
 from upstream.services import api_schemas as schemas
 from upstream.services.api_audit import list_audit
 from upstream.services.api_openapi import Route, document
@@ -146,18 +144,11 @@ def _json_body(call: Call) -> dict[str, Any]:
         raise BadRequest(f"the body is not a JSON object we accept ({exc.detail})") from None
 
 
-def _token(alert_id: str | None) -> str | None:
-    return base64.urlsafe_b64encode(alert_id.encode()).decode() if alert_id else None
-
-
 def _untoken(token: str | None) -> str | None:
     if token is None:
         return None
-    try:
-        decoded = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        decoded = ""
-    if not decoded or not decoded.isprintable() or len(decoded) > 100:
+    decoded = page_tokens.decode(token)
+    if not decoded:
         raise BadRequest("page_token is not one this API gave")
     return decoded
 
@@ -182,7 +173,7 @@ def list_alerts(call: Call, deps: ApiDeps) -> Answer:
                                                           "severity"}).items() if v}
     page, after = deps.stores.alert_page(call.customer, filters, query.page_size,
                                          _untoken(query.page_token))
-    return Answer(200, {"alerts": page, "next_page_token": _token(after)})
+    return Answer(200, {"alerts": page, "next_page_token": page_tokens.encode(after)})
 
 
 def get_alert(call: Call, deps: ApiDeps, alert_id: str) -> Answer:

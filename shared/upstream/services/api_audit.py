@@ -3,14 +3,13 @@ with the write scope until people sign in as themselves)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from upstream.domain.audit import ENTRY_ID
+from upstream.services import page_tokens
 from upstream.services.api_requests import AuditQuery
 from upstream.services.webhooks import Answer, problem
 
@@ -18,17 +17,10 @@ if TYPE_CHECKING:
     from upstream.services.api import ApiDeps, Call
 
 
-def _token(after: str | None) -> str | None:
-    return base64.urlsafe_b64encode(after.encode()).decode() if after else None
-
-
 def _untoken(token: str | None) -> str | None:
     if token is None:
         return None
-    try:
-        decoded = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return ""
+    decoded = page_tokens.decode(token)
     # Only an id this API wrote (`adapters/firestore_audit.py`): anything else, even printable,
     # could be a path Firestore refuses, which must be a 400 here, not a 500 there.
     return decoded if ENTRY_ID.fullmatch(decoded) else ""
@@ -54,4 +46,5 @@ def list_audit(call: Call, deps: ApiDeps) -> Answer:
     since = datetime.combine(query.since, time(), UTC) if query.since else None
     page, last = deps.stores.audit_page(call.customer, since, query.actor, query.page_size,
                                         after)
-    return Answer(200, {"entries": [_json(e) for e in page], "next_page_token": _token(last)})
+    return Answer(200, {"entries": [_json(e) for e in page],
+                        "next_page_token": page_tokens.encode(last)})
