@@ -9,6 +9,10 @@ DEMO_DIR ?= .upstream/sample
 # The sample year ends 2025-12-31; the run sees everything decided before this day.
 DEMO_RUN_DAY ?= 2026-01-01
 
+# The Firebase Auth emulator (npm firebase-tools), project-local: `npm ci` from the lock file,
+# without install scripts (the emulator needs none of them; the lock's hashes are checked).
+NODE_STAMP := node_modules/.installed
+
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
@@ -26,7 +30,11 @@ $(STAMP): requirements.txt requirements.lock requirements-dev.txt shared/pyproje
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c $(VENV)/constraints.txt -e shared
 	touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install everything
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $(NODE_STAMP)
+
+setup: $(STAMP) $(NODE_STAMP)  ## create .venv and node_modules, install everything
 
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check shared functions tests bench infra/tools .ci
@@ -69,10 +77,10 @@ fuzz: $(STAMP)  ## hypothesis on every input parser and both receivers and the A
 	UPSTREAM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -q -p no:cacheprovider \
 	  --hypothesis-show-statistics | grep -E "^tests/|passing|failing|invalid|Typical|Stopped|passed|failed"
 
-chaos: $(STAMP)  ## kill -9 each function mid-work (and freeze the emulators); 0 lost, 0 doubled
+chaos: $(STAMP) $(NODE_STAMP)  ## kill -9 each function mid-work (and freeze the emulators); 0 lost, 0 doubled
 	$(BIN)/python -u bench/chaos.py
 
-phi-scan: $(STAMP)  ## the pipeline on sample data, then logs, Firestore, rejects, e-mails and CLI output searched for raw patient ids and names
+phi-scan: $(STAMP) $(NODE_STAMP)  ## the pipeline on sample data, then logs, Firestore, rejects, e-mails and CLI output searched for raw patient ids and names
 	$(BIN)/python -u bench/phi_scan.py
 
 package: $(STAMP)  ## reproducible function archives in build/functions (what Terraform deploys)
@@ -89,10 +97,10 @@ browser:  ## install Debian's chromium and chromium-driver if missing (root or s
 test-unit: $(STAMP)  ## pure tests only (no emulator)
 	$(BIN)/pytest tests/unit -q
 
-test: $(STAMP) browser lint infra-check lock-check  ## lint, infra checks, then unit, integration (emulators) and end-to-end tests
+test: $(STAMP) $(NODE_STAMP) browser lint infra-check lock-check  ## lint, infra checks, then unit, integration (emulators) and end-to-end tests
 	$(BIN)/pytest tests -q
 
-demo: $(STAMP)  ## run Upstream locally on a year of sample data
+demo: $(STAMP) $(NODE_STAMP)  ## run Upstream locally on a year of sample data
 	$(BIN)/upstream stack up
 	$(BIN)/upstream tenant add $(DEMO_CUSTOMER) --name "Demo ABA Practice" \
 	  --notify-email billing@demo-aba.example
@@ -115,19 +123,19 @@ demo: $(STAMP)  ## run Upstream locally on a year of sample data
 down: $(STAMP)  ## stop the local stack
 	$(BIN)/upstream stack down
 
-bench: $(STAMP)  ## ingestion benchmark (100k-line messy CSV through the function)
+bench: $(STAMP) $(NODE_STAMP)  ## ingestion benchmark (100k-line messy CSV through the function)
 	$(BIN)/python bench/bench_ingest.py
 
-bench-webhook: $(STAMP)  ## webhook latency at 200 requests/s for 60 s, and losses
+bench-webhook: $(STAMP) $(NODE_STAMP)  ## webhook latency at 200 requests/s for 60 s, and losses
 	$(BIN)/python bench/bench_webhook.py
 
 bench-detect: $(STAMP)  ## detection benchmark: seeds' rules vs ours on simulated streams
 	$(BIN)/python bench/bench_detect.py
 
-bench-event-alert: $(STAMP)  ## signed EHR claim scoring HIGH → alert e-mail in the mailbox: p50/p95
+bench-event-alert: $(STAMP) $(NODE_STAMP)  ## signed EHR claim scoring HIGH → alert e-mail in the mailbox: p50/p95
 	$(BIN)/python bench/bench_event_alert.py
 
-bench-all: $(STAMP)  ## every benchmark, one table, written to BENCHMARKS.md with the machine
+bench-all: $(STAMP) $(NODE_STAMP)  ## every benchmark, one table, written to BENCHMARKS.md with the machine
 	$(BIN)/python -u bench/bench_all.py
 
 bench-risk: $(STAMP)  ## risk score: AUC and HIGH precision (rules vs calibrated) on later months, latency

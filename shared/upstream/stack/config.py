@@ -8,11 +8,23 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import upstream
+from upstream.stack.topology import FUNCTIONS
+
+_API_OFFSET = next(i for i, spec in enumerate(FUNCTIONS) if spec.name == "api")
+
+
+def _repository_root() -> Path:
+    # Editable install: shared/upstream/__init__.py → the repository root.
+    return Path(upstream.__file__).resolve().parents[2]
 
 
 def _default_functions_dir() -> Path:
-    # Editable install: shared/upstream/__init__.py → repository root / functions.
-    return Path(upstream.__file__).resolve().parents[2] / "functions"
+    return _repository_root() / "functions"
+
+
+def _default_firebase() -> Path:
+    # `make setup` runs `npm ci` in the repository root (package.json, package-lock.json).
+    return _repository_root() / "node_modules" / ".bin" / "firebase"
 
 
 class StackConfig(BaseSettings):
@@ -26,6 +38,11 @@ class StackConfig(BaseSettings):
     functions_base_port: int = 8690
     athena_port: int = 8689  # the fake athenaOne API (upstream.stack.fake_athena)
     smtp_port: int = 8688  # the local SMTP server (upstream.stack.mailbox)
+    # The Firebase Auth emulator and the two ports firebase-tools reserves beside it (its hub
+    # and its logging socket); by default the three after Storage, so every stack that sets
+    # its own Firestore port gets its own.
+    auth_port: int | None = None
+    firebase_bin: Path = _default_firebase()
     data_dir: Path = Path(".upstream")
     bucket: str = "upstream-uploads"
     functions_dir: Path = _default_functions_dir()
@@ -47,6 +64,16 @@ class StackConfig(BaseSettings):
     def secrets_file(self) -> Path:
         return self.data_dir / "secrets.json"
 
+    @property
+    def auth_ports(self) -> tuple[int, int, int]:
+        """(auth, hub, logging)."""
+        auth = self.auth_port or self.firestore_port + 3
+        return auth, auth + 1, auth + 2
+
+    @property
+    def auth_host(self) -> str:
+        return f"{self.host}:{self.auth_ports[0]}"
+
     def url(self, port: int) -> str:
         return f"http://{self.host}:{port}"
 
@@ -61,4 +88,7 @@ class StackConfig(BaseSettings):
             "UPSTREAM_SECRETS_BACKEND": "local",
             "UPSTREAM_SECRETS_FILE": str(self.secrets_file.resolve()),
             "UPSTREAM_ATHENA_BASE_URL": self.url(self.athena_port),
+            "FIREBASE_AUTH_EMULATOR_HOST": self.auth_host,
+            # The dashboard's base URL, for links in invitations (the `api` function).
+            "UPSTREAM_DASHBOARD_URL": self.url(self.functions_base_port + _API_OFFSET),
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -22,6 +23,9 @@ from upstream.stack.config import StackConfig
 from upstream.stack.topology import FUNCTIONS, MAX_DELIVERY_ATTEMPTS, TOPICS
 
 READY_TIMEOUT_SECONDS = 60.0
+# Started first and waited for last: the Auth emulator's Node start-up (~25 s on 2 cores)
+# overlaps the JVMs' instead of adding to them.
+DEFERRED = frozenset({"auth"})
 
 
 class StackError(RuntimeError):
@@ -70,6 +74,15 @@ def _components(config: StackConfig) -> list[tuple[str, int, list[str], str]]:
           f"--port={config.storage_port}", "--in-memory"],
          config.url(config.storage_port) + "/storage/v1/b"),
     ]
+    auth, hub, logging_port = config.auth_ports
+    items.insert(0, ("auth", auth,
+                     # node itself, not the script's `#!/usr/bin/env node`: the process is
+                     # known by its command line, which must not change after the start.
+                     [shutil.which("node") or "node", str(config.firebase_bin.resolve()),
+                      "emulators:start", "--only", "auth",
+                      "--project", config.project,
+                      "--config", str(_firebase_json(config, hub, logging_port))],
+                     config.url(auth)))
     items.append(("smtp", config.smtp_port,
                   [sys.executable, "-m", "upstream.stack.mailbox", f"--host={host}",
                    f"--port={config.smtp_port}", f"--dir={config.mail_dir.resolve()}"],
@@ -90,6 +103,18 @@ def _components(config: StackConfig) -> list[tuple[str, int, list[str], str]]:
     return items
 
 
+def _firebase_json(config: StackConfig, hub: int, logging_port: int) -> Path:
+    """firebase-tools reads its ports from a firebase.json; the stack writes its own."""
+    path = (config.data_dir / "firebase.json").resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"emulators": {
+        "auth": {"host": config.host, "port": config.auth_ports[0]},
+        "hub": {"host": config.host, "port": hub},
+        "logging": {"host": config.host, "port": logging_port},
+        "ui": {"enabled": False}}}, indent=1))
+    return path
+
+
 def function_urls(config: StackConfig) -> dict[str, str]:
     return {spec.name: config.url(config.functions_base_port + i)
             for i, spec in enumerate(FUNCTIONS)}
@@ -98,22 +123,36 @@ def function_urls(config: StackConfig) -> dict[str, str]:
 def up(config: StackConfig) -> dict[str, Any]:
     state = _load_state(config)
     components: dict[str, Any] = state["components"]
-    env = config.emulator_env()
+    env = {**config.emulator_env(), "NO_UPDATE_NOTIFIER": "1"}
+    if not config.firebase_bin.exists():
+        raise StackError(f"{config.firebase_bin} is missing: run `make setup` (npm ci)")
+    waiting: list[tuple[str, str, int]] = []
     for name, port, command, ready_url in _components(config):
         if _ours(components.get(name)) and processes.ready(ready_url, 2):
             continue
         if processes.ready(ready_url, 0.3):
             raise StackError(f"port {port} for {name} is taken by a process this stack did not "
                              "start; stop it or set UPSTREAM_STACK_* ports")
-        started = processes.start(command, config.logs_dir / f"{name}.log", env=env)
+        # firebase-tools writes its debug log into the working directory: the stack's own.
+        started = processes.start(command, config.logs_dir / f"{name}.log", env=env,
+                                  cwd=config.data_dir.resolve() if name == "auth" else None)
         components[name] = {**started.to_json(), "port": port}
         _save_state(config, state)
-        if not processes.ready(ready_url, READY_TIMEOUT_SECONDS, started.pid):
-            raise StackError(f"{name} did not start; see {config.logs_dir / (name + '.log')}")
+        if name in DEFERRED:
+            waiting.append((name, ready_url, started.pid))
+            continue
+        _await(config, name, ready_url, started.pid)
         if name == "storage":
             _provision(config)
+    for name, ready_url, pid in waiting:
+        _await(config, name, ready_url, pid)
     _start_bridge(config, state)
     return status(config)
+
+
+def _await(config: StackConfig, name: str, ready_url: str, pid: int) -> None:
+    if not processes.ready(ready_url, READY_TIMEOUT_SECONDS, pid):
+        raise StackError(f"{name} did not start; see {config.logs_dir / (name + '.log')}")
 
 
 def _start_bridge(config: StackConfig, state: dict[str, Any]) -> None:
@@ -228,21 +267,25 @@ def status(config: StackConfig) -> dict[str, Any]:
         "firestore": f"{host}:{config.firestore_port}",
         "pubsub": f"{host}:{config.pubsub_port}",
         "storage": config.url(config.storage_port),
+        "auth": config.auth_host,
         "bucket": config.bucket,
         "functions": function_urls(config),
         "running": {name: running(name) for name in
-                    ["firestore", "pubsub", "storage", "smtp", "athena_api",
+                    ["auth", "firestore", "pubsub", "storage", "smtp", "athena_api",
                      *(s.name for s in FUNCTIONS), "bridge"]},
         "data_dir": str(config.data_dir.resolve()),
     }
 
 
 def reset_data(config: StackConfig) -> None:
-    """Empty Firestore and Storage (the emulators stay up); used by tests and `demo`."""
+    """Empty Firestore, Storage and the Auth emulator's users (the emulators stay up); used by
+    tests and `demo`."""
     base = config.url(config.firestore_port)
     requests.delete(f"{base}/emulator/v1/projects/{config.project}/databases/(default)/documents",
                     timeout=10).raise_for_status()
     requests.get(config.url(config.storage_port) + "/wipe", timeout=10).raise_for_status()
+    requests.delete(f"http://{config.auth_host}/emulator/v1/projects/{config.project}/accounts",
+                    timeout=10).raise_for_status()
     _provision(config)
 
 

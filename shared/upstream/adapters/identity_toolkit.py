@@ -1,0 +1,82 @@
+"""Signing a person in: Identity Platform's REST API (the Identity Toolkit), called by the
+dashboard's server so the pages keep carrying no script.
+
+Two calls: `accounts:signInWithPassword` (e-mail and password → an ID token) and
+`accounts:resetPassword` (an invitation's one-time code and the chosen password). The base URL
+is the emulator's on the local stack and `https://identitytoolkit.googleapis.com` in
+production; the web API key is not a secret (it names the project to the sign-in endpoints).
+Every refusal comes back as one `SignInRefused` with a reason code for the log, never the
+password or the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+TIMEOUT_SECONDS = 10
+PRODUCTION_BASE = "https://identitytoolkit.googleapis.com"
+
+
+class SignInRefused(Exception):
+    """The sign-in or the invitation was refused; `reason` is Identity Platform's code
+    (`INVALID_LOGIN_CREDENTIALS`, `USER_DISABLED`, `EXPIRED_OOB_CODE`, …) for the log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    id_token: str
+    email: str
+
+
+class IdentityToolkit:
+    def __init__(self, base_url: str, api_key: str,
+                 session: requests.Session | None = None) -> None:
+        self._base = base_url.rstrip("/") + "/v1"
+        self._key = api_key
+        self._http = session or requests.Session()
+
+    @classmethod
+    def for_emulator(cls, host: str) -> IdentityToolkit:
+        return cls(f"http://{host}/identitytoolkit.googleapis.com", "local-emulator-key")
+
+    def _post(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._http.post(f"{self._base}/{method}", params={"key": self._key},
+                                       json=body, timeout=TIMEOUT_SECONDS)
+        except requests.RequestException as exc:
+            raise SignInRefused("UNREACHABLE") from exc
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        if not response.ok or not isinstance(data, dict):
+            error = data.get("error") if isinstance(data, dict) else None
+            message = str((error or {}).get("message") or f"HTTP_{response.status_code}")
+            raise SignInRefused(message.split(" ")[0][:80])
+        return data
+
+    def sign_in_with_password(self, email: str, password: str) -> SignedIn:
+        data = self._post("accounts:signInWithPassword",
+                          {"email": email, "password": password, "returnSecureToken": True})
+        if data.get("mfaPendingCredential"):
+            # A second factor is enrolled: this server does not finish that step yet.
+            raise SignInRefused("MFA_REQUIRED")
+        token = data.get("idToken")
+        if not isinstance(token, str) or not token:
+            raise SignInRefused("NO_TOKEN")
+        return SignedIn(token, str(data.get("email") or email))
+
+    def accept_invitation(self, code: str, password: str) -> str:
+        """Set the first password with the invitation's one-time code; the person's e-mail."""
+        data = self._post("accounts:resetPassword", {"oobCode": code, "newPassword": password})
+        email = data.get("email")
+        if not isinstance(email, str) or not email:
+            raise SignInRefused("NO_EMAIL")
+        return email
