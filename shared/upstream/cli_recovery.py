@@ -25,7 +25,7 @@ def _connect(project: str | None) -> None:
     if project:
         os.environ["UPSTREAM_PROJECT"] = project
         for name in ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST",
-                     "STORAGE_EMULATOR_HOST"):
+                     "STORAGE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST"):
             os.environ.pop(name, None)
         return
     config = StackConfig()

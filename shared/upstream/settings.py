@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     # athenaOne's API; production is https://api.platform.athenahealth.com (preview:
     # https://api.preview.platform.athenahealth.com), the local stack points at its fake.
     athena_base_url: str = "https://api.platform.athenahealth.com"
+    # Identity Platform's sign-in endpoints and the project's web API key (not a secret: it
+    # names the project to the sign-in endpoints; Terraform passes it). The local stack uses
+    # the Auth emulator instead (FIREBASE_AUTH_EMULATOR_HOST).
+    identity_base_url: str = "https://identitytoolkit.googleapis.com"
+    identity_api_key: str = ""
     secrets_backend: Literal["local", "gcp"] = "local"
     secrets_file: Path = Path(".upstream/secrets.json")
     # Firestore commits at most 500 writes; one slot is the batch's progress marker.

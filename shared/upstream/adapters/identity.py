@@ -104,7 +104,7 @@ class FirebaseIdentity:
         codes = parse_qs(urlsplit(link).query).get("oobCode") or []
         if not codes:
             raise PeopleError("Identity Platform gave no invitation code")
-        return codes[0]
+        return str(codes[0])
 
     # --- sign-in -----------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ from upstream.services.ingest_upload import IngestDeps
 
 if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where it runs
     from upstream.adapters.channels import SmtpSender
+    from upstream.adapters.identity import FirebaseIdentity
+    from upstream.adapters.identity_toolkit import IdentityToolkit
     from upstream.services.aggregate_changes import AggregateDeps
     from upstream.services.api import ApiDeps
     from upstream.services.automation import AutomationDeps
@@ -35,6 +37,7 @@ if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where i
     from upstream.services.detector_runs import DetectorDeps
     from upstream.services.fetch_ehr_events import FetcherDeps
     from upstream.services.map_ehr_events import MapperDeps
+    from upstream.services.people import PeopleDeps
     from upstream.services.score_claims import RiskDeps
     from upstream.services.webhooks import WebhookDeps
 from upstream.settings import get_settings
@@ -250,7 +253,7 @@ def api_deps() -> ApiDeps:
     from upstream.services.api import ApiDeps
 
     return ApiDeps(stores=FirestoreApiStores(firestore_client()), automation=automation_deps(),
-                   dead_letters=dead_letter_hold())
+                   dead_letters=dead_letter_hold(), identity=identity())
 
 
 @cache
@@ -260,6 +263,32 @@ def dashboard_deps() -> DashboardDeps:
 
     return DashboardDeps(stores=FirestoreApiStores(firestore_client()), session_key=session_key,
                          automation=automation_deps())
+
+
+@cache
+def identity() -> FirebaseIdentity:
+    from upstream.adapters.identity import FirebaseIdentity
+
+    return FirebaseIdentity(get_settings().project)
+
+
+def identity_toolkit() -> IdentityToolkit:
+    from upstream.adapters.identity_toolkit import IdentityToolkit
+
+    emulator = os.environ.get("FIREBASE_AUTH_EMULATOR_HOST")
+    if emulator:
+        return IdentityToolkit.for_emulator(emulator)
+    settings = get_settings()
+    return IdentityToolkit(settings.identity_base_url, settings.identity_api_key)
+
+
+def people_deps() -> PeopleDeps:
+    from upstream.adapters.firestore_audit import FirestoreAudit
+    from upstream.services.people import PeopleDeps
+
+    return PeopleDeps(identity=identity(), tenants=FirestoreTenants(firestore_client()),
+                      audit=FirestoreAudit(firestore_client()), mailer=smtp_sender,
+                      dashboard_url=get_settings().dashboard_url)
 
 
 @cache

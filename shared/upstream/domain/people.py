@@ -51,7 +51,7 @@ class Principal:
 
     customer_id: str
     actor: str  # `user:<e-mail>` or `key:<key id>`: what the audit records
-    role: str  # a Role for people, `key:read` / `key:write` for keys
+    role: str  # a Role for people, the top scope (`read`, `write`) for keys
     levels: frozenset[str]
     session_seed: str = ""  # what a dashboard CSRF token is bound to
 
@@ -73,7 +73,7 @@ def for_key(customer_id: str, key_id: str, scopes: list[str] | tuple[str, ...],
     levels: frozenset[str] = frozenset().union(*(_LEVELS_OF_SCOPES.get(s, frozenset())
                                                  for s in scopes))
     top = "write" if "write" in scopes else "read"
-    return Principal(customer_id, f"key:{key_id}", f"key:{top}", levels, session_seed)
+    return Principal(customer_id, f"key:{key_id}", top, levels, session_seed)
 
 
 def normalise_email(text: str) -> str:
@@ -87,7 +87,7 @@ def normalise_email(text: str) -> str:
 def check_role(text: str) -> Role:
     if text not in ROLES:
         raise PeopleError(f"role must be one of {', '.join(ROLES)}")
-    return text  # type: ignore[return-value]
+    return text
 
 
 def claims(customer_id: str, role: Role) -> dict[str, str]:

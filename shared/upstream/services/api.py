@@ -23,8 +23,8 @@ from werkzeug.routing import Map, RequestRedirect, Rule
 
 from upstream.domain import audit, safe_json
 from upstream.domain.aggregates import DailyCell
-from upstream.domain.api_keys import allows, parse_bearer
 from upstream.domain.payers import PayerNormalizer
+from upstream.domain.people import Principal
 from upstream.domain.risk.check import CheckError, check, parse_claim
 from upstream.domain.risk.rules import default_rules, with_overrides
 from upstream.logs import get_logger
@@ -32,6 +32,7 @@ from upstream.ports import DeadLetterHold
 from upstream.services import access_audit, page_tokens
 from upstream.services import api_schemas as schemas
 from upstream.services.api_audit import list_audit
+from upstream.services.api_auth import TokenVerifier, authenticate
 from upstream.services.api_openapi import Route, document
 from upstream.services.api_requests import (
     PRACTICE_SETTINGS,
@@ -111,15 +112,27 @@ class ApiDeps:
     histories: HistoryCache = field(default_factory=dict)
     automation: AutomationDeps | None = None
     dead_letters: DeadLetterHold | None = None
+    identity: TokenVerifier | None = None  # people's ID tokens; keys work without it
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
     customer: str
-    key_id: str
+    actor: str  # `key:<key id>` or `user:<e-mail>`
     query: Mapping[str, str]
     body: bytes
     now: datetime
+
+
+def _by(call: Call) -> str:
+    """Who did it, in alert and automation histories (`api-key:<id>` as before people)."""
+    kind, _, who = call.actor.partition(":")
+    return f"api-key:{who}" if kind == "key" else call.actor
+
+
+# What each level means, in a 403's detail.
+LEVEL_NEEDS = {"read": "any role or key", "write": "a biller, admin or owner, or a write key",
+               "admin": "an admin or owner, or a write key"}
 
 
 class BadRequest(ValueError):
@@ -183,7 +196,7 @@ def get_alert(call: Call, deps: ApiDeps, alert_id: str) -> Answer:
 
 def alert_action(call: Call, deps: ApiDeps, alert_id: str, action: str) -> Answer:
     body = _model(ActionBody, _json_body(call))
-    entry = {"at": call.now.isoformat(), "by": f"api-key:{call.key_id}", "action": action,
+    entry = {"at": call.now.isoformat(), "by": _by(call), "action": action,
              "note": body.note}
     if action in ("useful", "not-useful"):
         found = deps.stores.alert_feedback(call.customer, alert_id, action == "useful", entry)
@@ -269,7 +282,7 @@ def list_actions(call: Call, deps: ApiDeps) -> Answer:
 def _decide(call: Call, deps: ApiDeps,
             act: Callable[[AutomationDeps, str], dict[str, Any]]) -> Answer:
     try:
-        return Answer(200, act(_automation(deps), f"api-key:{call.key_id}"))
+        return Answer(200, act(_automation(deps), _by(call)))
     except KeyError:
         return _not_found("action")
     except AutomationRefused as exc:
@@ -368,7 +381,7 @@ ROUTES: tuple[Route, ...] = (
           query=SummaryQuery),
     Route("/v1/settings", "GET", get_settings, "read", "The practice's settings",
           schemas.SettingsOut),
-    Route("/v1/settings", "PUT", put_settings, "write",
+    Route("/v1/settings", "PUT", put_settings, "admin",
           "Change notification rules, payer aliases, automation, risk rules, providers, "
           "limits (at least one)", schemas.SettingsOut, body=SettingsBody, body_required=True),
     Route("/v1/automation/actions", "GET", list_actions, "read",
@@ -385,13 +398,13 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/risk/score", "POST", risk_score, "read",
           "Pre-submission risk score of a claim (JSON or FHIR Claim): score, factors, fixes",
           schemas.RiskScoreOut, body_required=True, body_schema=_CLAIM_BODY),
-    Route("/v1/audit", "GET", list_audit, "write",
+    Route("/v1/audit", "GET", list_audit, "admin",
           "The access audit: who read or changed what, newest first", schemas.AuditPage,
           query=AuditQuery),
-    Route("/v1/admin/dead-letters", "GET", list_dead_letters, "write",
+    Route("/v1/admin/dead-letters", "GET", list_dead_letters, "admin",
           "What the dead-letter topics hold of this practice's messages: count, oldest, "
           "reasons", schemas.DeadLetters),
-    Route("/v1/admin/dead-letters/<topic>/replay", "POST", replay_dead_letters, "write",
+    Route("/v1/admin/dead-letters/<topic>/replay", "POST", replay_dead_letters, "admin",
           "Republish this practice's held messages of one topic (idempotent consumers)",
           schemas.Replayed, body=ActionBody),
 )
@@ -422,29 +435,27 @@ def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[st
         return Answer(405, answer.body, answer.content_type, {"Allow": allowed})
     if len(body) > MAX_BODY:
         return problem(413, "too-large", f"Body over {MAX_BODY // 1024} KiB")
-    key = parse_bearer(next((v for k, v in headers.items() if k.lower() == "authorization"),
-                            None))
     now = deps.clock()
-    stored = deps.stores.key(key[0]) if key else None
-    verdict = allows(stored, key[1], scope, now) if key else "unauthenticated"
-    if verdict == "unauthenticated" or stored is None or key is None:
+    principal = authenticate(headers, deps.stores, deps.identity, now)
+    if principal is None:
         # No tenant to file an audit entry under: the refusal is logged instead.
-        log.warning("api request refused", extra={"reason": verdict, "path_template":
-                                                  _template(handler, method)})
+        log.warning("api request refused", extra={"reason": "unauthenticated",
+                                                  "path_template": _template(handler, method)})
         return UNAUTHENTICATED
-    call = Call(customer=str(stored["customer_id"]), key_id=key[0], query=query, body=body,
+    call = Call(customer=principal.customer_id, actor=principal.actor, query=query, body=body,
                 now=now)
     template = _template(handler, method)
+    verdict = "ok" if principal.may(scope) else "forbidden"
     return audited(call, deps, f"{method} {template}",
                    lambda found: audit.resource(template, args if found else {}),
-                   stored, headers, client_ip,
+                   principal, headers, client_ip,
                    lambda: _answer(call, deps, handler, scope, verdict, args))
 
 
 def _answer(call: Call, deps: ApiDeps, handler: Any, scope: str, verdict: str,
             args: Mapping[str, Any]) -> Answer:
     if verdict == "forbidden":
-        return problem(403, "forbidden", f"This key lacks the {scope} scope")
+        return problem(403, "forbidden", f"This needs the {scope} level ({LEVEL_NEEDS[scope]})")
     if not all(usable_id(value) for value in args.values()):
         return _not_found("resource")  # no id Firestore refuses can be one the tenant has
     try:
@@ -459,7 +470,7 @@ def _template(handler: Any, method: str) -> str:
 
 
 def audited(call: Call, deps: ApiDeps, action: str, resource_path: Callable[[bool], str],
-            key: Mapping[str, Any], headers: Mapping[str, str], client_ip: str | None,
+            principal: Principal, headers: Mapping[str, str], client_ip: str | None,
             answer: Callable[[], Answer]) -> Answer:
     """The one place every authenticated route passes (Contract 6): the answer, then one
     append-only audit entry of who did what with which outcome. An entry that cannot be
@@ -468,10 +479,9 @@ def audited(call: Call, deps: ApiDeps, action: str, resource_path: Callable[[boo
     unknown id is recorded as the route's placeholder: an id the caller typed is not ours to
     keep (it could hold anything, another practice's id included)."""
     result = answer()
-    scopes = key.get("scopes") or []
     if not access_audit.record(
-            deps.stores, call.customer, at=call.now, actor=f"key:{call.key_id}",
-            role="write" if "write" in scopes else "read", action=action,
+            deps.stores, call.customer, at=call.now, actor=principal.actor,
+            role=principal.role, action=action,
             resource_path=resource_path(result.status < 400), outcome=result.status,
             headers=headers, client_ip=client_ip):
         return problem(503, "unavailable", "Try again shortly")

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from upstream.domain.api_keys import Scope
+from upstream.domain.people import Level
 from upstream.services import api_schemas as schemas
 
 Handler = Callable[..., Any]
@@ -24,7 +24,7 @@ class Route:
     path: str
     method: str
     handler: Handler
-    scope: Scope
+    scope: Level  # read (any role or key), write (biller up, write key), admin (admin up)
     summary: str
     response: type[BaseModel]
     query: type[BaseModel] | None = None
@@ -69,7 +69,7 @@ def document(routes: Sequence[Route]) -> dict[str, Any]:
                   for p in openapi_path.split("/") if p.startswith("{")]
         operation: dict[str, Any] = {
             "summary": route.summary, "parameters": params + _query_parameters(route.query),
-            "security": [{"apiKey": []}], "x-scope": route.scope,
+            "security": [{"apiKey": []}, {"idToken": []}], "x-scope": route.scope,
             "responses": {
                 "200": {"description": "OK", "content": {"application/json": {
                     "schema": _schema(route.response, components, "serialization")}}},
@@ -87,5 +87,8 @@ def document(routes: Sequence[Route]) -> dict[str, Any]:
             "paths": paths,
             "components": {
                 "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
-                                               "bearerFormat": "upk_<key id>_<secret>"}},
+                                               "bearerFormat": "upk_<key id>_<secret>"},
+                                    "idToken": {"type": "http", "scheme": "bearer",
+                                                "bearerFormat": "Identity Platform ID token "
+                                                                "(JWT) of a practice's user"}},
                 "schemas": components}}

@@ -1,0 +1,151 @@
+"""Adding, listing and disabling a practice's people (Contract 6), for the command line and the
+dashboard alike: the same checks, the same invitation, one audit entry per change.
+
+An invitation is an e-mail with a link to our own `/welcome` page holding Identity Platform's
+one-time code: the person chooses a password there and is signed in. The code is good for
+one use and an hour (Identity Platform's rule for its password action); an expired or used
+link says so and the admin sends a new one. When no mail server is configured the link is
+returned to the operator instead, who hands it over (it is a credential: it is never logged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from upstream.domain import audit, people
+from upstream.domain.people import PeopleError, Role
+from upstream.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class IdentityAdmin(Protocol):
+    def people(self, customer_id: str) -> list[dict[str, Any]]: ...
+
+    def add(self, customer_id: str, email: str, role: Role, password: str | None) -> str: ...
+
+    def disable(self, customer_id: str, email: str) -> None: ...
+
+    def invitation_code(self, customer_id: str, email: str) -> str: ...
+
+
+class Mailer(Protocol):
+    @property
+    def sender(self) -> str: ...
+
+    def send(self, message: EmailMessage) -> None: ...
+
+
+class TenantLookup(Protocol):
+    def get(self, customer_id: str) -> dict[str, Any] | None: ...
+
+
+class AuditLog(Protocol):
+    def append(self, customer: str, entry: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleDeps:
+    identity: IdentityAdmin
+    tenants: TenantLookup
+    audit: AuditLog
+    mailer: Callable[[], Mailer | None]
+    dashboard_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asks for the change, as the audit records it."""
+
+    name: str  # `cli:<login>` or `user:<e-mail>`
+    role: str
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+def _practice(customer_id: str, deps: PeopleDeps) -> dict[str, Any]:
+    tenant = deps.tenants.get(customer_id)
+    if tenant is None:
+        raise PeopleError(f"no practice {customer_id!r}")
+    return tenant
+
+
+def _record(customer_id: str, actor: Actor, action: str, email: str, now: datetime,
+            deps: PeopleDeps, outcome: int = 200) -> None:
+    deps.audit.append(customer_id, audit.entry(
+        at=now, actor=actor.name, role=actor.role, action=action,
+        resource_path=f"people/{email}", outcome=outcome, ip=actor.ip,
+        user_agent=actor.user_agent))
+
+
+def invitation_link(dashboard_url: str, code: str) -> str:
+    return f"{dashboard_url.rstrip('/')}/welcome?code={quote(code, safe='')}"
+
+
+def invitation_email(sender: str, to: str, practice: str, role: str, link: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"], message["To"] = sender, to
+    message["Subject"] = f"You are invited to Upstream for {practice}"
+    message.set_content(
+        f"You have been added to {practice} on Upstream as {role}.\n\n"
+        f"Choose your password here (the link works once, within an hour):\n{link}\n\n"
+        "If you did not expect this, ignore this e-mail; nothing happens until the link is "
+        "used.\n")
+    return message
+
+
+def add_person(customer_id: str, email_text: str, role_text: str, password: str | None,
+               actor: Actor, now: datetime, deps: PeopleDeps) -> dict[str, Any]:
+    tenant = _practice(customer_id, deps)
+    email, role = people.normalise_email(email_text), people.check_role(role_text)
+    deps.identity.add(customer_id, email, role, password)
+    _record(customer_id, actor, "user add", email, now, deps)
+    result: dict[str, Any] = {"customer_id": customer_id, "email": email, "role": role}
+    if password is not None:
+        return {**result, "signs_in_with": "password"}
+    return {**result, **invite(customer_id, email, actor, now, deps, tenant, role)}
+
+
+def invite(customer_id: str, email: str, actor: Actor, now: datetime, deps: PeopleDeps,
+           tenant: dict[str, Any] | None = None, role: str | None = None) -> dict[str, Any]:
+    """Send (or hand back) a one-time link that sets the person's password."""
+    tenant = tenant or _practice(customer_id, deps)
+    link = invitation_link(deps.dashboard_url, deps.identity.invitation_code(customer_id, email))
+    mailer = deps.mailer()
+    sent = False
+    if mailer is not None:
+        try:
+            mailer.send(invitation_email(mailer.sender, email,
+                                         str(tenant.get("name") or customer_id),
+                                         role or "a member", link))
+            sent = True
+        except Exception as exc:  # noqa: BLE001 - any mail failure: hand the link over instead
+            log.warning("invitation e-mail not sent", extra={"customer_id": customer_id,
+                                                             "reason": type(exc).__name__})
+    _record(customer_id, actor, "user invite", email, now, deps)
+    return {"invitation_sent": True} if sent else {"invitation_sent": False,
+                                                   "invitation_link": link}
+
+
+def list_people(customer_id: str, actor: Actor, now: datetime,
+                deps: PeopleDeps) -> list[dict[str, Any]]:
+    _practice(customer_id, deps)
+    found = deps.identity.people(customer_id)
+    deps.audit.append(customer_id, audit.entry(
+        at=now, actor=actor.name, role=actor.role, action="user list", resource_path="people",
+        outcome=200, ip=actor.ip, user_agent=actor.user_agent))
+    return [{"email": p["email"], "role": p["role"], "disabled": p["disabled"]} for p in found]
+
+
+def disable_person(customer_id: str, email_text: str, actor: Actor, now: datetime,
+                   deps: PeopleDeps) -> dict[str, Any]:
+    _practice(customer_id, deps)
+    email = people.normalise_email(email_text)
+    deps.identity.disable(customer_id, email)
+    _record(customer_id, actor, "user disable", email, now, deps)
+    return {"customer_id": customer_id, "email": email, "disabled": True}
