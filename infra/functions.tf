@@ -100,7 +100,11 @@ locals {
       min         = 0
       max         = 10
       concurrency = 40
-      env         = {}
+      env = {
+        UPSTREAM_DASHBOARD_URL     = var.dashboard_url
+        UPSTREAM_IDENTITY_API_KEY  = google_apikeys_key.identity_web.key_string
+        UPSTREAM_IDENTITY_BASE_URL = "https://identitytoolkit.googleapis.com"
+      }
       # Replaying a practice's dead letters (POST /v1/admin/dead-letters/<topic>/replay)
       # republishes them to their topic; it reads the holds (pubsub.tf api_reads_holds).
       publishes = ["claims", "ehr-events", "ehr-fetch", "alerts", "detector-runs"]

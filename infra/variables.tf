@@ -66,6 +66,12 @@ variable "dashboard_url" {
   default     = "https://upstream.example.invalid"
 }
 
+variable "dashboard_domain" {
+  description = "The dashboard's host name (for Identity Platform's authorized domains)"
+  type        = string
+  default     = "upstream.example.invalid"
+}
+
 variable "operator_email" {
   description = "Who is paged when a dead-letter topic holds a message or an upload stays processing for an hour (Contract 7)."
   type        = string

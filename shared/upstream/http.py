@@ -64,13 +64,14 @@ def serve_api(request: Any, api: ApiDeps, dashboard: DashboardDeps) -> tuple[str
     """The `api` function: `/v1/…` is the JSON API, every other path the dashboard."""
     from upstream.services import api as json_api
     from upstream.services import dashboard as pages
+    from upstream.services import web_pages
 
     if request.path == "/v1" or request.path.startswith("/v1/"):
         return respond(json_api.handle(request.method, request.path, dict(request.args),
                                        dict(request.headers), raw_body(request, json_api.MAX_BODY),
                                        api, request.remote_addr))
     secure = request.headers.get("X-Forwarded-Proto", request.scheme) == "https"
-    page = pages.handle(pages.WebRequest(request.method, request.path, dict(request.args),
+    page = pages.handle(web_pages.WebRequest(request.method, request.path, dict(request.args),
                                          dict(request.headers),
-                                         raw_body(request, pages.MAX_FORM), secure), dashboard)
+                                         raw_body(request, web_pages.MAX_FORM), secure), dashboard)
     return page.html, page.status, page.headers

@@ -17,9 +17,12 @@ from upstream.domain import dashboard as view
 from upstream.domain import session as sessions
 from upstream.domain.aggregates import DailyCell
 from upstream.domain.notify import chart
-from upstream.services.dashboard import DashboardDeps, Page, WebRequest, handle
+from upstream.services.dashboard import DashboardDeps, handle
+from upstream.services.dashboard_signin import FORM_COOKIE
+from upstream.services.web_pages import Page, WebRequest
 
 SECRET = b"k" * 32
+FORM_TOKEN = "f" * 32
 HOSTILE = "<script>alert('x')</script>"
 
 
@@ -47,7 +50,11 @@ def deps_and_tokens() -> tuple[DashboardDeps, DashStores, dict[str, str]]:
 def request(deps: DashboardDeps, method: str, path: str, cookie: str | None = None,
             form: dict[str, str] | None = None, query: dict[str, str] | None = None,
             secure: bool = False, body: bytes | None = None) -> Page:
-    headers = {"Cookie": f"{sessions.COOKIE}={cookie}"} if cookie else {}
+    # A browser that opened the sign-in form holds its double-submit cookie; tests post with it.
+    jar = [f"{FORM_COOKIE}={FORM_TOKEN}"] + ([f"{sessions.COOKIE}={cookie}"] if cookie else [])
+    headers = {"Cookie": "; ".join(jar)}
+    if path in ("/login", "/welcome") and form is not None:
+        form = {"form_token": FORM_TOKEN, **form}
     raw = body if body is not None else urlencode(form or {}).encode()
     return handle(WebRequest(method, path, query or {}, headers, raw, secure), deps)
 
@@ -176,7 +183,10 @@ def test_expired_session_and_oversized_forms() -> None:
                           clock=lambda: NOW + timedelta(hours=sessions.SESSION_HOURS + 1))
     assert request(later, "GET", "/", cookie).status == 303
     assert request(deps, "POST", "/login", body=b"key=" + b"x" * 20000).status == 413
-    assert request(deps, "POST", "/login", body=b"\xff\xfe").status == 401
+    # Not UTF-8: no form at all, so no form token either (refused before any key is read).
+    assert request(deps, "POST", "/login", body=b"\xff\xfe").status == 403
+    garbled = b"form_token=" + FORM_TOKEN.encode() + b"&key=\xff\xfe"
+    assert request(deps, "POST", "/login", body=garbled).status == 403
 
 
 def test_logout_clears_the_cookie() -> None:
@@ -259,8 +269,9 @@ def test_uploads_and_deliveries_read_whatever_was_stored() -> None:
 @given(st.text(max_size=60))
 def test_any_csrf_token_is_refused_without_error(token: str) -> None:
     _, session = sessions.issue(SECRET, "acme", "k1", ["write"], NOW)
-    assert sessions.csrf_ok(SECRET, session, token) is (token == sessions.csrf_token(SECRET,
-                                                                                       session))
+    expected = sessions.csrf_token(SECRET, session.nonce)
+    assert sessions.csrf_ok(SECRET, session.nonce, token) is (token == expected)
+    assert not sessions.csrf_ok(SECRET, "", token)
 
 
 def test_decisions_approve_and_release_a_hold_with_a_reason() -> None:

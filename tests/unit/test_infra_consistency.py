@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 PACKAGE = ROOT / "shared" / "upstream"
 # Read only when running against the emulators (the client libraries honour them).
-EMULATOR_ONLY = {"FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"}
+EMULATOR_ONLY = {"FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST",
+                 "FIREBASE_AUTH_EMULATOR_HOST"}
 RANGE_OPS = {"<", "<=", ">", ">=", "!=", "not-in"}
 
 

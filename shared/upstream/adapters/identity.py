@@ -139,6 +139,15 @@ class FirebaseIdentity:
         return people.from_claims(decoded, f"{decoded.get('sub')}.{decoded.get('iat')}")
 
 
+    def sign_out(self, principal: Principal) -> None:
+        """Revoke every session of the person (Identity Platform has no per-cookie revoke)."""
+        if principal.uid:
+            try:
+                auth.revoke_refresh_tokens(principal.uid, app=self._app)
+            except (ValueError, auth.UserNotFoundError, fb_exceptions.FirebaseError):
+                log.warning("sign-out could not revoke sessions")
+
+
 def generated_password() -> str:
     """For `tenant add`'s demo owner on the local stack: printable, 128 bits."""
     return secrets.token_urlsafe(16)

@@ -262,7 +262,8 @@ def dashboard_deps() -> DashboardDeps:
     from upstream.services.dashboard import DashboardDeps
 
     return DashboardDeps(stores=FirestoreApiStores(firestore_client()), session_key=session_key,
-                         automation=automation_deps())
+                         automation=automation_deps(), identity=identity(),
+                         sign_in=identity_toolkit)
 
 
 @cache

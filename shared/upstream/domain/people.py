@@ -54,6 +54,7 @@ class Principal:
     role: str  # a Role for people, the top scope (`read`, `write`) for keys
     levels: frozenset[str]
     session_seed: str = ""  # what a dashboard CSRF token is bound to
+    uid: str = ""  # the Identity Platform user (people only): what a sign-out revokes
 
     def may(self, level: str) -> bool:
         return level in self.levels
@@ -63,9 +64,10 @@ class Principal:
         return self.actor.startswith("user:")
 
 
-def for_user(customer_id: str, email: str, role: str, session_seed: str = "") -> Principal:
+def for_user(customer_id: str, email: str, role: str, session_seed: str = "",
+             uid: str = "") -> Principal:
     return Principal(customer_id, f"user:{email}", role,
-                     _LEVELS_OF_ROLE.get(role, frozenset()), session_seed)
+                     _LEVELS_OF_ROLE.get(role, frozenset()), session_seed, uid)
 
 
 def for_key(customer_id: str, key_id: str, scopes: list[str] | tuple[str, ...],
@@ -103,7 +105,8 @@ def from_claims(decoded: dict[str, Any], session_seed: str = "") -> Principal | 
     if not isinstance(customer, str) or not customer or role not in ROLES \
             or not isinstance(email, str) or not email:
         return None
-    return for_user(customer, email.lower(), str(role), session_seed)
+    return for_user(customer, email.lower(), str(role), session_seed,
+                    str(decoded.get("uid") or decoded.get("sub") or ""))
 
 
 def check_not_last_owner(people: list[dict[str, Any]], email: str) -> None:

@@ -80,10 +80,12 @@ def verify(secret: bytes, cookie: str | None, now: datetime) -> Session | None:
     return session if session.expires > now else None
 
 
-def csrf_token(secret: bytes, session: Session) -> str:
-    return _mac(secret, f"csrf\x1f{session.nonce}")
+def csrf_token(secret: bytes, seed: str) -> str:
+    """The form token of a session: `seed` is the key session's nonce, or a person's session
+    subject and issue time (`adapters/identity.py`); never sent in a form itself."""
+    return _mac(secret, f"csrf\x1f{seed}")
 
 
-def csrf_ok(secret: bytes, session: Session, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(csrf_token(secret, session).encode(),
-                                               str(token).encode("utf-8", "replace"))
+def csrf_ok(secret: bytes, seed: str, token: str | None) -> bool:
+    return bool(seed) and bool(token) and hmac.compare_digest(
+        csrf_token(secret, seed).encode(), str(token).encode("utf-8", "replace"))

@@ -1,0 +1,66 @@
+# People of a practice sign in with Identity Platform (Contract 6): e-mail and password, with a
+# TOTP second factor. Roles and the practice are custom claims set by `upstream user add`
+# (firebase-admin), never by the client.
+
+resource "google_project_service" "identity_toolkit" {
+  project            = var.project
+  service            = "identitytoolkit.googleapis.com"
+  disable_on_destroy = false
+}
+
+resource "google_identity_platform_config" "default" {
+  project = var.project
+  # A person has one account; an address taken by one practice cannot be registered again.
+  sign_in {
+    allow_duplicate_emails = false
+    email {
+      enabled           = true
+      password_required = true
+    }
+  }
+  # TOTP (authenticator apps) is offered project-wide; a person who enrolled a factor must
+  # pass it. The dashboard's server does not yet run the second step (it refuses such a
+  # sign-in with a clear message), so enrolment waits for that step: see the README.
+  mfa {
+    state = "ENABLED"
+    provider_configs {
+      state = "ENABLED"
+      totp_provider_config {
+        adjacent_intervals = 1 # one 30 s step of clock drift either way
+      }
+    }
+  }
+  # Sign-up is refused: people are created by an admin (`upstream user add`), never by
+  # themselves from the sign-in endpoint.
+  client {
+    permissions {
+      disabled_user_signup   = true
+      disabled_user_deletion = true
+    }
+  }
+  authorized_domains = [var.dashboard_domain]
+  depends_on         = [google_project_service.identity_toolkit]
+}
+
+# The web API key the dashboard's server sends to the sign-in endpoints. Not a secret (it
+# names the project), but restricted to the Identity Toolkit API so it opens nothing else.
+resource "google_apikeys_key" "identity_web" {
+  project      = var.project
+  name         = "${var.environment}-identity-web"
+  display_name = "Upstream dashboard sign-in (${var.environment})"
+  restrictions {
+    api_targets {
+      service = "identitytoolkit.googleapis.com"
+    }
+  }
+}
+
+# The api function verifies ID tokens and session cookies with revocation checked (reads the
+# user), mints session cookies and revokes them on sign-out: firebaseauth.admin is the
+# narrowest predefined role holding users.get, users.update and createSessionCookie. No other
+# function touches Identity Platform; people are managed by operators (`upstream user`).
+resource "google_project_iam_member" "api_identity" {
+  project = var.project
+  role    = "roles/firebaseauth.admin"
+  member  = "serviceAccount:${google_service_account.function["api"].email}"
+}

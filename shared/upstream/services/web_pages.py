@@ -1,0 +1,90 @@
+"""What every dashboard page shares: the request and answer shapes, the strict headers, forms,
+cookies and on-site redirects. The pages themselves live in `dashboard` (signed-in work) and
+`dashboard_signin` (sign-in, invitations)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+from upstream.web import render
+
+MAX_FORM = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class WebRequest:
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    secure: bool  # HTTPS: cookies get `Secure`
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    status: int
+    html: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def strict_headers(nonce: str) -> dict[str, str]:
+    return {"Content-Type": "text/html; charset=utf-8",
+            "Content-Security-Policy": (
+                f"default-src 'none'; style-src 'nonce-{nonce}'; img-src data:; "
+                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+
+
+def page(status: int, template: str, extra: dict[str, str] | None = None,
+         **context: Any) -> Page:
+    nonce = secrets.token_urlsafe(12)
+    return Page(status, render(template, nonce=nonce, **context),
+                {**strict_headers(nonce), **(extra or {})})
+
+
+def message(status: int, heading: str, text: str) -> Page:
+    return page(status, "message.html", heading=heading, message=text)
+
+
+def redirect(location: str, extra: dict[str, str] | None = None) -> Page:
+    return Page(303, "", {"Location": location, "Cache-Control": "no-store", **(extra or {})})
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this site: never `//evil.example` or a scheme (an open redirect)."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")) \
+            or any(c in value for c in "\r\n\t") or len(value) > 300:
+        return "/"
+    return value
+
+
+def form(body: bytes) -> dict[str, str]:
+    try:
+        parsed = parse_qs(body.decode("utf-8"), max_num_fields=20, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return {k: v[0] for k, v in parsed.items() if v}
+
+
+def cookie(headers: Mapping[str, str], name: str) -> str | None:
+    raw = next((v for k, v in headers.items() if k.lower() == "cookie"), "")
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except CookieError:
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None
+
+
+def set_cookie(name: str, value: str, secure: bool, max_age: int,
+               same_site: Literal["Strict", "Lax"] = "Strict") -> str:
+    flags = f"Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}"
+    return f"{name}={value}; {flags}{'; Secure' if secure else ''}"
