@@ -80,7 +80,20 @@ def _sign_in(driver: Any, base: str, token: str) -> None:
     driver.delete_all_cookies()
     driver.get(base + "/")
     assert "/login" in driver.current_url
+    driver.find_element(By.CSS_SELECTOR, "details.key-sign-in summary").click()
     driver.find_element(By.ID, "key").send_keys(token)
+    driver.find_element(By.ID, "key-sign-in").click()
+    wait_for(lambda: driver.find_elements(By.ID, "alerts"), timeout=30)
+
+
+def _person_sign_in(driver: Any, base: str, email: str, password: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.delete_all_cookies()
+    driver.get(base + "/")
+    assert "/login" in driver.current_url
+    driver.find_element(By.ID, "email").send_keys(email)
+    driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "sign-in").click()
     wait_for(lambda: driver.find_elements(By.ID, "alerts"), timeout=30)
 
@@ -149,3 +162,89 @@ def test_hostile_text_is_shown_as_text_and_a_reader_cannot_act(
     wait_for(lambda: "/login" in browser.current_url, timeout=30)
     browser.get(demo_tenant["base"] + "/")
     assert "/login" in browser.current_url
+
+
+def _invitation_link(emulators: StackConfig, to: str) -> str:
+    import email
+    import email.policy
+    import re
+
+    def found() -> str | None:
+        for path in sorted((emulators.mail_dir).glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if message["To"] == to and "invited" in str(message["Subject"]):
+                body = message.get_body(("plain",))
+                match = re.search(r"(http://\S+/welcome\?code=\S+)", body.get_content()
+                                  if body else "")
+                if match:
+                    return match.group(1)
+        return None
+
+    link: str = wait_for(found, timeout=30)
+    return link
+
+
+def test_invited_owner_sets_a_password_a_viewer_cannot_act_and_the_owner_reads_the_audit(
+        browser: Any, demo_tenant: dict[str, str], emulators: StackConfig) -> None:
+    """Contract 6 end to end in Chromium, through the Auth emulator and the stack's SMTP:
+    invitation → first password → signed in; a viewer sees no action and is refused a forged
+    one; the owner sees all of it on the audit page."""
+    from selenium.webdriver.common.by import By
+
+    base = demo_tenant["base"]
+    owner = f"owner-{os.getpid()}@riverside.example"
+    added = json.loads(cli(emulators, "user", "add", "clinic", owner, "--role", "owner").stdout)
+    assert added["invitation_sent"] is True
+    cli(emulators, "user", "add", "clinic", "front.desk@riverside.example", "--role", "viewer",
+        "--password", "viewer-password-1")
+    link = _invitation_link(emulators, owner)
+
+    browser.delete_all_cookies()
+    browser.get(link)
+    browser.find_element(By.ID, "password").send_keys("owner password one")
+    browser.find_element(By.ID, "confirm").send_keys("owner password one")
+    browser.find_element(By.ID, "set-password").click()
+    wait_for(lambda: browser.find_elements(By.ID, "alerts"), timeout=30)
+    assert f"{owner} (owner)" in browser.find_element(By.ID, "signed-in-as").text
+    browser.get(link)  # the same link again: used
+    browser.find_element(By.ID, "password").send_keys("another password 2")
+    browser.find_element(By.ID, "confirm").send_keys("another password 2")
+    browser.find_element(By.ID, "set-password").click()
+    wait_for(lambda: "already used" in browser.page_source, timeout=30)
+
+    _person_sign_in(browser, base, "front.desk@riverside.example", "viewer-password-1")
+    assert not browser.find_elements(By.CSS_SELECTOR, "button[data-action]")
+    assert not browser.find_elements(By.ID, "nav-audit")
+    cards = browser.find_elements(By.CSS_SELECTOR, "article[data-status='open']")
+    target = cards[0].get_attribute("data-alert-id")
+    csrf = browser.find_element(By.CSS_SELECTOR, "header input[name='csrf']").get_attribute(
+        "value")
+    # A forged acknowledge with the viewer's own session and CSRF token (what a script or a
+    # crafted form from their browser would send): refused by the server, not just hidden.
+    jar = {c["name"]: c["value"] for c in browser.get_cookies()}
+    forged = requests.post(f"{base}/alerts/{target}/acknowledge", data={"csrf": csrf},
+                           cookies=jar, timeout=10, allow_redirects=False)
+    assert forged.status_code == 403
+    browser.get(base + "/audit")
+    assert "Only the practice's owners and admins" in browser.page_source
+    browser.get_log("browser")  # that 403 page is expected: drain it
+
+    _person_sign_in(browser, base, owner, "owner password one")
+    browser.find_element(By.ID, "nav-audit").click()
+    wait_for(lambda: browser.find_elements(By.ID, "audit-entries"), timeout=30)
+    rows = browser.find_elements(By.CSS_SELECTOR, "#audit-entries tbody tr[data-actor]")
+    seen = {(r.get_attribute("data-actor"), r.get_attribute("data-action")) for r in rows}
+    viewer = "user:front.desk@riverside.example"
+    assert (viewer, "POST /alerts/<alert_id>/<action>") in seen
+    assert (viewer, "GET /audit") in seen and (f"user:{owner}", "POST /welcome") in seen
+    assert ("cli:" + os.environ.get("USER", "root"), "user add") in seen or any(
+        a.startswith("cli:") and act == "user add" for a, act in seen)
+    browser.find_element(By.ID, "actor").send_keys(viewer)
+    browser.find_element(By.CSS_SELECTOR, "#audit-filters button").click()
+    wait_for(lambda: "actor=" in browser.current_url, timeout=30)
+    actors = {r.get_attribute("data-actor") for r in browser.find_elements(
+        By.CSS_SELECTOR, "#audit-entries tbody tr[data-actor]")}
+    assert actors == {viewer}
+    browser.save_screenshot(str(SHOTS / "dashboard-audit.png"))
+    assert "/audit.csv" in browser.find_element(By.ID, "audit-csv").get_attribute("href")
+    assert not _severe(browser), _severe(browser)

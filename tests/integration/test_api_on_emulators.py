@@ -103,7 +103,11 @@ def _signed_in(base: str, token: str) -> tuple[requests.Session, str]:
     import re
 
     browser = requests.Session()
-    answer = browser.post(base + "/login", data={"key": token, "next": "/"}, timeout=10)
+    form = browser.get(base + "/login", timeout=10)  # sets the sign-in form's own cookie
+    form_token = re.search(r'name="form_token" value="([^"]+)"', form.text)
+    assert form_token
+    answer = browser.post(base + "/login", data={"key": token, "next": "/",
+                                                 "form_token": form_token.group(1)}, timeout=10)
     assert answer.status_code == 200 and answer.url.rstrip("/") == base.rstrip("/"), answer.text
     found = re.search(r'name="csrf" value="([^"]+)"', answer.text)
     assert found

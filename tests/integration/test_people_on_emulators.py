@@ -1,0 +1,140 @@
+"""People on the real Firebase Auth emulator, through the same adapters and the running `api`
+function: users and claims, invitations used once, ID tokens on the JSON API by role, another
+practice's token, a disabled person refused at once, the dashboard's session cookie."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from tests.conftest import emulator_db
+from tests.integration.test_api_on_emulators import _seed
+from upstream.adapters.identity import FirebaseIdentity
+from upstream.adapters.identity_toolkit import IdentityToolkit, SignInRefused
+from upstream.domain.people import PeopleError
+from upstream.stack import manager
+from upstream.stack.config import StackConfig
+
+pytestmark = pytest.mark.emulators
+
+
+def _identity(config: StackConfig) -> tuple[FirebaseIdentity, IdentityToolkit]:
+    return FirebaseIdentity(config.project), IdentityToolkit.for_emulator(config.auth_host)
+
+
+def test_people_claims_invitations_and_the_last_owner(clean_stack: StackConfig,
+                                                      unique: str) -> None:
+    identity, toolkit = _identity(clean_stack)
+    acme, beta = f"acme-{unique}", f"beta-{unique}"
+    identity.add(acme, f"o-{unique}@acme.test", "owner", "owner-pass-1")
+    identity.add(acme, f"v-{unique}@acme.test", "viewer", None)
+    identity.add(beta, f"o-{unique}@beta.test", "owner", "owner-pass-2")
+    assert [p["email"] for p in identity.people(acme)] == [f"o-{unique}@acme.test",
+                                                          f"v-{unique}@acme.test"]
+    with pytest.raises(PeopleError):  # one account per address, whichever practice has it
+        identity.add(beta, f"v-{unique}@acme.test", "owner", "x-pass-123")
+    with pytest.raises(PeopleError):
+        identity.add(acme, f"short-{unique}@acme.test", "viewer", "123")
+    with pytest.raises(PeopleError):  # another practice's person is no one here
+        identity.disable(beta, f"v-{unique}@acme.test")
+    with pytest.raises(PeopleError):
+        identity.invitation_code(beta, f"v-{unique}@acme.test")
+    with pytest.raises(PeopleError):
+        identity.disable(acme, f"o-{unique}@acme.test")
+    with pytest.raises(SignInRefused):  # invited, no password yet: no way in
+        toolkit.sign_in_with_password(f"v-{unique}@acme.test", "")
+    code = identity.invitation_code(acme, f"v-{unique}@acme.test")
+    assert toolkit.accept_invitation(code, "viewer-pass-1") == f"v-{unique}@acme.test"
+    with pytest.raises(SignInRefused) as reused:
+        toolkit.accept_invitation(code, "another-pass-2")
+    assert reused.value.reason in ("INVALID_OOB_CODE", "EXPIRED_OOB_CODE")
+    with pytest.raises(SignInRefused):
+        toolkit.accept_invitation("made-up-code", "another-pass-2")
+    signed = toolkit.sign_in_with_password(f"v-{unique}@acme.test", "viewer-pass-1")
+    principal = identity.verify_id_token(signed.id_token)
+    assert principal and principal.customer_id == acme and principal.role == "viewer"
+    identity.disable(acme, f"v-{unique}@acme.test")
+    assert identity.verify_id_token(signed.id_token) is None
+    with pytest.raises(SignInRefused):
+        toolkit.sign_in_with_password(f"v-{unique}@acme.test", "viewer-pass-1")
+
+
+def test_id_tokens_on_the_api_by_role_and_practice(clean_stack: StackConfig,
+                                                   unique: str) -> None:
+    identity, toolkit = _identity(clean_stack)
+    db = emulator_db(clean_stack)
+    acme, beta = _seed(db, f"acme-{unique}", unique), _seed(db, f"beta-{unique}", unique)
+    base = manager.function_urls(clean_stack)["api"]
+    crew = {"viewer": f"v-{unique}@acme.test", "biller": f"b-{unique}@acme.test",
+            "admin": f"a-{unique}@acme.test"}
+    for role, email in crew.items():
+        identity.add(acme["customer"], email, role, "password-123")  # type: ignore[arg-type]
+    identity.add(beta["customer"], f"o-{unique}@beta.test", "owner", "password-123")
+    token = {role: toolkit.sign_in_with_password(email, "password-123").id_token
+             for role, email in crew.items()}
+    token["beta"] = toolkit.sign_in_with_password(f"o-{unique}@beta.test",
+                                                  "password-123").id_token
+
+    def call(method: str, path: str, who: str) -> requests.Response:
+        return requests.request(method, base + path, timeout=10, json={} if method != "GET"
+                                else None, headers={"Authorization": f"Bearer {token[who]}"})
+
+    alert_path = f"/v1/alerts/{acme['alert_id']}"
+    assert call("GET", alert_path, "viewer").status_code == 200
+    assert call("POST", alert_path + "/acknowledge", "viewer").status_code == 403
+    assert call("GET", "/v1/audit", "biller").status_code == 403
+    assert call("POST", alert_path + "/acknowledge", "biller").status_code == 200
+    entries = call("GET", "/v1/audit", "admin").json()["entries"]
+    actors = {(e["actor"], e["action"], e["outcome"]) for e in entries}
+    assert (f"user:{crew['viewer']}", "POST /v1/alerts/<alert_id>/<action>", 403) in actors
+    assert (f"user:{crew['biller']}", "POST /v1/alerts/<alert_id>/<action>", 200) in actors
+    assert call("GET", alert_path, "beta").status_code == 404  # another practice's token
+    theirs = call("GET", "/v1/alerts", "beta").json()
+    assert acme["alert_id"] not in str(theirs)
+    identity.disable(acme["customer"], crew["biller"])
+    assert call("GET", "/v1/alerts", "biller").status_code == 401
+    forged = token["viewer"].split(".")
+    assert requests.get(base + "/v1/alerts", timeout=10, headers={
+        "Authorization": f"Bearer {forged[0]}.{forged[1][:-4]}AAAA.{forged[2]}"}
+    ).status_code == 401
+
+
+def _form_token(browser: requests.Session, url: str) -> str:
+    found = re.search(r'name="form_token" value="([^"]+)"', browser.get(url, timeout=10).text)
+    assert found
+    return found.group(1)
+
+
+def test_the_dashboard_session_of_a_person_ends_when_they_are_disabled(
+        clean_stack: StackConfig, unique: str) -> None:
+    identity, _ = _identity(clean_stack)
+    db = emulator_db(clean_stack)
+    acme = _seed(db, f"acme-{unique}", unique)
+    base = manager.function_urls(clean_stack)["api"].rstrip("/")
+    email = f"b-{unique}@acme.test"
+    identity.add(acme["customer"], email, "biller", "password-123")
+    identity.add(acme["customer"], f"o-{unique}@acme.test", "owner", "password-123")
+    browser = requests.Session()
+    form_token = _form_token(browser, base + "/login")
+    signed = browser.post(base + "/login", timeout=10, allow_redirects=False, data={
+        "email": email.upper(), "password": "password-123", "form_token": form_token})
+    assert signed.status_code == 303, signed.text
+    assert "SameSite=Lax" in signed.headers["Set-Cookie"]
+    home = browser.get(base + "/", timeout=10)
+    assert home.status_code == 200 and acme["alert_id"] in home.text
+    assert f"{email} (biller)" in home.text
+    assert browser.get(base + "/audit", timeout=10).status_code == 403
+    identity.disable(acme["customer"], email)
+    after = browser.get(base + "/", timeout=10, allow_redirects=False)
+    assert after.status_code == 303 and "/login" in after.headers["Location"]
+    since = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    owner = requests.Session()
+    owner.post(base + "/login", timeout=10, data={
+        "email": f"o-{unique}@acme.test", "password": "password-123",
+        "form_token": _form_token(owner, base + "/login")})
+    exported = owner.get(base + "/audit.csv", params={"since": since}, timeout=10)
+    assert exported.status_code == 200 and f"user:{email}" in exported.text
+    assert "POST /login" in exported.text
