@@ -8,6 +8,10 @@ DEMO_CUSTOMER ?= demo
 DEMO_DIR ?= .upstream/sample
 # The sample year ends 2025-12-31; the run sees everything decided before this day.
 DEMO_RUN_DAY ?= 2026-01-01
+# The demo's people (local Auth emulator only; production invites by e-mail).
+DEMO_OWNER ?= owner@demo-aba.example
+DEMO_VIEWER ?= frontdesk@demo-aba.example
+DEMO_PASSWORD ?= demo-password-1
 
 # The Firebase Auth emulator (npm firebase-tools), project-local: `npm ci` from the lock file,
 # without install scripts (the emulator needs none of them; the lock's hashes are checked).
@@ -104,6 +108,8 @@ demo: $(STAMP) $(NODE_STAMP)  ## run Upstream locally on a year of sample data
 	$(BIN)/upstream stack up
 	$(BIN)/upstream tenant add $(DEMO_CUSTOMER) --name "Demo ABA Practice" \
 	  --notify-email billing@demo-aba.example
+	$(BIN)/upstream user add $(DEMO_CUSTOMER) $(DEMO_OWNER) --role owner --password $(DEMO_PASSWORD) --exists-ok
+	$(BIN)/upstream user add $(DEMO_CUSTOMER) $(DEMO_VIEWER) --role viewer --password $(DEMO_PASSWORD) --exists-ok
 	$(BIN)/upstream sample --out $(DEMO_DIR)
 	@for f in $(DEMO_DIR)/claims/* $(DEMO_DIR)/authorizations/* $(DEMO_DIR)/remittance/*; do \
 	  $(BIN)/upstream upload "$$f" --customer $(DEMO_CUSTOMER) --format line || exit 1; \
@@ -117,7 +123,9 @@ demo: $(STAMP) $(NODE_STAMP)  ## run Upstream locally on a year of sample data
 	@$(BIN)/upstream mail --wait 60
 	@echo; echo "Stack (stop it with: make down; the api URL serves /v1/openapi.json):"; $(BIN)/upstream stack status
 	@echo; echo "Dashboard: open $$($(BIN)/upstream stack status --format json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["functions"]["api"])')"
-	@echo "Sign in with this key (shown once; it is also the API's Bearer key: curl -H 'Authorization: Bearer <token>' <api>/v1/alerts):"
+	@echo "Sign in as the practice's owner:  $(DEMO_OWNER)  password: $(DEMO_PASSWORD)"
+	@echo "          or as its front desk:   $(DEMO_VIEWER)  password: $(DEMO_PASSWORD)  (viewer: reads only)"
+	@echo "A machine key for the JSON API (shown once: curl -H 'Authorization: Bearer <token>' <api>/v1/alerts):"
 	@$(BIN)/upstream tenant key $(DEMO_CUSTOMER) --scope write --name demo
 
 down: $(STAMP)  ## stop the local stack

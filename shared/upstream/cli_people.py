@@ -36,9 +36,11 @@ def user() -> None:
 @click.option("--password", default=None,
               help="Local stack and tests: the person signs in with this password alone. "
                    "Without it an invitation e-mail carries a one-time link.")
+@click.option("--exists-ok", is_flag=True,
+              help="The same person with the same role already there is success.")
 @PROJECT
 @click.option("--format", "fmt", type=FORMATS, default="json")
-def user_add(customer_id: str, email: str, role: str, password: str | None,
+def user_add(customer_id: str, email: str, role: str, password: str | None, exists_ok: bool,
              project: str | None, fmt: str) -> None:
     """Add EMAIL to CUSTOMER_ID with a role, and invite them."""
     from upstream.services.people import add_person
@@ -46,8 +48,8 @@ def user_add(customer_id: str, email: str, role: str, password: str | None,
     _connect(project)
     deps, actor = _deps_and_actor()
     try:
-        _show(add_person(customer_id, email, role, password, actor, datetime.now(UTC), deps),
-              fmt)
+        _show(add_person(customer_id, email, role, password, actor, datetime.now(UTC), deps,
+                         exists_ok), fmt)
     except PeopleError as exc:
         raise click.ClickException(str(exc)) from None
 

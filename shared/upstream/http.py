@@ -71,7 +71,7 @@ def serve_api(request: Any, api: ApiDeps, dashboard: DashboardDeps) -> tuple[str
                                        dict(request.headers), raw_body(request, json_api.MAX_BODY),
                                        api, request.remote_addr))
     secure = request.headers.get("X-Forwarded-Proto", request.scheme) == "https"
-    page = pages.handle(web_pages.WebRequest(request.method, request.path, dict(request.args),
-                                         dict(request.headers),
-                                         raw_body(request, web_pages.MAX_FORM), secure), dashboard)
+    page = pages.handle(web_pages.WebRequest(
+        request.method, request.path, dict(request.args), dict(request.headers),
+        raw_body(request, web_pages.MAX_FORM), secure, request.remote_addr), dashboard)
     return page.html, page.status, page.headers

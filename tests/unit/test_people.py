@@ -425,6 +425,10 @@ def test_adding_a_person_invites_them_by_mail_and_audits_it() -> None:
     assert all("code" not in str(e) for _, e in audit_log.entries)  # the link is a credential
     with pytest.raises(PeopleError):
         add_person("acme", "new@acme.test", "viewer", None, actor, NOW, deps)
+    with pytest.raises(PeopleError):  # another role: not the same person's re-run
+        add_person("acme", "new@acme.test", "viewer", None, actor, NOW, deps, exists_ok=True)
+    again = add_person("acme", "new@acme.test", "biller", None, actor, NOW, deps, exists_ok=True)
+    assert again["existed"] is True and len(mailer.sent) == 1
     for email, role, customer in (("not-an-address", "viewer", "acme"),
                                   ("a@b.test", "root", "acme"), ("a@b.test", "viewer", "nope")):
         with pytest.raises(PeopleError):

@@ -233,7 +233,8 @@ def handle(request: WebRequest, deps: DashboardDeps) -> Page:
             deps.stores, principal.customer_id, at=now, actor=principal.actor,
             role=principal.role, action=f"{request.method} {template}",
             resource_path=audit.resource(template, args if page.status < 400 else {}),
-            outcome=page.status, headers=request.headers, client_ip=None):
+            outcome=page.status, headers=request.headers,
+            client_ip=request.client_ip):
         return _message(503, "Unavailable", "Upstream cannot record this visit right now; "
                                             "try again in a moment.")
     return page

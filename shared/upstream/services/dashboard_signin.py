@@ -136,7 +136,7 @@ def _audit_sign_in(request: WebRequest, deps: DashboardDeps, principal: Principa
     return access_audit.record(deps.stores, principal.customer_id, at=now,
                                actor=principal.actor, role=principal.role, action=action,
                                resource_path="session", outcome=303, headers=request.headers,
-                               client_ip=None)
+                               client_ip=request.client_ip)
 
 
 def _person_session(request: WebRequest, deps: DashboardDeps, signed: SignedIn, now: datetime,

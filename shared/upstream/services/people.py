@@ -100,10 +100,20 @@ def invitation_email(sender: str, to: str, practice: str, role: str, link: str) 
 
 
 def add_person(customer_id: str, email_text: str, role_text: str, password: str | None,
-               actor: Actor, now: datetime, deps: PeopleDeps) -> dict[str, Any]:
+               actor: Actor, now: datetime, deps: PeopleDeps,
+               exists_ok: bool = False) -> dict[str, Any]:
+    """`exists_ok`: the same person with the same role already active is success (a re-run
+    of the demo); nothing about them changes then, their password included."""
     tenant = _practice(customer_id, deps)
     email, role = people.normalise_email(email_text), people.check_role(role_text)
-    deps.identity.add(customer_id, email, role, password)
+    try:
+        deps.identity.add(customer_id, email, role, password)
+    except PeopleError:
+        same = [p for p in deps.identity.people(customer_id)
+                if p["email"] == email and p["role"] == role and not p["disabled"]]
+        if not (exists_ok and same):
+            raise
+        return {"customer_id": customer_id, "email": email, "role": role, "existed": True}
     _record(customer_id, actor, "user add", email, now, deps)
     result: dict[str, Any] = {"customer_id": customer_id, "email": email, "role": role}
     if password is not None:

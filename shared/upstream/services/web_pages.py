@@ -24,6 +24,7 @@ class WebRequest:
     headers: Mapping[str, str]
     body: bytes
     secure: bool  # HTTPS: cookies get `Secure`
+    client_ip: str | None = None  # the peer (X-Forwarded-For wins in the audit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,8 +40,9 @@ class StackConfig(BaseSettings):
     smtp_port: int = 8688  # the local SMTP server (upstream.stack.mailbox)
     # The Firebase Auth emulator and the two ports firebase-tools reserves beside it (its hub
     # and its logging socket); by default the three after Storage, so every stack that sets
-    # its own Firestore port gets its own.
-    auth_port: int | None = None
+    # its own Firestore port gets its own (0: that default; a plain int so the whole config
+    # round-trips through UPSTREAM_STACK_* variables).
+    auth_port: int = 0
     firebase_bin: Path = _default_firebase()
     data_dir: Path = Path(".upstream")
     bucket: str = "upstream-uploads"
