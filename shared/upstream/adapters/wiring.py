@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -263,7 +264,25 @@ def dashboard_deps() -> DashboardDeps:
 
     return DashboardDeps(stores=FirestoreApiStores(firestore_client()), session_key=session_key,
                          automation=automation_deps(), identity=identity(),
-                         sign_in=identity_toolkit)
+                         sign_in=identity_toolkit, test_channel=channel_tester())
+
+
+def channel_tester() -> Callable[[str, str, str], None]:
+    """The settings page's "Send a test": a request on the `alerts` topic, for the
+    dispatcher, which alone holds the channels' credentials."""
+    import uuid
+
+    from upstream.services.channel_test import request_body
+
+    settings = get_settings()
+    publisher = PubSubPublisher(publisher_client(), settings.project)
+
+    def send(customer: str, channel: str, by: str) -> None:
+        publisher.publish(settings.alerts_topic,
+                          request_body(customer, channel, uuid.uuid4().hex, by),
+                          {"customer_id": customer, "kind": "channel_test"})
+
+    return send
 
 
 @cache

@@ -34,6 +34,12 @@ from upstream.services.automation import (
     override_hold,
 )
 from upstream.services.dashboard_audit import audit_csv, audit_page
+from upstream.services.dashboard_settings import (
+    ChannelTester,
+    save_section,
+    settings_page,
+    test_channel,
+)
 from upstream.services.dashboard_signin import (
     SessionIdentity,
     SignIn,
@@ -73,6 +79,7 @@ class DashboardDeps:
     automation: AutomationDeps | None = None
     identity: SessionIdentity | None = None  # people's sessions; key sessions work without
     sign_in: Callable[[], SignIn] | None = None
+    test_channel: ChannelTester | None = None  # publishes a channel test for the dispatcher
 
 
 _Visit = Visit
@@ -200,6 +207,9 @@ PAGES: tuple[tuple[str, str, Handler, str], ...] = (
     ("/authorizations/<number>/renewed", "POST", mark_renewed, "write"),
     ("/automation/<action_id>/<verb>", "POST", automation_action, "write"),
     ("/audit", "GET", audit_page, "admin"),
+    ("/settings", "GET", settings_page, "admin"),
+    ("/settings/<section>", "POST", save_section, "admin"),
+    ("/settings/channels/<channel_id>/test", "POST", test_channel, "admin"),
     ("/audit.csv", "GET", audit_csv, "admin"),
     ("/logout", "POST", logout, "read"),
 )

@@ -16,7 +16,9 @@ ACTION_LABELS = {"acknowledge": "Acknowledge", "noise": "Not useful (noise)",
                  "resolve": "Mark resolved", "reopen": "Reopen"}
 DONE = {"acknowledge": "Acknowledged", "noise": "Marked as noise: the same finding will stay "
         "quiet unless it gets worse", "resolve": "Marked resolved", "reopen": "Reopened",
-        "approve": "Approved and done", "release-hold": "Hold released; your reason is logged"}
+        "approve": "Approved and done", "release-hold": "Hold released; your reason is logged",
+        "saved": "Settings saved", "test-sent": "Test sent: it arrives within a minute; a "
+        "failure shows under Deliveries on the overview"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ Per channel the tenant's rules decide now, the next digest, or not at all
 (`domain/notify/routing.py`); sending and recording is `services/delivery.py`. Each alert
 reaches each channel once per severity (an escalation is news). An alert for a tenant that
 no longer exists is acknowledged and logged. The same topic carries the scheduled notices
-(daily digest, weekly summary: `services/notices.py`); anything else is dead-lettered with
+(daily digest, weekly summary: `services/notices.py`) and channel tests
+(`services/channel_test.py`); anything else is dead-lettered with
 its reason.
 """
 
@@ -32,6 +33,7 @@ from upstream.domain.notify.routing import (
 )
 from upstream.events import CloudEventLike
 from upstream.logs import get_logger
+from upstream.services.channel_test import ChannelTest, send_channel_test
 from upstream.services.dead_letters import decode_or_dead_letter
 from upstream.services.delivery import (
     LEASE_SECONDS,
@@ -57,8 +59,10 @@ __all__ = ["ChannelsFailed", "DigestRequest", "DispatchDeps", "SummaryRequest",
 log = get_logger(__name__)
 
 
-def _decode(event: Any) -> dict[str, Any] | DigestRequest | SummaryRequest:
+def _decode(event: Any) -> dict[str, Any] | DigestRequest | SummaryRequest | ChannelTest:
     alert = json.loads(base64.b64decode(event.data["message"]["data"]))
+    if isinstance(alert, dict) and "test" in alert:
+        return ChannelTest.model_validate(alert)
     if isinstance(alert, dict) and "digest" in alert:
         return DigestRequest.model_validate(alert)
     if isinstance(alert, dict) and "summary" in alert and "alert_id" not in alert:
@@ -83,6 +87,8 @@ def handle_alert_event(event: CloudEventLike, deps: DispatchDeps) -> dict[str, A
         return send_digest(decoded, deps)
     if isinstance(decoded, SummaryRequest):
         return send_weekly_summary(decoded, deps)
+    if isinstance(decoded, ChannelTest):
+        return send_channel_test(decoded, deps)
     return _dispatch(decoded, deps)
 
 

@@ -14,6 +14,8 @@ from urllib.parse import parse_qs
 from upstream.web import render
 
 MAX_FORM = 16 * 1024
+# The settings page's notification form: ten fields per channel, up to 20 channels, a new row.
+MAX_FIELDS = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,7 @@ def safe_next(value: str | None) -> str:
 
 def form(body: bytes) -> dict[str, str]:
     try:
-        parsed = parse_qs(body.decode("utf-8"), max_num_fields=20, strict_parsing=False)
+        parsed = parse_qs(body.decode("utf-8"), max_num_fields=MAX_FIELDS, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
         return {}
     return {k: v[0] for k, v in parsed.items() if v}
