@@ -104,6 +104,8 @@ locals {
         UPSTREAM_DASHBOARD_URL     = var.dashboard_url
         UPSTREAM_IDENTITY_API_KEY  = google_apikeys_key.identity_web.key_string
         UPSTREAM_IDENTITY_BASE_URL = "https://identitytoolkit.googleapis.com"
+        UPSTREAM_UPLOADS_BUCKET    = google_storage_bucket.uploads.name
+        UPSTREAM_UPLOAD_SIGNER     = "iam"
       }
       # Replaying a practice's dead letters (POST /v1/admin/dead-letters/<topic>/replay)
       # republishes them to their topic; it reads the holds (pubsub.tf api_reads_holds).

@@ -20,6 +20,23 @@ resource "google_storage_bucket_iam_member" "uploads" {
   member   = "serviceAccount:${google_service_account.function[each.key].email}"
 }
 
+# The dashboard's browser uploads: the api function signs V4 PUT URLs as itself through IAM
+# signBlob (no key file exists), so it may sign for itself, create objects (what the signed
+# URL grants; names are unique, so no overwrite) and read them (an upload's MD5 and size,
+# the rejects file a person downloads).
+resource "google_service_account_iam_member" "api_signs_upload_urls" {
+  service_account_id = google_service_account.function["api"].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_service_account.function["api"].email}"
+}
+
+resource "google_storage_bucket_iam_member" "api_uploads" {
+  for_each = toset(["roles/storage.objectCreator", "roles/storage.objectViewer"])
+  bucket   = google_storage_bucket.uploads.name
+  role     = each.value
+  member   = "serviceAccount:${google_service_account.function["api"].email}"
+}
+
 # --- invocation ----------------------------------------------------------------------------
 
 # Pub/Sub pushes as `pusher`, which may invoke the topic-triggered functions only.

@@ -37,6 +37,14 @@ resource "google_storage_bucket" "uploads" {
       default_kms_key_name = encryption.value
     }
   }
+  # The dashboard's upload page PUTs files here with V4 signed URLs (the api function signs
+  # them): only that origin, only PUT, only the two headers the signature covers.
+  cors {
+    origin          = [var.dashboard_url]
+    method          = ["PUT"]
+    response_header = ["Content-Type", "x-goog-content-length-range"]
+    max_age_seconds = 3600
+  }
 }
 
 resource "google_storage_bucket" "sources" {

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     # the Auth emulator instead (FIREBASE_AUTH_EMULATOR_HOST).
     identity_base_url: str = "https://identitytoolkit.googleapis.com"
     identity_api_key: str = ""
+    # Browser uploads (the dashboard): V4 signed PUT URLs into this bucket, signed through
+    # IAM in production; the local stack signs with its own key and points at its gateway.
+    uploads_bucket: str = "upstream-uploads"
+    upload_endpoint: str = "https://storage.googleapis.com"
+    upload_signer: Literal["iam", "local"] = "iam"
     secrets_backend: Literal["local", "gcp"] = "local"
     secrets_file: Path = Path(".upstream/secrets.json")
     # Firestore commits at most 500 writes; one slot is the batch's progress marker.

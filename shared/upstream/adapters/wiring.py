@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where i
     from upstream.adapters.channels import SmtpSender
     from upstream.adapters.identity import FirebaseIdentity
     from upstream.adapters.identity_toolkit import IdentityToolkit
+    from upstream.adapters.signed_urls import BrowserUploads
     from upstream.services.aggregate_changes import AggregateDeps
     from upstream.services.api import ApiDeps
     from upstream.services.automation import AutomationDeps
@@ -264,7 +265,30 @@ def dashboard_deps() -> DashboardDeps:
 
     return DashboardDeps(stores=FirestoreApiStores(firestore_client()), session_key=session_key,
                          automation=automation_deps(), identity=identity(),
-                         sign_in=identity_toolkit, test_channel=channel_tester())
+                         sign_in=identity_toolkit, test_channel=channel_tester(),
+                         uploads=browser_uploads(),
+                         upload_endpoint=get_settings().upload_endpoint)
+
+
+def browser_uploads() -> BrowserUploads:
+    from upstream.adapters.signed_urls import (
+        LOCAL_SIGNING_KEY_NAME,
+        BrowserUploads,
+        IamSigner,
+        LocalKeySigner,
+    )
+
+    settings = get_settings()
+    signer: LocalKeySigner | IamSigner
+    if settings.upload_signer == "local":
+        raw = secret_store().get(LOCAL_SIGNING_KEY_NAME)
+        if raw is None:
+            raise RuntimeError(f"the local stack's {LOCAL_SIGNING_KEY_NAME} secret is missing")
+        signer = LocalKeySigner(json.loads(raw), settings.uploads_bucket,
+                                settings.upload_endpoint)
+    else:
+        signer = IamSigner(storage_client(), settings.uploads_bucket)
+    return BrowserUploads(storage_client(), settings.uploads_bucket, signer)
 
 
 def channel_tester() -> Callable[[str, str, str], None]:

@@ -48,6 +48,14 @@ from upstream.services.dashboard_signin import (
     sign_out,
     signed_in_as,
 )
+from upstream.services.dashboard_uploads import (
+    UploadFiles,
+    follow,
+    new_upload,
+    rejects_file,
+    upload_page,
+    upload_summary,
+)
 from upstream.services.dashboard_visit import Visit, common
 from upstream.services.web_pages import (
     MAX_FORM,
@@ -80,6 +88,8 @@ class DashboardDeps:
     identity: SessionIdentity | None = None  # people's sessions; key sessions work without
     sign_in: Callable[[], SignIn] | None = None
     test_channel: ChannelTester | None = None  # publishes a channel test for the dispatcher
+    uploads: UploadFiles | None = None  # browser uploads: signed URLs, objects, rejects
+    upload_endpoint: str = "https://storage.googleapis.com"
 
 
 _Visit = Visit
@@ -206,6 +216,11 @@ PAGES: tuple[tuple[str, str, Handler, str], ...] = (
     ("/alerts/<alert_id>/<action>", "POST", alert_action, "write"),
     ("/authorizations/<number>/renewed", "POST", mark_renewed, "write"),
     ("/automation/<action_id>/<verb>", "POST", automation_action, "write"),
+    ("/upload", "GET", upload_page, "write"),
+    ("/uploads/new", "POST", new_upload, "write"),
+    ("/uploads/follow", "GET", follow, "read"),
+    ("/uploads/<upload_id>", "GET", upload_summary, "read"),
+    ("/uploads/<upload_id>/rejects.csv", "GET", rejects_file, "read"),
     ("/audit", "GET", audit_page, "admin"),
     ("/settings", "GET", settings_page, "admin"),
     ("/settings/<section>", "POST", save_section, "admin"),

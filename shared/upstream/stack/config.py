@@ -72,6 +72,11 @@ class StackConfig(BaseSettings):
         return auth, auth + 1, auth + 2
 
     @property
+    def gateway_port(self) -> int:
+        """The upload gateway (`stack/storage_gateway.py`): signed browser PUTs."""
+        return self.firestore_port + 6
+
+    @property
     def auth_host(self) -> str:
         return f"{self.host}:{self.auth_ports[0]}"
 
@@ -92,4 +97,8 @@ class StackConfig(BaseSettings):
             "FIREBASE_AUTH_EMULATOR_HOST": self.auth_host,
             # The dashboard's base URL, for links in invitations (the `api` function).
             "UPSTREAM_DASHBOARD_URL": self.url(self.functions_base_port + _API_OFFSET),
+            # Browser uploads: signed with the stack's key, checked by its gateway.
+            "UPSTREAM_UPLOADS_BUCKET": self.bucket,
+            "UPSTREAM_UPLOAD_ENDPOINT": self.url(self.gateway_port),
+            "UPSTREAM_UPLOAD_SIGNER": "local",
         }

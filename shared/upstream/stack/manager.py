@@ -83,6 +83,13 @@ def _components(config: StackConfig) -> list[tuple[str, int, list[str], str]]:
                       "--project", config.project,
                       "--config", str(_firebase_json(config, hub, logging_port))],
                      config.url(auth)))
+    items.append(("upload_gateway", config.gateway_port,
+                  [sys.executable, "-m", "upstream.stack.storage_gateway", f"--host={host}",
+                   f"--port={config.gateway_port}",
+                   f"--storage-url={config.url(config.storage_port)}",
+                   f"--origin={function_urls(config)['api']}",
+                   f"--secrets-file={config.secrets_file.resolve()}"],
+                  f"tcp://{host}:{config.gateway_port}"))
     items.append(("smtp", config.smtp_port,
                   [sys.executable, "-m", "upstream.stack.mailbox", f"--host={host}",
                    f"--port={config.smtp_port}", f"--dir={config.mail_dir.resolve()}"],
@@ -175,9 +182,12 @@ def _provision(config: StackConfig) -> None:
     (idempotent)."""
     os.environ.update(config.emulator_env())
     from upstream.adapters.secrets import LocalFileSecretStore
+    from upstream.adapters.signed_urls import LOCAL_SIGNING_KEY_NAME, new_local_key
     from upstream.adapters.wiring import SMTP_SECRET
 
     secrets = LocalFileSecretStore(config.secrets_file)
+    if secrets.get(LOCAL_SIGNING_KEY_NAME) is None:
+        secrets.put(LOCAL_SIGNING_KEY_NAME, new_local_key())
     if secrets.get(SMTP_SECRET) is None:
         secrets.put(SMTP_SECRET, json.dumps({
             "host": config.host, "port": config.smtp_port, "sender": "alerts@upstream.local",
@@ -271,7 +281,8 @@ def status(config: StackConfig) -> dict[str, Any]:
         "bucket": config.bucket,
         "functions": function_urls(config),
         "running": {name: running(name) for name in
-                    ["auth", "firestore", "pubsub", "storage", "smtp", "athena_api",
+                    ["auth", "firestore", "pubsub", "storage", "upload_gateway", "smtp",
+                     "athena_api",
                      *(s.name for s in FUNCTIONS), "bridge"]},
         "data_dir": str(config.data_dir.resolve()),
     }
