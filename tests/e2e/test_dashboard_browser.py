@@ -185,10 +185,12 @@ def _invitation_link(emulators: StackConfig, to: str) -> str:
 
 
 def test_invited_owner_sets_a_password_a_viewer_cannot_act_and_the_owner_reads_the_audit(
-        browser: Any, demo_tenant: dict[str, str], emulators: StackConfig) -> None:
+        browser: Any, demo_tenant: dict[str, str], emulators: StackConfig,
+        tmp_path: Path) -> None:
     """Contract 6 end to end in Chromium, through the Auth emulator and the stack's SMTP:
     invitation → first password → signed in; a viewer sees no action and is refused a forged
-    one; the owner sees all of it on the audit page."""
+    one; the owner uploads a file with the progress bar to its summary, changes a channel and
+    receives its test e-mail, and sees all of it on the audit page."""
     from selenium.webdriver.common.by import By
 
     base = demo_tenant["base"]
@@ -215,6 +217,7 @@ def test_invited_owner_sets_a_password_a_viewer_cannot_act_and_the_owner_reads_t
     _person_sign_in(browser, base, "front.desk@riverside.example", "viewer-password-1")
     assert not browser.find_elements(By.CSS_SELECTOR, "button[data-action]")
     assert not browser.find_elements(By.ID, "nav-audit")
+    assert not browser.find_elements(By.ID, "nav-upload")
     cards = browser.find_elements(By.CSS_SELECTOR, "article[data-status='open']")
     target = cards[0].get_attribute("data-alert-id")
     csrf = browser.find_element(By.CSS_SELECTOR, "header input[name='csrf']").get_attribute(
@@ -230,6 +233,8 @@ def test_invited_owner_sets_a_password_a_viewer_cannot_act_and_the_owner_reads_t
     browser.get_log("browser")  # that 403 page is expected: drain it
 
     _person_sign_in(browser, base, owner, "owner password one")
+    _upload_in_the_browser(browser, emulators, tmp_path)
+    _change_a_channel_and_send_a_test(browser, emulators)
     browser.find_element(By.ID, "nav-audit").click()
     wait_for(lambda: browser.find_elements(By.ID, "audit-entries"), timeout=30)
     rows = browser.find_elements(By.CSS_SELECTOR, "#audit-entries tbody tr[data-actor]")
@@ -248,3 +253,63 @@ def test_invited_owner_sets_a_password_a_viewer_cannot_act_and_the_owner_reads_t
     browser.save_screenshot(str(SHOTS / "dashboard-audit.png"))
     assert "/audit.csv" in browser.find_element(By.ID, "audit-csv").get_attribute("href")
     assert not _severe(browser), _severe(browser)
+
+
+def _upload_in_the_browser(browser: Any, emulators: StackConfig, tmp_path: Path) -> None:
+    """Drag-and-drop's file input, the signed PUT through the stack's gateway (CORS and the
+    signature checked there), the bridge, file_ingest, and the summary page to `complete`."""
+    from selenium.webdriver.common.by import By
+
+    cli(emulators, "sample", "--out", str(tmp_path), "--start", "2025-04-02", "--end",
+        "2025-04-20", "--lines-per-day", "20", "--seed", "7")
+    claims = sorted((tmp_path / "claims").iterdir())[0]
+    browser.find_element(By.ID, "nav-upload").click()
+    wait_for(lambda: browser.find_elements(By.ID, "drop-zone"), timeout=30)
+    browser.find_element(By.ID, "file").send_keys(str(claims))
+    browser.find_element(By.ID, "upload-button").click()
+    wait_for(lambda: "/uploads/md5-" in browser.current_url, timeout=60)
+    wait_for(lambda: browser.find_element(By.ID, "upload-state").get_attribute(
+        "data-status") == "complete", timeout=120, interval=1)
+    rows = int(browser.find_element(By.ID, "rows").text)
+    accepted = int(browser.find_element(By.ID, "accepted").text)
+    rejected = int(browser.find_element(By.ID, "rejected").text)
+    assert rows > 0 and accepted + rejected <= rows
+    browser.save_screenshot(str(SHOTS / "dashboard-upload-complete.png"))
+    if rejected:
+        link = browser.find_element(By.ID, "rejects-link").get_attribute("href")
+        jar = {c["name"]: c["value"] for c in browser.get_cookies()}
+        rejects = requests.get(link, cookies=jar, timeout=10)
+        assert rejects.status_code == 200 and rejects.text.startswith("line,reason")
+
+
+def _change_a_channel_and_send_a_test(browser: Any, emulators: StackConfig) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.ID, "nav-settings").click()
+    wait_for(lambda: browser.find_elements(By.ID, "form-notifications"), timeout=30)
+    browser.find_element(By.NAME, "chnew_id").send_keys("frontoffice")
+    browser.find_element(By.NAME, "chnew_recipients").send_keys("not an address")
+    browser.find_element(By.ID, "save-notifications").click()
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".field-error"), timeout=30)
+    error = browser.find_element(By.CSS_SELECTOR, ".field-error")
+    assert error.get_attribute("data-field") == "ch0_recipients"
+    browser.get_log("browser")  # that 400 is the expected answer to a bad address: drain it
+    browser.find_element(By.NAME, "ch0_recipients").clear()
+    browser.find_element(By.NAME, "ch0_recipients").send_keys("office@riverside.example")
+    browser.find_element(By.ID, "save-notifications").click()
+    wait_for(lambda: "done=saved" in browser.current_url, timeout=30)
+    browser.find_element(By.CSS_SELECTOR, "button[data-test-channel='frontoffice']").click()
+    wait_for(lambda: "done=test-sent" in browser.current_url, timeout=30)
+
+    def test_mail() -> bool:
+        import email
+        import email.policy
+
+        for path in emulators.mail_dir.glob("*.eml"):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if message["To"] == "office@riverside.example" and "frontoffice works" in str(
+                    message["Subject"]):
+                return True
+        return False
+
+    wait_for(test_mail, timeout=60, interval=1)

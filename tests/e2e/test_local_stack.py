@@ -149,7 +149,8 @@ def test_down_stops_exactly_what_up_started(tmp_path: Path) -> None:
         cli(config, "stack", "up")
         pids = {k: v["pid"] for k, v in json.loads(config.state_file.read_text())
                 ["components"].items()}
-        assert set(pids) == {"firestore", "pubsub", "storage", "smtp", "athena_api",
+        assert set(pids) == {"auth", "firestore", "pubsub", "storage", "upload_gateway",
+                             "smtp", "athena_api",
                              "file_ingest", "aggregator", "detectors", "athena_webhook",
                              "ehr_webhook", "fhir_mapper", "ehr_fetcher", "alert_dispatcher",
                              "api", "risk_scorer", "bridge"}
