@@ -63,3 +63,18 @@ resource "google_firestore_index" "audit_by_actor" {
     order      = "DESCENDING"
   }
 }
+
+# The pre-submission queue (dashboard /check): a practice's pending lines scored HIGH or
+# MEDIUM, newest first (adapters/firestore_risk.py flagged_lines).
+resource "google_firestore_index" "risk_flagged" {
+  database   = google_firestore_database.default.name
+  collection = "risk_scores"
+  fields {
+    field_path = "category"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "scored_at"
+    order      = "DESCENDING"
+  }
+}

@@ -84,10 +84,10 @@ def test_the_gateway_accepts_exactly_the_signed_request() -> None:
 
 class Files:
     def __init__(self) -> None:
-        self.signed: list[tuple[str, int, int]] = []
+        self.signed: list[tuple[str, int, float]] = []
         self.objects: dict[str, bytes] = {}
 
-    def put_url(self, name: str, max_bytes: int, minutes: int) -> SignedPut:
+    def put_url(self, name: str, max_bytes: int, minutes: float) -> SignedPut:
         self.signed.append((name, max_bytes, minutes))
         return SignedPut(f"{ENDPOINT}/upstream-uploads/{name}?X-Goog-Signature=s",
                          {"Content-Type": "application/octet-stream"}, NOW)

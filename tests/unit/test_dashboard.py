@@ -30,12 +30,16 @@ class DashStores(Stores):
     def __init__(self) -> None:
         super().__init__()
         self.deliveries: dict[str, list[dict[str, Any]]] = {"acme": [], "beta": []}
+        self.flagged: dict[str, list[dict[str, Any]]] = {"acme": [], "beta": []}
 
     def failed_deliveries(self, customer: str, limit: int) -> list[dict[str, Any]]:
         return [d for d in self.deliveries[customer] if d.get("status") == "failed"][:limit]
 
     def last_run_day(self, customer: str) -> date | None:
         return date(2026, 1, 7) if customer == "acme" else None
+
+    def flagged_lines(self, customer: str, limit: int) -> list[dict[str, Any]]:
+        return list(self.flagged.get(customer, []))[:limit]
 
 
 def deps_and_tokens() -> tuple[DashboardDeps, DashStores, dict[str, str]]:
@@ -182,7 +186,7 @@ def test_expired_session_and_oversized_forms() -> None:
     later = DashboardDeps(stores=deps.stores, session_key=deps.session_key,
                           clock=lambda: NOW + timedelta(hours=sessions.SESSION_HOURS + 1))
     assert request(later, "GET", "/", cookie).status == 303
-    assert request(deps, "POST", "/login", body=b"key=" + b"x" * 20000).status == 413
+    assert request(deps, "POST", "/login", body=b"key=" + b"x" * 300_000).status == 413
     # Not UTF-8: no form at all, so no form token either (refused before any key is read).
     assert request(deps, "POST", "/login", body=b"\xff\xfe").status == 403
     garbled = b"form_token=" + FORM_TOKEN.encode() + b"&key=\xff\xfe"

@@ -96,6 +96,11 @@ class FirestoreApiStores:
             filter=firestore.FieldFilter("status", "==", "failed")).limit(limit)
         return [snap.to_dict() or {} for snap in query.stream()]
 
+    def flagged_lines(self, customer: str, limit: int) -> list[dict[str, Any]]:
+        from upstream.adapters.firestore_risk import flagged_lines
+
+        return flagged_lines(self._client, customer, limit)
+
     def last_run_day(self, customer: str) -> date | None:
         """The as-of day of the tenant's latest detector run (single-field order: no index)."""
         query = tenant_collection(self._client, customer, RUNS).order_by(

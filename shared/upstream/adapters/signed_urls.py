@@ -51,7 +51,7 @@ class LocalKeySigner:
         self._bucket = storage.Client(project="local", credentials=anonymous).bucket(bucket)
         self._endpoint = endpoint
 
-    def put_url(self, name: str, max_bytes: int, minutes: int) -> SignedPut:
+    def put_url(self, name: str, max_bytes: int, minutes: float) -> SignedPut:
         url = self._bucket.blob(name).generate_signed_url(
             version="v4", method="PUT", expiration=timedelta(minutes=minutes),
             content_type=CONTENT_TYPE, headers={LENGTH_HEADER: f"0,{max_bytes}"},
@@ -66,7 +66,7 @@ class IamSigner:
     def __init__(self, client: storage.Client, bucket: str) -> None:
         self._bucket = client.bucket(bucket)
 
-    def put_url(self, name: str, max_bytes: int, minutes: int) -> SignedPut:
+    def put_url(self, name: str, max_bytes: int, minutes: float) -> SignedPut:
         import google.auth
         from google.auth.transport.requests import Request
 
@@ -104,7 +104,7 @@ class BrowserUploads:
         self._bucket = client.bucket(bucket)
         self._signer = signer
 
-    def put_url(self, name: str, max_bytes: int, minutes: int) -> SignedPut:
+    def put_url(self, name: str, max_bytes: int, minutes: float) -> SignedPut:
         return self._signer.put_url(name, max_bytes, minutes)
 
     def md5_and_size(self, name: str) -> tuple[str, int] | None:

@@ -25,8 +25,7 @@ from upstream.domain import audit, safe_json
 from upstream.domain.aggregates import DailyCell
 from upstream.domain.payers import PayerNormalizer
 from upstream.domain.people import Principal
-from upstream.domain.risk.check import CheckError, check, parse_claim
-from upstream.domain.risk.rules import default_rules, with_overrides
+from upstream.domain.risk.check import CheckError, parse_claim
 from upstream.logs import get_logger
 from upstream.ports import DeadLetterHold
 from upstream.services import access_audit, page_tokens
@@ -53,8 +52,9 @@ from upstream.services.automation import (
     override_hold,
     settings_for,
 )
+from upstream.services.presubmission import check_claim
 from upstream.services.recovery import list_held, replay_held
-from upstream.services.risk_history import HistoryCache, cached_history
+from upstream.services.risk_history import HistoryCache
 from upstream.services.webhooks import Answer, problem
 from upstream.topics import TOPICS
 
@@ -323,12 +323,8 @@ def risk_score(call: Call, deps: ApiDeps) -> Answer:
         lines = parse_claim(_json_body(call), PayerNormalizer(tenant.get("payer_aliases")))
     except CheckError as exc:
         raise BadRequest(str(exc)) from None
-    rules = with_overrides(default_rules(), tenant.get("risk_rules"), tenant.get("state"))
-    numbers = {str(n) for n in (line.get("authorization_number") for line in lines) if n}
-    auths = [a for a in deps.stores.authorizations(call.customer)
-             if str(a.get("authorization_number")) in numbers] if numbers else []
-    return Answer(200, check(lines, cached_history(deps.histories, call.customer, call.now.date(),
-                                          deps.stores.cells), rules, auths))
+    return Answer(200, check_claim(call.customer, lines, tenant, deps.stores.authorizations,
+                                   deps.stores.cells, deps.histories, call.now.date()))
 
 
 def _hold(deps: ApiDeps) -> DeadLetterHold:

@@ -11,7 +11,7 @@ nonce; charts are inline PNGs) and are never cached.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -34,6 +34,7 @@ from upstream.services.automation import (
     override_hold,
 )
 from upstream.services.dashboard_audit import audit_csv, audit_page
+from upstream.services.dashboard_check import check_page, run_check
 from upstream.services.dashboard_settings import (
     ChannelTester,
     save_section,
@@ -57,6 +58,7 @@ from upstream.services.dashboard_uploads import (
     upload_summary,
 )
 from upstream.services.dashboard_visit import Visit, common
+from upstream.services.risk_history import HistoryCache
 from upstream.services.web_pages import (
     MAX_FORM,
     Page,
@@ -78,6 +80,8 @@ class DashboardStores(ApiStores, Protocol):
 
     def last_run_day(self, customer: str) -> date | None: ...
 
+    def flagged_lines(self, customer: str, limit: int) -> list[dict[str, Any]]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class DashboardDeps:
@@ -90,6 +94,7 @@ class DashboardDeps:
     test_channel: ChannelTester | None = None  # publishes a channel test for the dispatcher
     uploads: UploadFiles | None = None  # browser uploads: signed URLs, objects, rejects
     upload_endpoint: str = "https://storage.googleapis.com"
+    histories: HistoryCache = field(default_factory=dict)  # the check's denial history, daily
 
 
 _Visit = Visit
@@ -221,6 +226,8 @@ PAGES: tuple[tuple[str, str, Handler, str], ...] = (
     ("/uploads/follow", "GET", follow, "read"),
     ("/uploads/<upload_id>", "GET", upload_summary, "read"),
     ("/uploads/<upload_id>/rejects.csv", "GET", rejects_file, "read"),
+    ("/check", "GET", check_page, "read"),
+    ("/check", "POST", run_check, "read"),
     ("/audit", "GET", audit_page, "admin"),
     ("/settings", "GET", settings_page, "admin"),
     ("/settings/<section>", "POST", save_section, "admin"),

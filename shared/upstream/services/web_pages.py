@@ -13,7 +13,8 @@ from urllib.parse import parse_qs
 
 from upstream.web import render
 
-MAX_FORM = 16 * 1024
+# The largest form is a pasted claim (64 KB of text, up to three times that URL-encoded).
+MAX_FORM = 256 * 1024
 # The settings page's notification form: ten fields per channel, up to 20 channels, a new row.
 MAX_FIELDS = 250
 
