@@ -12,6 +12,6 @@ answer_http_errors_as_problems()
 
 
 @functions_framework.http
-def api(request: Request) -> tuple[str, int, dict[str, str]]:
+def api(request: Request) -> tuple[str | bytes, int, dict[str, str]]:
     configure_logging()
     return serve_api(request, api_deps(), dashboard_deps())

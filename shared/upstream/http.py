@@ -59,8 +59,8 @@ def raw_body(request: Any, limit: int) -> bytes:
     return bytes(request.stream.read(limit + 1))
 
 
-def serve_api(request: Any, api: ApiDeps, dashboard: DashboardDeps) -> tuple[str, int,
-                                                                             dict[str, str]]:
+def serve_api(request: Any, api: ApiDeps,
+              dashboard: DashboardDeps) -> tuple[str | bytes, int, dict[str, str]]:
     """The `api` function: `/v1/…` is the JSON API, every other path the dashboard."""
     from upstream.services import api as json_api
     from upstream.services import dashboard as pages
@@ -74,4 +74,4 @@ def serve_api(request: Any, api: ApiDeps, dashboard: DashboardDeps) -> tuple[str
     page = pages.handle(web_pages.WebRequest(
         request.method, request.path, dict(request.args), dict(request.headers),
         raw_body(request, web_pages.MAX_FORM), secure, request.remote_addr), dashboard)
-    return page.html, page.status, page.headers
+    return (page.body if page.body is not None else page.html), page.status, page.headers

@@ -266,8 +266,14 @@ def dashboard_deps() -> DashboardDeps:
     return DashboardDeps(stores=FirestoreApiStores(firestore_client()), session_key=session_key,
                          automation=automation_deps(), identity=identity(),
                          sign_in=identity_toolkit, test_channel=channel_tester(),
-                         uploads=browser_uploads(),
+                         uploads=browser_uploads(), pdf=_pdf_renderer(),
                          upload_endpoint=get_settings().upload_endpoint)
+
+
+def _pdf_renderer() -> Callable[[str], bytes]:
+    from upstream.adapters.pdf import html_to_pdf
+
+    return html_to_pdf
 
 
 def browser_uploads() -> BrowserUploads:

@@ -35,6 +35,7 @@ from upstream.services.automation import (
 )
 from upstream.services.dashboard_audit import audit_csv, audit_page
 from upstream.services.dashboard_check import check_page, run_check
+from upstream.services.dashboard_reports import alert_pdf, evidence_csv
 from upstream.services.dashboard_settings import (
     ChannelTester,
     save_section,
@@ -95,6 +96,7 @@ class DashboardDeps:
     uploads: UploadFiles | None = None  # browser uploads: signed URLs, objects, rejects
     upload_endpoint: str = "https://storage.googleapis.com"
     histories: HistoryCache = field(default_factory=dict)  # the check's denial history, daily
+    pdf: Callable[[str], bytes] | None = None  # HTML → PDF (adapters/pdf.py)
 
 
 _Visit = Visit
@@ -218,6 +220,8 @@ Handler = Callable[..., Page]
 PAGES: tuple[tuple[str, str, Handler, str], ...] = (
     ("/", "GET", overview, "read"),
     ("/alerts/<alert_id>", "GET", alert_page, "read"),
+    ("/alerts/<alert_id>/evidence.csv", "GET", evidence_csv, "read"),
+    ("/alerts/<alert_id>/report.pdf", "GET", alert_pdf, "read"),
     ("/alerts/<alert_id>/<action>", "POST", alert_action, "write"),
     ("/authorizations/<number>/renewed", "POST", mark_renewed, "write"),
     ("/automation/<action_id>/<verb>", "POST", automation_action, "write"),

@@ -35,6 +35,7 @@ class Page:
     status: int
     html: str
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None  # a binary answer (a PDF) instead of `html`
 
 
 def strict_headers(nonce: str, connect: str | None = None) -> dict[str, str]:
