@@ -31,6 +31,7 @@ class DashStores(Stores):
         super().__init__()
         self.deliveries: dict[str, list[dict[str, Any]]] = {"acme": [], "beta": []}
         self.flagged: dict[str, list[dict[str, Any]]] = {"acme": [], "beta": []}
+        self.lines: dict[str, dict[str, dict[str, Any]]] = {"acme": {}, "beta": {}}
 
     def failed_deliveries(self, customer: str, limit: int) -> list[dict[str, Any]]:
         return [d for d in self.deliveries[customer] if d.get("status") == "failed"][:limit]
@@ -40,6 +41,9 @@ class DashStores(Stores):
 
     def flagged_lines(self, customer: str, limit: int) -> list[dict[str, Any]]:
         return list(self.flagged.get(customer, []))[:limit]
+
+    def claim_lines(self, customer: str, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {d: line for d, line in self.lines.get(customer, {}).items() if d in doc_ids}
 
 
 def deps_and_tokens() -> tuple[DashboardDeps, DashStores, dict[str, str]]:

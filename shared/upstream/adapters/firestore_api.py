@@ -22,6 +22,7 @@ from upstream.adapters.firestore_store import (
     tenant_collection,
 )
 from upstream.domain.aggregates import DailyCell
+from upstream.domain.records import RecordKind
 
 
 class FirestoreApiStores:
@@ -95,6 +96,18 @@ class FirestoreApiStores:
         query = tenant_collection(self._client, customer, DELIVERIES).where(
             filter=firestore.FieldFilter("status", "==", "failed")).limit(limit)
         return [snap.to_dict() or {} for snap in query.stream()]
+
+    def claim_lines(self, customer: str, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Claim lines by document id (only the fields the home page's gains read)."""
+        claims = tenant_collection(self._client, customer, RecordKind.CLAIMS.value)
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(doc_ids), 300):
+            refs = [claims.document(d) for d in doc_ids[start:start + 300]]
+            for snap in self._client.get_all(
+                    refs, field_paths=["outcome", "decided_date", "paid_cents"]):
+                if snap.exists:
+                    found[snap.id] = snap.to_dict() or {}
+        return found
 
     def flagged_lines(self, customer: str, limit: int) -> list[dict[str, Any]]:
         from upstream.adapters.firestore_risk import flagged_lines

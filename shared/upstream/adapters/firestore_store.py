@@ -220,8 +220,11 @@ class FirestoreRecords:
         return [snap.to_dict() or {} for snap in query.stream()]
 
     def set_authorization_status(self, customer_id: str, number: str, status: str) -> None:
+        # When it was marked: "renewed before it lapsed" on the home page compares it with
+        # the authorization's end date.
         tenant_collection(self._client, customer_id, "authorizations").document(
-            authorization_doc_id(number)).update({"status": status})
+            authorization_doc_id(number)).update({"status": status,
+                                                  "status_set_at": firestore.SERVER_TIMESTAMP})
 
     def count(self, customer_id: str, kind: RecordKind) -> int:
         result = tenant_collection(self._client, customer_id, kind.value).count().get()  # type: ignore[no-untyped-call]

@@ -22,6 +22,7 @@ from werkzeug.routing import Map, Rule
 from upstream.domain import audit
 from upstream.domain import dashboard as view
 from upstream.domain import session as sessions
+from upstream.domain.gains import gains, line_doc_ids
 from upstream.domain.notify import chart
 from upstream.domain.people import Principal
 from upstream.logs import get_logger
@@ -83,6 +84,8 @@ class DashboardStores(ApiStores, Protocol):
 
     def flagged_lines(self, customer: str, limit: int) -> list[dict[str, Any]]: ...
 
+    def claim_lines(self, customer: str, doc_ids: list[str]) -> dict[str, dict[str, Any]]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class DashboardDeps:
@@ -130,7 +133,10 @@ def overview(visit: _Visit, deps: DashboardDeps) -> Page:
                  for status in ALERT_STATUSES}
     everything = [a for found in by_status.values() for a in found]
     cells = stores.cells(customer, as_of - timedelta(days=7 * chart.WEEKS), as_of)
-    calendar = view.auth_calendar(stores.authorizations(customer), as_of)
+    authorizations = stores.authorizations(customer)
+    calendar = view.auth_calendar(authorizations, as_of)
+    gained = gains(everything, stores.claim_lines(customer, list(line_doc_ids(everything))),
+                   authorizations)
     soon = sum(len(g.rows) for g in calendar if g.ending_soon)
     return _page(200, "dashboard.html", **_common(visit), as_of=as_of.isoformat(),
                  counts=view.counts(by_status),
@@ -140,7 +146,7 @@ def overview(visit: _Visit, deps: DashboardDeps) -> Page:
                  calendar_soon=soon, calendar_rows=sum(len(g.rows) for g in calendar),
                  uploads=view.upload_rows(stores.uploads(customer, 10)),
                  problems=view.delivery_problems(stores.failed_deliveries(customer, 20)),
-                 decisions=_decisions(customer, deps), back="/#alerts")
+                 decisions=_decisions(customer, deps), gains=gained, back="/#alerts")
 
 
 def _decisions(customer: str, deps: DashboardDeps) -> dict[str, list[dict[str, Any]]]:

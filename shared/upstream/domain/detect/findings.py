@@ -120,7 +120,7 @@ class Alert(BaseModel):
 
 AFFECTED_LINES = 25  # enough to start working the problem; the API pages through the rest
 AFFECTED_FIELDS = ("claim_id", "line", "patient_key", "cpt", "modifiers", "carc_codes",
-                   "billed_cents", "service_date", "decided_date", "outcome")
+                   "billed_cents", "service_date", "decided_date", "outcome", "line_key")
 # Finding types whose evidence lists the denied lines behind them.
 DENIAL_TYPES = frozenset({"denial_rate_drift", "denial_dollar_spike"})
 
