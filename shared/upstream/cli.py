@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets as pysecrets
 import sys
 import time
 from datetime import date
@@ -253,55 +252,57 @@ def tenant() -> None:
               help="The athenaOne practice; also provisions API credentials for the fetcher.")
 @click.option("--notify-email", "notify_emails", multiple=True,
               help="E-mail HIGH and CRITICAL alerts here as they happen (repeatable).")
+@click.option("--owner", "owner_email", default=None,
+              help="Invite this person as the practice's owner (an e-mail with a one-time link).")
+@click.option("--project", default=None,
+              help="A Google Cloud project (Application Default Credentials, Secret Manager); "
+                   "default: the local stack.")
 def tenant_add(customer_id: str, name: str | None, webhook_secret: str | None,
                athena_hub_secret: str | None, athena_practice_id: str | None,
-               notify_emails: tuple[str, ...]) -> None:
-    """Create CUSTOMER_ID with its secrets (the patient-hash key is made once, never replaced).
+               notify_emails: tuple[str, ...], owner_email: str | None,
+               project: str | None) -> None:
+    """Create CUSTOMER_ID with its secrets (the patient-hash key is made once, never replaced),
+    and invite its owner.
 
     Locally the athenaOne API credentials are made up here, and the stack's fake athenaOne
     accepts exactly those; in production they are the practice's, put in Secret Manager."""
-    import re
+    from datetime import UTC, datetime
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", customer_id):
-        _fail("customer ids are 1-63 letters, digits, '-' or '_'")
-    config = StackConfig()
-    _stack_env(config)
+    from upstream.cli_recovery import _connect
+    from upstream.services.onboarding import OnboardingError, add_tenant
+
+    if project and owner_email and not os.environ.get("UPSTREAM_DASHBOARD_URL"):
+        _fail("set UPSTREAM_DASHBOARD_URL to the dashboard's public URL: the invitation "
+              "links there")
+    _connect(project)
     from upstream.adapters.clients import firestore_client
     from upstream.adapters.firestore_store import FirestoreTenants
     from upstream.adapters.wiring import secret_store
-    from upstream.services.tenants import athena_oauth_secret, patient_key_secret
-    from upstream.services.tenants import athena_secret as athena_name
-    from upstream.services.tenants import webhook_secret as webhook_name
 
-    store = secret_store()
-    if store.get(patient_key_secret(customer_id)) is None:
-        store.put(patient_key_secret(customer_id), pysecrets.token_bytes(32))
-    if webhook_secret or store.get(webhook_name(customer_id)) is None:
-        store.put(webhook_name(customer_id),
-                  (webhook_secret or pysecrets.token_hex(32)).encode())
-    if athena_hub_secret:
-        store.put(athena_name(customer_id), athena_hub_secret.encode())
-    if (athena_hub_secret or athena_practice_id) and store.get(
-            athena_oauth_secret(customer_id)) is None:
-        store.put(athena_oauth_secret(customer_id), json.dumps(
-            {"client_id": f"local-{customer_id}",
-             "client_secret": pysecrets.token_urlsafe(24)}).encode())
-    fields: dict[str, Any] = {"name": name or customer_id}
-    if athena_practice_id:
-        fields["athena_practice_id"] = athena_practice_id
-    if notify_emails:
-        from pydantic import ValidationError
+    try:
+        created = add_tenant(customer_id, name=name, webhook_secret=webhook_secret,
+                             athena_hub_secret=athena_hub_secret,
+                             athena_practice_id=athena_practice_id,
+                             notify_emails=list(notify_emails), secrets=secret_store(),
+                             tenants=FirestoreTenants(firestore_client()),
+                             local=project is None)
+    except OnboardingError as exc:
+        _fail(str(exc))
+    if owner_email:
+        import getpass
 
-        from upstream.domain.notify.routing import NotificationSettings
+        from upstream.adapters.wiring import people_deps
+        from upstream.domain.people import PeopleError
+        from upstream.services.people import Actor, add_person
 
         try:
-            fields["notifications"] = NotificationSettings.model_validate({"channels": [
-                {"id": "billing", "kind": "email", "recipients": list(notify_emails),
-                 "min_severity": "HIGH"}]}).model_dump(mode="json")
-        except ValidationError as exc:
-            _fail(f"--notify-email: {exc.errors()[0]['msg']}")
-    FirestoreTenants(firestore_client()).upsert(customer_id, fields)
-    click.echo(json.dumps({"customer_id": customer_id, "status": "active"}))
+            created["owner"] = add_person(
+                customer_id, owner_email, "owner", None,
+                Actor(f"cli:{getpass.getuser()}", "operator", None, "upstream"),
+                datetime.now(UTC), people_deps(), exists_ok=True)
+        except PeopleError as exc:
+            _fail(f"--owner: {exc}")
+    click.echo(json.dumps(created))
 
 
 @tenant.command("key")

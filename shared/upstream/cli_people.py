@@ -43,8 +43,13 @@ def user() -> None:
 def user_add(customer_id: str, email: str, role: str, password: str | None, exists_ok: bool,
              project: str | None, fmt: str) -> None:
     """Add EMAIL to CUSTOMER_ID with a role, and invite them."""
+    import os
+
     from upstream.services.people import add_person
 
+    if project and password is None and not os.environ.get("UPSTREAM_DASHBOARD_URL"):
+        raise click.ClickException("set UPSTREAM_DASHBOARD_URL to the dashboard's public URL: "
+                                   "the invitation links there")
     _connect(project)
     deps, actor = _deps_and_actor()
     try:

@@ -24,6 +24,7 @@ def _connect(project: str | None) -> None:
     """Point this process's clients at the stack, or at `project`."""
     if project:
         os.environ["UPSTREAM_PROJECT"] = project
+        os.environ["UPSTREAM_SECRETS_BACKEND"] = "gcp"  # Secret Manager, not the stack's file
         for name in ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST",
                      "STORAGE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST"):
             os.environ.pop(name, None)

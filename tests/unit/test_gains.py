@@ -23,13 +23,13 @@ def test_flagged_recovered_and_renewed_count_only_what_they_say() -> None:
                                                 _line("C4", outcome="PAID")]})
     noise = alert(alert_id="a2", status="noise", metrics={"excess_denied_dollars": 999.0},
                   evidence={"affected_lines": [_line("C5")]})
-    now: dict[str, dict[str, Any]] = {claim_line_doc_id("C1", "L1"): {"outcome": "PAID", "decided_date": "2025-12-20",
-                                           "paid_cents": 9000},
-           claim_line_doc_id("C2", "L1"): {"outcome": "PAID", "decided_date": "2025-11-20",
-                                           "paid_cents": 5000},  # paid before the alert
-           claim_line_doc_id("C3", "L1"): {"outcome": "DENIED", "decided_date": "2025-12-20"},
-           claim_line_doc_id("C5", "L1"): {"outcome": "PAID", "decided_date": "2025-12-20",
-                                           "paid_cents": 7000}}  # a noise alert's line
+    paid_after = {"outcome": "PAID", "decided_date": "2025-12-20", "paid_cents": 9000}
+    now: dict[str, dict[str, Any]] = {
+        claim_line_doc_id("C1", "L1"): paid_after,
+        claim_line_doc_id("C2", "L1"): {"outcome": "PAID", "decided_date": "2025-11-20",
+                                        "paid_cents": 5000},  # paid before the alert
+        claim_line_doc_id("C3", "L1"): {"outcome": "DENIED", "decided_date": "2025-12-20"},
+        claim_line_doc_id("C5", "L1"): {**paid_after, "paid_cents": 7000}}  # a noise alert's
     auths: list[dict[str, Any]] = [{"status": "RENEWED", "end_date": "2026-01-31",
               "status_set_at": datetime(2026, 1, 10, tzinfo=UTC)},
              {"status": "RENEWED", "end_date": "2026-01-05", "status_set_at": "2026-01-10"},
