@@ -12,6 +12,7 @@ import requests
 
 from tests.conftest import emulator_db
 from tests.integration.test_api_on_emulators import _seed
+from upstream.adapters.firestore_store import tenant_collection
 from upstream.adapters.identity import FirebaseIdentity
 from upstream.adapters.identity_toolkit import IdentityToolkit, SignInRefused
 from upstream.domain.people import PeopleError
@@ -138,3 +139,43 @@ def test_the_dashboard_session_of_a_person_ends_when_they_are_disabled(
     exported = owner.get(base + "/audit.csv", params={"since": since}, timeout=10)
     assert exported.status_code == 200 and f"user:{email}" in exported.text
     assert "POST /login" in exported.text
+
+
+def test_a_person_of_another_practice_gets_nothing_of_the_first_in_the_dashboard(
+        clean_stack: StackConfig, unique: str) -> None:
+    """The cross-tenant walk of the dashboard with a person's session instead of a key."""
+    from upstream.services.dashboard import PAGES
+
+    identity, _ = _identity(clean_stack)
+    db = emulator_db(clean_stack)
+    acme, beta = _seed(db, f"acme-{unique}", unique), _seed(db, f"beta-{unique}", unique)
+    base = manager.function_urls(clean_stack)["api"].rstrip("/")
+    identity.add(beta["customer"], f"o-{unique}@beta.test", "owner", "password-123")
+    theirs = requests.Session()
+    theirs.post(base + "/login", timeout=10, data={
+        "email": f"o-{unique}@beta.test", "password": "password-123",
+        "form_token": _form_token(theirs, base + "/login")})
+    home = theirs.get(base + "/", timeout=10)
+    assert home.status_code == 200 and beta["alert_id"] in home.text
+    assert acme["alert_id"] not in home.text and acme["number"] not in home.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', home.text)
+    assert csrf
+    examples = {"<alert_id>": acme["alert_id"], "<action>": "acknowledge",
+                "<number>": acme["number"], "<upload_id>": acme["upload_id"],
+                "<action_id>": acme["queued"], "<verb>": "approve", "<channel_id>": "billing",
+                "<section>": "notifications"}
+    for path, method, _, _ in PAGES:
+        if not any(p in path for p in ("<alert_id>", "<number>", "<upload_id>",
+                                       "<action_id>")):
+            continue
+        concrete = path
+        for placeholder, value in examples.items():
+            concrete = concrete.replace(placeholder, value)
+        answer = theirs.request(method, base + concrete, data={"csrf": csrf.group(1)},
+                                timeout=10, allow_redirects=False)
+        assert answer.status_code == 404, (path, answer.status_code)
+    follow = theirs.get(base + "/uploads/follow", timeout=10, allow_redirects=False, params={
+        "object": f"uploads/{acme['customer']}/claims/20260107T120000-0a1b2c3d-x.csv"})
+    assert follow.status_code == 404
+    stored = tenant_collection(db, acme["customer"], "alerts").document(acme["alert_id"]).get()
+    assert (stored.to_dict() or {})["status"] == "open"

@@ -153,16 +153,18 @@ def test_following_an_upload_to_its_summary_and_rejects_within_the_practice() ->
     assert request(deps, "GET", "/uploads/follow", cookie,
                    query={"object": name}).status == 404  # not arrived yet
     files.objects[name] = b"abc"
-    found = request(deps, "GET", "/uploads/follow", cookie, query={"object": name})
     upload_id = f"md5-{'ab' * 16}-3"
-    assert found.status == 303 and found.headers["Location"] == f"/uploads/{upload_id}"
-    waiting = request(deps, "GET", f"/uploads/{upload_id}", cookie)
+    waiting = request(deps, "GET", "/uploads/follow", cookie, query={"object": name})
+    assert waiting.status == 200  # arrived, not read yet: the page waits, refreshing
     assert 'http-equiv="refresh"' in waiting.html and 'data-status="waiting"' in waiting.html
+    assert request(deps, "GET", f"/uploads/{upload_id}", cookie).status == 404
     summaries = {upload_id: {"status": "complete", "rows": 3, "accepted": 2, "rejected": 1,
                              "reasons": {"invalid_cpt": 1},
                              "rejects_object": "rejects/acme/claims/x.csv"}}
     setattr(stores, "upload",  # noqa: B010 - the fake store learns this upload
             lambda customer, uid: summaries.get(uid) if customer == "acme" else None)
+    found = request(deps, "GET", "/uploads/follow", cookie, query={"object": name})
+    assert found.status == 303 and found.headers["Location"] == f"/uploads/{upload_id}"
     files.objects["rejects/acme/claims/x.csv"] = b"line,reason\r\n2,invalid_cpt\r\n"
     done = request(deps, "GET", f"/uploads/{upload_id}", cookie)
     assert 'data-status="complete"' in done.html and "refresh" not in done.html

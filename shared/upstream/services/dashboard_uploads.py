@@ -96,24 +96,28 @@ def new_upload(visit: Visit, deps: DashboardDeps) -> Page:
 
 
 def follow(visit: Visit, deps: DashboardDeps) -> Page:
-    """From the object the browser just PUT to its upload summary (id = MD5 and size)."""
+    """From the object the browser just PUT to its upload summary (id = MD5 and size): the
+    bucket event reaches file_ingest within seconds, so until the summary exists this page
+    waits, refreshing itself."""
     name = visit.request.query.get("object", "")
     match = _OBJECT.match(name)
-    if deps.uploads is None or match is None \
-            or match["customer"] != visit.principal.customer_id:
+    customer = visit.principal.customer_id
+    if deps.uploads is None or match is None or match["customer"] != customer:
         return message(404, "Not found", "There is no such upload for your practice.")
     found = deps.uploads.md5_and_size(name)
     if found is None:
         return message(404, "Not found", "That file has not arrived; upload it again.")
-    return redirect(f"/uploads/{content_id(*found)}")
+    upload_id = content_id(*found)
+    if deps.stores.upload(customer, upload_id) is not None:
+        return redirect(f"/uploads/{upload_id}")
+    return page(200, "upload_summary.html", **common(visit), summary=None,
+                upload_id=upload_id, refresh=True, back="/upload")
 
 
 def upload_summary(visit: Visit, deps: DashboardDeps, upload_id: str) -> Page:
     summary = deps.stores.upload(visit.principal.customer_id, upload_id)
     if summary is None:
-        # The bucket event reaches file_ingest within seconds: keep looking a little.
-        return page(200, "upload_summary.html", **common(visit), summary=None,
-                    upload_id=upload_id, refresh=True, back="/upload")
+        return message(404, "Not found", "There is no such upload for your practice.")
     status = str(summary.get("status") or "")
     shown = {"status": status, "message": str(summary.get("message") or ""),
              "error": str(summary.get("error") or ""), "rows": int(summary.get("rows") or 0),
