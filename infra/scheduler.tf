@@ -4,7 +4,9 @@
 #   06:30 (the weekly tests, and the daily ones again: runs are idempotent);
 # - the alert digest, daily 12:00 (07:00 in New York): what digest channels and quiet hours held;
 # - the weekly summary e-mail, Mondays 13:00, after the weekly run;
-# - the upload watch, hourly: uploads stuck in `processing` are logged for monitoring.tf.
+# - the upload watch, hourly: uploads stuck in `processing` are logged for monitoring.tf;
+# - the monthly practice report, Mondays 13:30: cron cannot say "the first Monday", so the
+#   dispatcher sends it only when the day of the month is 1–7 (services/monthly_notice.py).
 locals {
   scheduled = {
     "detector-runs-daily"  = { schedule = "0 6 * * *", topic = "detector-runs", data = { run = "daily", customer = "*" } }
@@ -12,6 +14,7 @@ locals {
     "alert-digest-daily"   = { schedule = "0 12 * * *", topic = "alerts", data = { digest = "daily", customer = "*" } }
     "weekly-summary"       = { schedule = "0 13 * * 1", topic = "alerts", data = { summary = "weekly", customer = "*" } }
     "upload-watch-hourly"  = { schedule = "15 * * * *", topic = "detector-runs", data = { run = "uploads", customer = "*" } }
+    "monthly-report"       = { schedule = "30 13 * * 1", topic = "alerts", data = { report = "monthly", customer = "*" } }
   }
   scheduled_topics = toset([for job in local.scheduled : job.topic])
 }

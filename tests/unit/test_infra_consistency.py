@@ -27,6 +27,7 @@ import hcl2
 from upstream.deploy.package import _package_files
 from upstream.events import DetectorRun
 from upstream.services.dispatch_alerts import DigestRequest, SummaryRequest
+from upstream.services.monthly_notice import MonthlyRequest
 from upstream.settings import Settings
 from upstream.stack.topology import FUNCTIONS, TOPICS
 
@@ -268,7 +269,8 @@ def test_every_environment_variable_the_code_reads_is_set() -> None:
 def test_scheduled_messages_are_what_their_consumers_accept() -> None:
     """Each job's payload validates as the model its topic's function decodes."""
     jobs = terraform()["locals"]["scheduled"]
-    models = {"detector-runs": DetectorRun, "alerts": (DigestRequest, SummaryRequest)}
+    models = {"detector-runs": DetectorRun,
+              "alerts": (DigestRequest, SummaryRequest, MonthlyRequest)}
     kinds = set()
     for name, job in jobs.items():
         data = dict(job["data"])
@@ -283,7 +285,8 @@ def test_scheduled_messages_are_what_their_consumers_accept() -> None:
                 continue
         else:
             raise AssertionError(f"{name}: {data} is accepted by no consumer")
-    assert {k[1] for k in kinds} == {"DetectorRun", "DigestRequest", "SummaryRequest"}
+    assert {k[1] for k in kinds} == {"DetectorRun", "DigestRequest", "SummaryRequest",
+                                     "MonthlyRequest"}
     assert ("detector-runs", "DetectorRun", "0 6 * * *") in kinds  # daily 06:00 UTC
     job = resource("google_cloud_scheduler_job", "job")
     assert job["pubsub_target"][0]["data"] == "${base64encode(jsonencode(each.value.data))}"

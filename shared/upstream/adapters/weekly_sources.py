@@ -14,7 +14,10 @@ from upstream.domain.aggregates import DailyCell
 
 
 class FirestoreWeeklySources:
+    """Also what the monthly report reads (`services/monthly_report.py`)."""
+
     def __init__(self, client: firestore.Client) -> None:
+        self._client = client
         self._alerts = FirestoreAlerts(client)
         self._aggregates = FirestoreAggregates(client)
         self._records = FirestoreRecords(client)
@@ -27,3 +30,22 @@ class FirestoreWeeklySources:
 
     def authorizations(self, customer_id: str) -> list[dict[str, Any]]:
         return self._records.authorizations(customer_id)
+
+    def claim_lines(self, customer: str, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
+        from upstream.adapters.firestore_api import FirestoreApiStores
+
+        return FirestoreApiStores(self._client).claim_lines(customer, doc_ids)
+
+    def executed_actions(self, customer_id: str, first: date, end: date) -> int:
+        """Automation actions executed in [first, end) (single-field range: no index)."""
+        from datetime import UTC, datetime, time
+
+        from upstream.adapters.firestore_store import tenant_collection
+
+        query: Any = tenant_collection(self._client, customer_id, "automation_actions").where(
+            filter=firestore.FieldFilter("executed_at", ">=",
+                                         datetime.combine(first, time(), UTC))).where(
+            filter=firestore.FieldFilter("executed_at", "<",
+                                         datetime.combine(end, time(), UTC)))
+        result = query.count().get()
+        return int(result[0][0].value)

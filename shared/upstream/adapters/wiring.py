@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where i
     from upstream.adapters.identity import FirebaseIdentity
     from upstream.adapters.identity_toolkit import IdentityToolkit
     from upstream.adapters.signed_urls import BrowserUploads
+    from upstream.adapters.weekly_sources import FirestoreWeeklySources
     from upstream.services.aggregate_changes import AggregateDeps
     from upstream.services.api import ApiDeps
     from upstream.services.automation import AutomationDeps
@@ -246,7 +247,8 @@ def dispatch_deps() -> DispatchDeps:
         publisher=PubSubPublisher(publisher_client(), settings.project), smtp=smtp_sender,
         http=HttpSender(), alerts_topic=settings.alerts_topic,
         dashboard_url=settings.dashboard_url,
-        weekly=FirestoreWeeklySources(firestore_client()))
+        weekly=FirestoreWeeklySources(firestore_client()),
+        monthly=FirestoreWeeklySources(firestore_client()), pdf=_pdf_renderer())
 
 
 @cache
@@ -267,7 +269,14 @@ def dashboard_deps() -> DashboardDeps:
                          automation=automation_deps(), identity=identity(),
                          sign_in=identity_toolkit, test_channel=channel_tester(),
                          uploads=browser_uploads(), pdf=_pdf_renderer(),
+                         monthly=_monthly_sources(),
                          upload_endpoint=get_settings().upload_endpoint)
+
+
+def _monthly_sources() -> FirestoreWeeklySources:
+    from upstream.adapters.weekly_sources import FirestoreWeeklySources
+
+    return FirestoreWeeklySources(firestore_client())
 
 
 def _pdf_renderer() -> Callable[[str], bytes]:

@@ -36,7 +36,7 @@ from upstream.services.automation import (
 )
 from upstream.services.dashboard_audit import audit_csv, audit_page
 from upstream.services.dashboard_check import check_page, run_check
-from upstream.services.dashboard_reports import alert_pdf, evidence_csv
+from upstream.services.dashboard_reports import alert_pdf, evidence_csv, monthly_csv, monthly_pdf
 from upstream.services.dashboard_settings import (
     ChannelTester,
     save_section,
@@ -60,6 +60,7 @@ from upstream.services.dashboard_uploads import (
     upload_summary,
 )
 from upstream.services.dashboard_visit import Visit, common
+from upstream.services.monthly_report import MonthlySources
 from upstream.services.risk_history import HistoryCache
 from upstream.services.web_pages import (
     MAX_FORM,
@@ -100,6 +101,7 @@ class DashboardDeps:
     upload_endpoint: str = "https://storage.googleapis.com"
     histories: HistoryCache = field(default_factory=dict)  # the check's denial history, daily
     pdf: Callable[[str], bytes] | None = None  # HTML → PDF (adapters/pdf.py)
+    monthly: MonthlySources | None = None  # what the monthly report reads
 
 
 _Visit = Visit
@@ -236,6 +238,8 @@ PAGES: tuple[tuple[str, str, Handler, str], ...] = (
     ("/uploads/follow", "GET", follow, "read"),
     ("/uploads/<upload_id>", "GET", upload_summary, "read"),
     ("/uploads/<upload_id>/rejects.csv", "GET", rejects_file, "read"),
+    ("/reports/monthly.csv", "GET", monthly_csv, "read"),
+    ("/reports/monthly.pdf", "GET", monthly_pdf, "read"),
     ("/check", "GET", check_page, "read"),
     ("/check", "POST", run_check, "read"),
     ("/audit", "GET", audit_page, "admin"),

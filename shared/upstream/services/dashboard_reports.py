@@ -88,3 +88,44 @@ def alert_pdf(visit: Visit, deps: DashboardDeps, alert_id: str) -> Page:
         "Content-Type": "application/pdf", "Cache-Control": "no-store",
         "Content-Disposition": f'attachment; filename="alert-{alert_id[:60]}.pdf"',
         "X-Content-Type-Options": "nosniff"}, body=deps.pdf(html))
+
+
+def _month(visit: Visit) -> str | None:
+    import re
+
+    from upstream.domain.notify.monthly import previous_month
+
+    asked = visit.request.query.get("month") or previous_month(visit.now.date())
+    return asked if re.fullmatch(r"20[0-9]{2}-(0[1-9]|1[0-2])", asked) else None
+
+
+def monthly_csv(visit: Visit, deps: DashboardDeps) -> Page:
+    from upstream.domain.notify.monthly import to_csv
+    from upstream.services.monthly_report import monthly_report
+
+    month = _month(visit)
+    if month is None or deps.monthly is None:
+        return message(400 if month is None else 503, "Report",
+                       "Ask for a month as YYYY-MM." if month is None
+                       else "Monthly reports are not set up here.")
+    report = monthly_report(visit.principal.customer_id, month, deps.monthly)
+    return Page(200, to_csv(report), {
+        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="upstream-{month}.csv"',
+        "X-Content-Type-Options": "nosniff"})
+
+
+def monthly_pdf(visit: Visit, deps: DashboardDeps) -> Page:
+    from upstream.services.monthly_report import monthly_report, report_html
+
+    month = _month(visit)
+    if month is None or deps.monthly is None or deps.pdf is None:
+        return message(400 if month is None else 503, "Report",
+                       "Ask for a month as YYYY-MM." if month is None
+                       else "Monthly reports are not set up here.")
+    report = monthly_report(visit.principal.customer_id, month, deps.monthly)
+    return Page(200, "", {
+        "Content-Type": "application/pdf", "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="upstream-{month}.pdf"',
+        "X-Content-Type-Options": "nosniff"},
+        body=deps.pdf(report_html(report, visit.practice)))

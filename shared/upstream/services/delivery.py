@@ -60,6 +60,14 @@ class WeeklySources(Protocol):
     def authorizations(self, customer_id: str) -> list[dict[str, Any]]: ...
 
 
+class MonthlySources(WeeklySources, Protocol):
+    """What the monthly report also reads (`services/monthly_report.py`)."""
+
+    def claim_lines(self, customer: str, doc_ids: list[str]) -> dict[str, dict[str, Any]]: ...
+
+    def executed_actions(self, customer_id: str, first: date, end: date) -> int: ...
+
+
 class ChannelsFailed(RuntimeError):
     """Some channel may still succeed later: the message is redelivered."""
 
@@ -76,6 +84,8 @@ class DispatchDeps:
     alerts_topic: str
     dashboard_url: str
     weekly: WeeklySources | None = None
+    monthly: MonthlySources | None = None  # the monthly report's sources
+    pdf: Callable[[str], bytes] | None = None  # HTML → PDF (the monthly report)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     sleep: Callable[[float], None] = field(default=time.sleep)
 

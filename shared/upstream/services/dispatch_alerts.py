@@ -4,9 +4,9 @@ Per channel the tenant's rules decide now, the next digest, or not at all
 (`domain/notify/routing.py`); sending and recording is `services/delivery.py`. Each alert
 reaches each channel once per severity (an escalation is news). An alert for a tenant that
 no longer exists is acknowledged and logged. The same topic carries the scheduled notices
-(daily digest, weekly summary: `services/notices.py`) and channel tests
-(`services/channel_test.py`); anything else is dead-lettered with
-its reason.
+(daily digest, weekly summary: `services/notices.py`; the monthly report:
+`services/monthly_notice.py`) and channel tests (`services/channel_test.py`); anything else
+is dead-lettered with its reason.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from upstream.services.delivery import (
     require_smtp,
     slack_url,
 )
+from upstream.services.monthly_notice import MonthlyRequest, send_monthly_report
 from upstream.services.notices import (
     DigestRequest,
     SummaryRequest,
@@ -59,10 +60,13 @@ __all__ = ["ChannelsFailed", "DigestRequest", "DispatchDeps", "SummaryRequest",
 log = get_logger(__name__)
 
 
-def _decode(event: Any) -> dict[str, Any] | DigestRequest | SummaryRequest | ChannelTest:
+def _decode(event: Any) -> (dict[str, Any] | DigestRequest | SummaryRequest | ChannelTest
+                            | MonthlyRequest):
     alert = json.loads(base64.b64decode(event.data["message"]["data"]))
     if isinstance(alert, dict) and "test" in alert:
         return ChannelTest.model_validate(alert)
+    if isinstance(alert, dict) and "report" in alert:
+        return MonthlyRequest.model_validate(alert)
     if isinstance(alert, dict) and "digest" in alert:
         return DigestRequest.model_validate(alert)
     if isinstance(alert, dict) and "summary" in alert and "alert_id" not in alert:
@@ -89,6 +93,8 @@ def handle_alert_event(event: CloudEventLike, deps: DispatchDeps) -> dict[str, A
         return send_weekly_summary(decoded, deps)
     if isinstance(decoded, ChannelTest):
         return send_channel_test(decoded, deps)
+    if isinstance(decoded, MonthlyRequest):
+        return send_monthly_report(decoded, deps)
     return _dispatch(decoded, deps)
 
 
