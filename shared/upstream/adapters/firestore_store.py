@@ -6,7 +6,7 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.cloud import firestore
@@ -221,10 +221,11 @@ class FirestoreRecords:
 
     def set_authorization_status(self, customer_id: str, number: str, status: str) -> None:
         # When it was marked: "renewed before it lapsed" on the home page compares it with
-        # the authorization's end date.
+        # the authorization's end date. An ISO string like every date of the document (the
+        # API returns authorizations as stored, and JSON has no timestamp type).
         tenant_collection(self._client, customer_id, "authorizations").document(
-            authorization_doc_id(number)).update({"status": status,
-                                                  "status_set_at": firestore.SERVER_TIMESTAMP})
+            authorization_doc_id(number)).update({
+                "status": status, "status_set_at": datetime.now(UTC).isoformat()})
 
     def count(self, customer_id: str, kind: RecordKind) -> int:
         result = tenant_collection(self._client, customer_id, kind.value).count().get()  # type: ignore[no-untyped-call]
