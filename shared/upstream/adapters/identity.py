@@ -14,7 +14,6 @@ few hundred practices that is a few pages of 1,000 users, read only by admin com
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -146,8 +145,3 @@ class FirebaseIdentity:
                 auth.revoke_refresh_tokens(principal.uid, app=self._app)
             except (ValueError, auth.UserNotFoundError, fb_exceptions.FirebaseError):
                 log.warning("sign-out could not revoke sessions")
-
-
-def generated_password() -> str:
-    """For `tenant add`'s demo owner on the local stack: printable, 128 bits."""
-    return secrets.token_urlsafe(16)

@@ -8,7 +8,6 @@ settings it shows (an emptied list is an emptied setting).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +122,3 @@ def test_channel(visit: Visit, deps: DashboardDeps, channel_id: str) -> Page:
                       visit.principal.actor.partition(":")[2] or visit.principal.actor)
     return redirect("/settings?done=test-sent#notifications")
 
-
-def new_test_id() -> str:
-    return uuid.uuid4().hex
