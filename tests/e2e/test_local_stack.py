@@ -171,3 +171,18 @@ def test_the_audit_command_lists_entries_and_audits_itself(clean_stack: StackCon
     assert all(e["actor"].startswith("cli:") and e["outcome"] == 200 for e in second)
     missing = cli(clean_stack, "audit", "--customer", "nobody-here", check=False)
     assert missing.returncode != 0 and "upstream tenant add" in missing.stderr
+
+
+def test_tenant_add_with_an_owner_invites_them(clean_stack: StackConfig) -> None:
+    """Onboarding in one command: the practice, its secrets, and the owner's invitation."""
+    made = json.loads(cli(clean_stack, "tenant", "add", "owned", "--name", "Owned ABA",
+                          "--owner", "Boss@Owned.example").stdout)
+    assert made["status"] == "active" and made["owner"]["invitation_sent"] is True
+    assert made["owner"]["email"] == "boss@owned.example"
+    again = json.loads(cli(clean_stack, "tenant", "add", "owned", "--owner",
+                           "boss@owned.example").stdout)
+    assert again["owner"]["existed"] is True and again["secrets_written"] == []
+    listed = json.loads(cli(clean_stack, "user", "list", "owned", "--format", "json").stdout)
+    assert listed == [{"email": "boss@owned.example", "role": "owner", "disabled": False}]
+    refused = cli(clean_stack, "tenant", "add", "../evil", check=False)
+    assert refused.returncode != 0 and "customer ids" in refused.stderr
