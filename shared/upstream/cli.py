@@ -292,7 +292,7 @@ def tenant_add(customer_id: str, name: str | None, webhook_secret: str | None,
         import getpass
 
         from upstream.adapters.wiring import people_deps
-        from upstream.domain.people import PeopleError
+        from upstream.domain.practice.people import PeopleError
         from upstream.services.people import Actor, add_person
 
         try:

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from upstream.cli_recovery import FORMATS, PROJECT, _connect, _show
-from upstream.domain.people import ROLES, PeopleError
+from upstream.domain.practice.people import ROLES, PeopleError
 
 
 def _deps_and_actor() -> tuple[Any, Any]:

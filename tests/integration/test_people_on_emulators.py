@@ -15,7 +15,7 @@ from tests.integration.test_api_on_emulators import _seed
 from upstream.adapters.firestore_store import tenant_collection
 from upstream.adapters.identity import FirebaseIdentity
 from upstream.adapters.identity_toolkit import IdentityToolkit, SignInRefused
-from upstream.domain.people import PeopleError
+from upstream.domain.practice.people import PeopleError
 from upstream.stack import manager
 from upstream.stack.config import StackConfig
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.unit.test_detector_runs import Event
 from tests.unit.test_dispatch_alerts import deps
 from tests.unit.test_people import people_dashboard, person_cookie
-from upstream.domain import settings_forms as forms
+from upstream.domain.practice import settings_forms as forms
 from upstream.services.channel_test import request_body
 from upstream.services.dashboard import DashboardDeps
 from upstream.services.dispatch_alerts import handle_alert_event

@@ -8,7 +8,7 @@ from typing import Any
 from tests.unit.test_dashboard import request
 from tests.unit.test_notify import alert
 from tests.unit.test_people import people_dashboard, person_cookie
-from upstream.domain.gains import gains, line_doc_ids
+from upstream.domain.practice.gains import gains, line_doc_ids
 from upstream.domain.records import claim_line_doc_id
 
 

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from tests.unit.test_api import NOW, setup
 from tests.unit.test_dashboard import FORM_TOKEN, deps_and_tokens, request
 from upstream.adapters.identity_toolkit import SignedIn, SignInRefused
-from upstream.domain import people
 from upstream.domain import session as sessions
-from upstream.domain.people import PeopleError, Principal
+from upstream.domain.practice import people
+from upstream.domain.practice.people import PeopleError, Principal
 from upstream.services import api
 from upstream.services.api_auth import MAX_TOKEN, authenticate
 from upstream.services.dashboard import DashboardDeps, handle

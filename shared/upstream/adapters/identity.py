@@ -22,8 +22,8 @@ import firebase_admin
 from firebase_admin import auth
 from firebase_admin import exceptions as fb_exceptions
 
-from upstream.domain import people
-from upstream.domain.people import PeopleError, Principal, Role
+from upstream.domain.practice import people
+from upstream.domain.practice.people import PeopleError, Principal, Role
 from upstream.logs import get_logger
 
 log = get_logger(__name__)

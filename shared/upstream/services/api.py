@@ -24,7 +24,7 @@ from werkzeug.routing import Map, RequestRedirect, Rule
 from upstream.domain import audit, safe_json
 from upstream.domain.aggregates import DailyCell
 from upstream.domain.payers import PayerNormalizer
-from upstream.domain.people import Principal
+from upstream.domain.practice.people import Principal
 from upstream.domain.risk.check import CheckError, parse_claim
 from upstream.logs import get_logger
 from upstream.ports import DeadLetterHold

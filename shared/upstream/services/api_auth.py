@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from upstream.domain import people
 from upstream.domain.api_keys import allows, parse_bearer
-from upstream.domain.people import Principal
+from upstream.domain.practice import people
+from upstream.domain.practice.people import Principal
 
 # An ID token is three base64url parts; Identity Platform's run to about 1 KB, and a header
 # far beyond that is not a token (nor worth handing to a JWT parser).

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from upstream.domain.people import Level
+from upstream.domain.practice.people import Level
 from upstream.services import api_schemas as schemas
 
 Handler = Callable[..., Any]

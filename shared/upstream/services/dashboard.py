@@ -2,8 +2,9 @@
 that post and redirect (no script, no build chain).
 
 Who is signed in (a person, or an API key's session) is `dashboard_signin`'s job; every page
-here names the level it needs (read, write, admin: `domain/people.py`), reads only under the
-signed-in practice, carries a CSRF token in its forms, and leaves one access-audit entry.
+here names the level it needs (read, write, admin: `domain/practice/people.py`), reads only
+under the signed-in practice, carries a CSRF token in its forms, and leaves one access-audit
+entry.
 Pages answer with a strict Content-Security-Policy (no script; the one style block carries a
 nonce; charts are inline PNGs) and are never cached.
 """
@@ -22,9 +23,9 @@ from werkzeug.routing import Map, Rule
 from upstream.domain import audit
 from upstream.domain import dashboard as view
 from upstream.domain import session as sessions
-from upstream.domain.gains import gains, line_doc_ids
 from upstream.domain.notify import chart
-from upstream.domain.people import Principal
+from upstream.domain.practice.gains import gains, line_doc_ids
+from upstream.domain.practice.people import Principal
 from upstream.logs import get_logger
 from upstream.services import access_audit
 from upstream.services.api import ACTIONS, ApiStores
@@ -224,7 +225,7 @@ def _with_done(target: str, action: str) -> str:
 
 Handler = Callable[..., Page]
 # Sign-in pages are open (`dashboard_signin.PUBLIC`); these need a session and a level:
-# (path, method, handler, level: read | write | admin, as `domain/people.py` defines them).
+# (path, method, handler, level: read | write | admin, as `domain/practice/people.py` defines them).
 PAGES: tuple[tuple[str, str, Handler, str], ...] = (
     ("/", "GET", overview, "read"),
     ("/alerts/<alert_id>", "GET", alert_page, "read"),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from upstream.domain import settings_forms as forms
+from upstream.domain.practice import settings_forms as forms
 from upstream.services.api_requests import SettingsBody
 from upstream.services.automation import settings_for
 from upstream.services.dashboard_visit import Visit, common

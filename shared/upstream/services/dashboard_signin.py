@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 from upstream.adapters.identity_toolkit import SignedIn, SignInRefused
-from upstream.domain import people
 from upstream.domain import session as sessions
 from upstream.domain.api_keys import allows, key_usable, parse_bearer
-from upstream.domain.people import Principal
+from upstream.domain.practice import people
+from upstream.domain.practice.people import Principal
 from upstream.logs import get_logger
 from upstream.services import access_audit
 from upstream.services.web_pages import (

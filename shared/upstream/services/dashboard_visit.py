@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from upstream.domain.people import Principal
+from upstream.domain.practice.people import Principal
 from upstream.services.web_pages import WebRequest
 
 STATUS_LABELS = {"open": "Open", "acknowledged": "Acknowledged — being worked",

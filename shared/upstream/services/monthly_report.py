@@ -7,8 +7,8 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from upstream.domain.aggregates import DailyCell
-from upstream.domain.gains import gains, line_doc_ids
 from upstream.domain.notify.monthly import MonthlyReport, build, month_bounds
+from upstream.domain.practice.gains import gains, line_doc_ids
 
 
 class MonthlySources(Protocol):

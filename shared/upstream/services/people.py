@@ -17,8 +17,9 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from upstream.domain import audit, people
-from upstream.domain.people import PeopleError, Role
+from upstream.domain import audit
+from upstream.domain.practice import people
+from upstream.domain.practice.people import PeopleError, Role
 from upstream.logs import get_logger
 
 log = get_logger(__name__)

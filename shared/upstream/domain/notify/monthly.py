@@ -6,7 +6,7 @@ CSV (for the spreadsheet) and as a PDF page (for the partners' meeting).
 - alerts raised in the month (first seen in it): how many, how many were useful (worked or
   resolved, or marked useful) and how many marked noise;
 - dollars recovered after alerts and authorizations renewed before they lapsed (the home
-  page's gains, `domain/gains.py`, counted for the month);
+  page's gains, `domain/practice/gains.py`, counted for the month);
 - automation actions executed in the month.
 
 Everything comes from the aggregates, the alerts and the authorizations, never by scanning
