@@ -30,7 +30,7 @@ from upstream.services.delivery import (
     require_smtp,
     slack_url,
 )
-from upstream.services.tenants import outbound_webhook_secret
+from upstream.services.tenants import CUSTOMER_ID, outbound_webhook_secret
 
 log = get_logger(__name__)
 
@@ -40,7 +40,7 @@ class ChannelTest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     test: Literal["channel"]
-    customer: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+    customer: str = Field(pattern=f"^{CUSTOMER_ID}$")
     channel: str = Field(min_length=1, max_length=64)
     test_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     by: str = Field(max_length=300)

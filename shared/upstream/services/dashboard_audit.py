@@ -18,7 +18,7 @@ from upstream.domain.audit import ENTRY_ID
 from upstream.domain.rejects import neutralize
 from upstream.services import page_tokens
 from upstream.services.dashboard_visit import Visit, common
-from upstream.services.web_pages import Page, message, page
+from upstream.services.web_pages import CSV, Page, download, message, page
 
 if TYPE_CHECKING:
     from upstream.services.dashboard import DashboardDeps
@@ -97,7 +97,4 @@ def audit_csv(visit: Visit, deps: DashboardDeps) -> Page:
         if not after or not entries:
             break
     stamp = visit.now.strftime("%Y%m%d")
-    return Page(200, out.getvalue(), {
-        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="upstream-audit-{stamp}.csv"',
-        "X-Content-Type-Options": "nosniff"})
+    return download(out.getvalue(), CSV, f"upstream-audit-{stamp}.csv")

@@ -17,7 +17,7 @@ from upstream.domain.notify import chart, words
 from upstream.domain.notify.render import sections
 from upstream.domain.rejects import neutralize
 from upstream.services.dashboard_visit import Visit
-from upstream.services.web_pages import Page, message
+from upstream.services.web_pages import CSV, PDF, Page, download, message
 from upstream.web import render
 
 if TYPE_CHECKING:
@@ -51,10 +51,7 @@ def evidence_csv(visit: Visit, deps: DashboardDeps, alert_id: str) -> Page:
     writer.writerow(columns)
     for line in lines:
         writer.writerow([neutralize(_cell(k, line.get(k))) for k in AFFECTED_FIELDS])
-    return Page(200, out.getvalue(), {
-        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="alert-{alert_id[:60]}-lines.csv"',
-        "X-Content-Type-Options": "nosniff"})
+    return download(out.getvalue(), CSV, f"alert-{alert_id[:60]}-lines.csv")
 
 
 def alert_pdf(visit: Visit, deps: DashboardDeps, alert_id: str) -> Page:
@@ -84,19 +81,16 @@ def alert_pdf(visit: Visit, deps: DashboardDeps, alert_id: str) -> Page:
                   chart=view.data_uri(png), printed=visit.now.strftime("%Y-%m-%d %H:%M UTC"),
                   actions=[str(a) for a in alert.get("recommended_actions") or []][:6],
                   pdf_lines=PDF_LINES)
-    return Page(200, "", {
-        "Content-Type": "application/pdf", "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="alert-{alert_id[:60]}.pdf"',
-        "X-Content-Type-Options": "nosniff"}, body=deps.pdf(html))
+    return download(deps.pdf(html), PDF, f"alert-{alert_id[:60]}.pdf")
 
 
 def _month(visit: Visit) -> str | None:
     import re
 
-    from upstream.domain.notify.monthly import previous_month
+    from upstream.domain.notify.monthly import MONTH, previous_month
 
     asked = visit.request.query.get("month") or previous_month(visit.now.date())
-    return asked if re.fullmatch(r"20[0-9]{2}-(0[1-9]|1[0-2])", asked) else None
+    return asked if re.fullmatch(MONTH, asked) else None
 
 
 def monthly_csv(visit: Visit, deps: DashboardDeps) -> Page:
@@ -109,10 +103,7 @@ def monthly_csv(visit: Visit, deps: DashboardDeps) -> Page:
                        "Ask for a month as YYYY-MM." if month is None
                        else "Monthly reports are not set up here.")
     report = monthly_report(visit.principal.customer_id, month, deps.monthly)
-    return Page(200, to_csv(report), {
-        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="upstream-{month}.csv"',
-        "X-Content-Type-Options": "nosniff"})
+    return download(to_csv(report), CSV, f"upstream-{month}.csv")
 
 
 def monthly_pdf(visit: Visit, deps: DashboardDeps) -> Page:
@@ -124,8 +115,5 @@ def monthly_pdf(visit: Visit, deps: DashboardDeps) -> Page:
                        "Ask for a month as YYYY-MM." if month is None
                        else "Monthly reports are not set up here.")
     report = monthly_report(visit.principal.customer_id, month, deps.monthly)
-    return Page(200, "", {
-        "Content-Type": "application/pdf", "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="upstream-{month}.pdf"',
-        "X-Content-Type-Options": "nosniff"},
-        body=deps.pdf(report_html(report, visit.practice)))
+    return download(deps.pdf(report_html(report, visit.practice)), PDF,
+                    f"upstream-{month}.pdf")

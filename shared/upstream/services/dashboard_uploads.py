@@ -22,7 +22,8 @@ from upstream.adapters.signed_urls import SignedPut
 from upstream.domain.records import RecordKind
 from upstream.events import content_id
 from upstream.services.dashboard_visit import Visit, common
-from upstream.services.web_pages import Page, message, page, redirect
+from upstream.services.tenants import CUSTOMER_ID
+from upstream.services.web_pages import CSV, Page, download, message, page, redirect
 
 if TYPE_CHECKING:
     from upstream.services.dashboard import DashboardDeps
@@ -33,7 +34,7 @@ MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 URL_MINUTES = 15  # long enough for 100 MB on a slow office line, short enough to be useless
 REJECTS_LIMIT = 50 * 1024 * 1024
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_OBJECT = re.compile(r"^uploads/(?P<customer>[A-Za-z0-9][A-Za-z0-9_-]{0,62})/"
+_OBJECT = re.compile(rf"^uploads/(?P<customer>{CUSTOMER_ID})/"
                      r"(?P<kind>claims|authorizations|remittance)/[0-9]{8}T[0-9]{6}-[0-9a-f]{8}-"
                      r"[A-Za-z0-9._-]{1,100}$")
 
@@ -138,7 +139,4 @@ def rejects_file(visit: Visit, deps: DashboardDeps, upload_id: str) -> Page:
     data = deps.uploads.read(name, REJECTS_LIMIT)
     if data is None:
         return message(404, "Not found", "That upload has no rejects file.")
-    return Page(200, data.decode("utf-8", "replace"), {
-        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="rejects-{upload_id[:40]}.csv"',
-        "X-Content-Type-Options": "nosniff"})
+    return download(data.decode("utf-8", "replace"), CSV, f"rejects-{upload_id[:40]}.csv")

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from upstream.domain.notify.monthly import previous_month, to_csv
+from upstream.domain.notify.monthly import MONTH, previous_month, to_csv
 from upstream.domain.notify.routing import ChannelRule
 from upstream.services.delivery import (
     LEASE_SECONDS,
@@ -25,6 +25,7 @@ from upstream.services.delivery import (
     require_smtp,
 )
 from upstream.services.monthly_report import monthly_report, report_html
+from upstream.services.tenants import CUSTOMER_ID
 
 FIRST_MONDAY_LAST_DAY = 7
 
@@ -34,14 +35,14 @@ class MonthlyRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     report: Literal["monthly"]
-    customer: str = Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_-]{0,62})$")
+    customer: str = Field(pattern=f"^(\\*|{CUSTOMER_ID})$")
     month: str | None = None
     day: date | None = None
 
     @field_validator("month")
     @classmethod
     def _month(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"20[0-9]{2}-(0[1-9]|1[0-2])", value):
+        if value is not None and not re.fullmatch(MONTH, value):
             raise ValueError("month is YYYY-MM")
         return value
 

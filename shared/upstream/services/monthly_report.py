@@ -3,12 +3,12 @@ it: shared by the dashboard's report page and the first-Monday e-mail, so both s
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Protocol
 
 from upstream.domain.aggregates import DailyCell
 from upstream.domain.notify.monthly import MonthlyReport, build, month_bounds
-from upstream.domain.practice.gains import gains, line_doc_ids
+from upstream.domain.practice.gains import as_day, gains, line_doc_ids
 
 
 class MonthlySources(Protocol):
@@ -23,17 +23,13 @@ class MonthlySources(Protocol):
     def executed_actions(self, customer_id: str, first: date, end: date) -> int: ...
 
 
-def _day(value: Any) -> str:
-    return value.date().isoformat() if isinstance(value, datetime) else str(value or "")[:10]
-
-
 def monthly_report(customer: str, month: str, sources: MonthlySources) -> MonthlyReport:
     prior_start, first, end = month_bounds(month)
     alerts = sources.alerts_since(customer, prior_start)
     raised = [a for a in alerts
               if first.isoformat() <= str(a.get("first_seen") or "")[:10] < end.isoformat()]
     in_month = [a for a in sources.authorizations(customer)
-                if first.isoformat() <= _day(a.get("status_set_at")) < end.isoformat()]
+                if (marked := as_day(a.get("status_set_at"))) and first <= marked < end]
     gained = gains(raised, sources.claim_lines(customer, list(line_doc_ids(raised))), in_month)
     return build(month, sources.cells(customer, prior_start, end), alerts,
                  gained.recovered_cents, gained.recovered_lines, gained.renewed_in_time,

@@ -19,13 +19,14 @@ from pydantic import ValidationError
 from upstream.domain.notify.routing import NotificationSettings
 from upstream.ports import SecretStore
 from upstream.services.tenants import (
+    CUSTOMER_ID,
     athena_oauth_secret,
     athena_secret,
     patient_key_secret,
     webhook_secret,
 )
 
-CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+_CUSTOMER = re.compile(f"^{CUSTOMER_ID}$")
 
 
 class OnboardingError(ValueError):
@@ -44,7 +45,7 @@ def add_tenant(customer_id: str, *, name: str | None, webhook_secret: str | None
                athena_hub_secret: str | None, athena_practice_id: str | None,
                notify_emails: list[str], secrets: SecretWriter, tenants: TenantWriter,
                local: bool) -> dict[str, Any]:
-    if not CUSTOMER_ID.match(customer_id):
+    if not _CUSTOMER.match(customer_id):
         raise OnboardingError("customer ids are 1-63 letters, digits, '-' or '_'")
     fields: dict[str, Any] = {"name": name or customer_id}
     if notify_emails:

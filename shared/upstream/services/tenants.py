@@ -10,6 +10,9 @@ from upstream.domain.patient import PatientHasher
 from upstream.domain.payers import PayerNormalizer
 from upstream.ports import SecretStore
 
+# A practice's id: what a secret name, a document path and an upload prefix can all hold.
+CUSTOMER_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}"
+
 
 def patient_key_secret(customer_id: str) -> str:
     return f"patient-hash-key-{customer_id}"

@@ -15,6 +15,8 @@ from upstream.web import render
 
 # The largest form is a pasted claim (64 KB of text, up to three times that URL-encoded).
 MAX_FORM = 256 * 1024
+CSV = "text/csv; charset=utf-8"
+PDF = "application/pdf"
 # The settings page's notification form: ten fields per channel, up to 20 channels, a new row.
 MAX_FIELDS = 250
 
@@ -36,6 +38,16 @@ class Page:
     html: str
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None  # a binary answer (a PDF) instead of `html`
+
+
+def download(content: str | bytes, content_type: str, filename: str) -> Page:
+    """A file to save (CSV, PDF): never cached, never sniffed, named for the person's disk."""
+    headers = {"Content-Type": content_type, "Cache-Control": "no-store",
+               "Content-Disposition": f'attachment; filename="{filename}"',
+               "X-Content-Type-Options": "nosniff"}
+    if isinstance(content, bytes):
+        return Page(200, "", headers, body=content)
+    return Page(200, content, headers)
 
 
 def strict_headers(nonce: str, connect: str | None = None) -> dict[str, str]:

@@ -24,8 +24,10 @@ from datetime import date
 from typing import Any
 
 from upstream.domain.aggregates import DailyCell
+from upstream.domain.rejects import neutralize
 
 PRIOR_MONTHS = 3
+MONTH = r"20[0-9]{2}-(0[1-9]|1[0-2])"  # YYYY-MM, as a report is asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +124,7 @@ def to_csv(report: MonthlyReport) -> str:
                      "prior_quarter_monthly_denied_dollars"])
     for p in report.payers:
         # Payer names come from exports: neutralised like every CSV we write.
-        name = "'" + p.payer if p.payer.startswith(("=", "+", "-", "@", "\t", "\r")) \
-            else p.payer
-        writer.writerow([report.month, name, p.decided, p.denied, _rate(p.rate),
+        writer.writerow([report.month, neutralize(p.payer), p.decided, p.denied, _rate(p.rate),
                          _rate(p.prior_rate), f"{p.denied_dollars:.2f}",
                          f"{p.prior_monthly_dollars:.2f}"])
     writer.writerow([])

@@ -49,7 +49,8 @@ def line_doc_ids(alerts: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, st
     return found
 
 
-def _day(value: Any) -> date | None:
+def as_day(value: Any) -> date | None:
+    """A stored date, datetime or ISO text as a day; None for anything else."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -67,13 +68,13 @@ def gains(alerts: Sequence[Mapping[str, Any]], now_lines: Mapping[str, Mapping[s
     recovered_cents = recovered_lines = 0
     for doc_id, (_, first_seen) in line_doc_ids(counted).items():
         line = now_lines.get(doc_id)
-        raised, decided = _day(first_seen), _day((line or {}).get("decided_date"))
+        raised, decided = as_day(first_seen), as_day((line or {}).get("decided_date"))
         if line and line.get("outcome") == "PAID" and raised and decided and decided > raised:
             recovered_cents += int(line.get("paid_cents") or 0)
             recovered_lines += 1
     renewed = 0
     for auth in authorizations:
-        marked, ends = _day(auth.get("status_set_at")), _day(auth.get("end_date"))
+        marked, ends = as_day(auth.get("status_set_at")), as_day(auth.get("end_date"))
         if auth.get("status") == "RENEWED" and marked and ends and marked <= ends:
             renewed += 1
     return Gains(flagged_dollars=sum(s for s in stakes if s), flagged_alerts=len(
