@@ -29,12 +29,14 @@ from detection_streams import (
     Change,
     simulate,
 )
+from distribution_tests import compare
 
 from upstream.domain.calendar import federal_holidays
 from upstream.domain.detect.findings import Alert
 from upstream.domain.detect.runner import MethodSet, backtest
 
 FALSE_BY_METHOD: dict[tuple[str, ...], int] = {}
+FALSE_BY_TYPE: dict[str, int] = {}
 FALSE_DELAYS = {"all": 0, "around_holidays": 0}
 HOLIDAY_AFTERMATH_DAYS = 14
 NULL_STREAMS = int(os.environ.get("BENCH_NULL_STREAMS", "10"))
@@ -59,6 +61,7 @@ def _score(alerts: list[Alert], change: Change | None) -> tuple[int | None, int,
                 FALSE_DELAYS["all"] += 1
                 FALSE_DELAYS["around_holidays"] += _after_holiday(alert.created_at)
             FALSE_BY_METHOD[tuple(alert.methods)] = FALSE_BY_METHOD.get(tuple(alert.methods), 0) + 1
+            FALSE_BY_TYPE[alert.type] = FALSE_BY_TYPE.get(alert.type, 0) + 1
     return delay, false, how
 
 
@@ -103,12 +106,17 @@ def main() -> None:
               f"false alerts {false} = {false / payer_years:.2f} per payer-year "
               f"({payer_years:.0f} payer-years); alerts by type {by_type}")
         print(f"  false alerts by method: {FALSE_BY_METHOD}")
+        print("  false alerts by type per payer-year: " + ", ".join(
+            f"{kind} {count / payer_years:.3f}" for kind, count in sorted(FALSE_BY_TYPE.items())))
         print(f"  false payment-delay alerts {FALSE_DELAYS['all']} = "
               f"{FALSE_DELAYS['all'] / payer_years:.3f} per payer-year, of which within "
               f"{HOLIDAY_AFTERMATH_DAYS} days after a federal holiday "
               f"{FALSE_DELAYS['around_holidays']} = "
               f"{FALSE_DELAYS['around_holidays'] / payer_years:.3f} per payer-year")
         FALSE_BY_METHOD.clear()
+        FALSE_BY_TYPE.clear()
+    if os.environ.get("BENCH_COMPARE_TESTS", "1") == "1":
+        compare(cells, streams, FIRST, LAST, len(PAYERS), _score)
         FALSE_DELAYS.update(all=0, around_holidays=0)
 
 

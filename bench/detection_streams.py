@@ -5,7 +5,10 @@ Each stream is one practice: a dozen payers of different sizes, two years of cla
 both volume (gamma-mixed Poisson) and denial rate (beta-mixed binomial), payment lags drawn
 per line (log-normal) and counted on the decision day. A change is injected into one payer:
 its denial rate (by decision day: a payer's policy applies when it adjudicates), one CPT's
-rate, an expensive code's denials, its payment lag (by submission day), or a gradual drift.
+rate, an expensive code's denials, its payment lag (by submission day), a gradual drift, or
+the price it allows per unit of one code (a fee-schedule cut). Unit prices vary as real ones
+do: each payer has three plans at different rates whose mix moves week to week, and one line
+in twenty is reduced (multiple-procedure or partial-unit reductions).
 Lines are aggregated into the same `DailyCell`s the aggregator keeps in Firestore.
 """
 
@@ -29,6 +32,11 @@ CHANGE_DAY = 400  # early February of the second year
 WEEKDAY = np.array([1.0, 1.05, 1.05, 1.0, 0.85, 0.1, 0.0])
 VOLUME_CV = 0.25
 RATE_ICC = 0.01  # daily denial-rate variation beyond binomial
+ALLOWED_RATIO = 0.72
+PLAN_RATES = np.array([1.0, 0.93, 1.06])  # a payer's plans, relative to its main rate
+PLAN_MIX = np.array([0.6, 0.25, 0.15])
+PLAN_MIX_CONCENTRATION = 60.0  # weekly Dirichlet: a plan's share moves by ~±6 points
+REDUCED_SHARE, REDUCED_FACTOR = 0.05, 0.5
 
 # cpt, cents per unit, mean units, denial rate relative to the payer's
 CPTS = (("97153", 3000, 10, 1.0), ("97155", 4500, 5, 1.0), ("97156", 4500, 4, 1.0),
@@ -56,6 +64,7 @@ class Change:
     factor: float
     cpt: str | None = None
     ramp_days: int = 0
+    plan: int | None = None  # price changes: only this plan of the payer's (index in PLAN_RATES)
 
     @property
     def start(self) -> date:
@@ -75,13 +84,19 @@ EVENTS = (
     Change("payment lag ×1.5", "lag", "Big Commercial", 1.5),
     Change("payment lag ×1.8", "lag", "Humana-like", 1.8),
     Change("gradual drift to ×2 over 60 days", "gradual", "Optum-like", 2.0, ramp_days=60),
+    Change("fee cut 10% on 97153, large payer", "price", "Big Commercial", 0.9, "97153"),
+    Change("fee cut 20% on 97155, mid payer", "price", "Cigna-like", 0.8, "97155"),
+    Change("fee cut 10% on 97530, mid payer", "price", "Humana-like", 0.9, "97530"),
+    Change("one plan's fee cut 20% on 97153 (a quarter of lines)", "price", "State Medicaid",
+           0.8, "97153", plan=1),
 )
 # Which alert types count as catching each kind of change.
 DETECTS = {"rate": {"denial_rate_drift", "denial_dollar_spike"},
            "gradual": {"denial_rate_drift", "denial_dollar_spike"},
            "cpt": {"denial_rate_drift", "denial_dollar_spike"},
            "dollars": {"denial_dollar_spike", "denial_rate_drift"},
-           "lag": {"payment_delay"}}
+           "lag": {"payment_delay"},
+           "price": {"underpayment"}}
 
 
 def _factor(change: Change | None, payer: str, day: np.ndarray, cpt: np.ndarray,
@@ -96,6 +111,14 @@ def _factor(change: Change | None, payer: str, day: np.ndarray, cpt: np.ndarray,
         progress = np.clip((day - CHANGE_DAY) / change.ramp_days, 0, 1)
         return np.where(after, 1 + (change.factor - 1) * progress, 1.0)
     return np.where(after, change.factor, 1.0)
+
+
+def _price_factor(change: Change | None, payer: str, day: np.ndarray, cpt: np.ndarray,
+                  plan: np.ndarray) -> np.ndarray:
+    factor = _factor(change, payer, day, cpt, {"price"})
+    if change is not None and change.plan is not None:
+        factor = np.where(plan == change.plan, factor, 1.0)
+    return factor
 
 
 def simulate(seed: int, change: Change | None) -> list[DailyCell]:
@@ -131,11 +154,21 @@ def simulate(seed: int, change: Change | None) -> list[DailyCell]:
         carc = np.where(denied, rng.choice(carc_pool, n, p=[0.5, 0.3, 0.2]), "")
         if change is not None and change.payer == payer and change.kind in ("cpt", "dollars"):
             carc = np.where(denied & (cpt == change.cpt) & (decided >= CHANGE_DAY), "CO-4", carc)
+        week = np.minimum(decided // 7, DAYS // 7 + 60)
+        mix = rng.dirichlet(PLAN_MIX * PLAN_MIX_CONCENTRATION, DAYS // 7 + 61)[week]
+        plan = (rng.random(n)[:, None] > np.cumsum(mix, axis=1)).sum(axis=1)
+        unit_price = (np.array([c[1] for c in CPTS])[cpt_index] * ALLOWED_RATIO
+                      * PLAN_RATES[np.minimum(plan, 2)]
+                      * np.where(rng.random(n) < REDUCED_SHARE, REDUCED_FACTOR, 1.0)
+                      * _price_factor(change, payer, decided, cpt, plan))
+        allowed = np.rint(unit_price * units).astype(int)
         frames.append(pd.DataFrame({
             "payer": payer, "day": decided, "cpt": cpt, "billed": billed, "denied": denied,
+            "units": units, "allowed": allowed,
+            "price_bin": np.rint(100 * np.log(np.maximum(allowed, 1) / units)).astype(int),
             "carc": carc, "lag": np.minimum(decided - submitted, 120),
             "blag": np.minimum(business_days_array(submitted_day, decided_day), 120),
-            "paid": np.where(denied, 0, (billed * 0.72).astype(int))}))
+            "paid": np.where(denied, 0, allowed)}))
     lines = pd.concat(frames)
     lines = lines[lines["day"] < DAYS]
     return _cells(lines)
@@ -168,6 +201,12 @@ def _cells(lines: pd.DataFrame) -> list[DailyCell]:
     add([], denied["billed"].sum(), "carc.{}.denied_cents")
     add([], lines[~lines.denied].groupby(["payer", "day", "lag"]).size(), "lag.{}")
     add([], lines[~lines.denied].groupby(["payer", "day", "blag"]).size(), "blag.{}")
+    paid = lines[~lines.denied].groupby(["payer", "day", "cpt"])
+    add([], paid.size(), "cpt.{}.paid")
+    add([], paid["units"].sum(), "cpt.{}.paid_units")
+    add([], paid["allowed"].sum(), "cpt.{}.allowed_cents")
+    add([], lines[~lines.denied].groupby(["payer", "day", "cpt", "price_bin"]).size(),
+        "ppu.{}.{}")
     return [DailyCell(payer, START + timedelta(days=int(day)),
                       {k: v for k, v in fields.items() if v})
             for (payer, day), fields in counters.items()]

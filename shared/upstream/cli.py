@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from upstream.cli_detect import register as register_detection
+from upstream.cli_payers import register as register_payers
 from upstream.cli_people import register as register_people
 from upstream.cli_recovery import register as register_recovery
 from upstream.domain.records import RecordKind
@@ -436,6 +437,7 @@ def records(customer: str, kind: str, payer: str | None, limit: int, count_only:
 register_detection(main)
 register_recovery(main)
 register_people(main)
+register_payers(main)
 
 if __name__ == "__main__":
     main()

@@ -19,8 +19,8 @@ from upstream.domain.aggregates import (
     contribution_delta,
     line_contribution,
 )
+from upstream.domain.codes.catalogue import describe_carc
 from upstream.domain.detect import delay, dollars, drift
-from upstream.domain.detect.carc import describe_carc
 from upstream.domain.detect.findings import (
     NOISE_MEMORY_DAYS,
     AlertStatus,

@@ -9,6 +9,13 @@ A contribution is a flat `{"field": number}` map (nested scopes dotted: `cpt.971
 Moving a line (PENDING → DENIED → PAID after appeal) is "subtract the old contribution, add the
 new one"; the aggregator stores each line's last contribution to make that exact.
 
+Price is kept per code the same way: `cpt.<code>.paid_units` and `cpt.<code>.allowed_cents` for
+the mean, and a histogram of the unit price on a 1 % log scale (`ppu.<code>.<bin>`, bin =
+round(100 · ln cents per unit)) for tests on its distribution: a fee-schedule cut moves the
+whole distribution, which a rank or Kolmogorov-Smirnov test sees and a mean of mixed plans hides.
+The unit price is the allowed amount where the remittance gives it (the payer's price before
+the patient's share, which varies with deductibles), else the paid amount.
+
 Lag is kept as a histogram of whole days (`lag.<days>`), capped at `LAG_CAP_DAYS`: medians
 and rank tests need the distribution, not a list of every claim. A second histogram counts
 business days (`blag.<days>`, weekends and US federal holidays left out): payers adjudicate on
@@ -18,6 +25,7 @@ business days, so that is the lag DelayGuard tests; calendar days are what staff
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -77,6 +85,7 @@ def line_contribution(doc: Mapping[str, Any]) -> Contribution:
     elif outcome in PAID_OUTCOMES:
         fields["paid"] = 1
         fields["paid_cents"] = int(doc.get("paid_cents") or 0)
+        fields.update(_price_fields(cpt, doc))
         submitted = doc.get("submitted_date")
         if submitted and doc.get("decided_date"):
             lag = (date.fromisoformat(str(doc["decided_date"]))
@@ -86,6 +95,26 @@ def line_contribution(doc: Mapping[str, Any]) -> Contribution:
                                             date.fromisoformat(str(doc["decided_date"])))
             fields[f"blag.{min(working, LAG_CAP_DAYS)}"] = 1
     return {aggregate_key(str(doc["payer"]), str(day)): fields}
+
+
+def price_bin(cents_per_unit: float) -> int:
+    """The 1 % log-scale bin of a unit price in cents (bins are comparable across codes)."""
+    return round(100 * math.log(cents_per_unit))
+
+
+def bin_price(price_bin_index: int) -> float:
+    """The bin's unit price in cents (within 0.5 % of every price it holds)."""
+    return math.exp(price_bin_index / 100)
+
+
+def _price_fields(cpt: str, doc: Mapping[str, Any]) -> dict[str, float]:
+    units = doc.get("units") or 1
+    allowed = doc.get("allowed_cents")
+    cents = int(allowed if allowed is not None else doc.get("paid_cents") or 0)
+    if not isinstance(units, int | float) or units <= 0 or cents < units:
+        return {}  # nothing priced: a zero-pay line is a denial in all but name
+    return {f"cpt.{cpt}.paid": 1, f"cpt.{cpt}.paid_units": units,
+            f"cpt.{cpt}.allowed_cents": cents, f"ppu.{cpt}.{price_bin(cents / units)}": 1}
 
 
 def contribution_delta(old: Contribution, new: Contribution) -> Contribution:
@@ -144,10 +173,22 @@ class PayerSeries:
 
     payer: str
     counters: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    price_index: dict[str, list[tuple[int, npt.NDArray[np.float64]]]] = field(
+        default_factory=dict)
 
     def get(self, name: str, length: int) -> npt.NDArray[np.float64]:
         found = self.counters.get(name)
         return found if found is not None else np.zeros(length)
+
+    def price_series(self, cpt: str) -> list[tuple[int, npt.NDArray[np.float64]]]:
+        """(price bin, daily counts) of one code; indexed once, as detectors ask per run."""
+        if not self.price_index:
+            self.price_index[""] = []  # indexed, even when nothing is priced
+            for name, series in self.counters.items():
+                if name.startswith("ppu."):
+                    _, code, price_bin = name.split(".", 2)
+                    self.price_index.setdefault(code, []).append((int(price_bin), series))
+        return self.price_index.get(cpt, [])
 
     def names(self, scope: str) -> list[str]:
         """The codes seen in a scope (`cpt`, `carc`)."""
@@ -188,6 +229,19 @@ class AggregateFrame:
             series = self.payers[payer].counters.get(f"{prefix}.{lag}")
             if series is not None:
                 histogram[lag] = series[lo:hi].sum()
+        return histogram
+
+    def price_histogram(self, payer: str, cpt: str, first: date,
+                        end: date) -> dict[int, float]:
+        """Priced lines of one code by unit-price bin (`price_bin`), decided in [first, end)."""
+        lo, hi = max(0, self.index(first)), max(0, min(self.days, self.index(end)))
+        histogram: dict[int, float] = {}
+        if hi <= lo:
+            return histogram
+        for price_bin, series in self.payers[payer].price_series(cpt):
+            count = float(series[lo:hi].sum())
+            if count:
+                histogram[price_bin] = count
         return histogram
 
 

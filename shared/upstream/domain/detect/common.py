@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from upstream.domain.aggregates import AggregateFrame
-from upstream.domain.detect.carc import describe_carc
+from upstream.domain.codes.catalogue import describe_carc
 from upstream.domain.detect.findings import Window
 
 CURRENT_DAYS = 7

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from upstream.domain.aggregates import AggregateFrame
+from upstream.domain.codes.catalogue import describe_carc
 from upstream.domain.detect import stats
-from upstream.domain.detect.carc import describe_carc
 from upstream.domain.detect.common import (
     BASELINE_WEEKS,
     HIGH_RATIO,

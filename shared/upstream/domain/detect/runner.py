@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from upstream.domain.aggregates import AggregateFrame, DailyCell, build_frame
-from upstream.domain.detect import delay, dollars, drift, sparse
+from upstream.domain.detect import delay, dollars, drift, sparse, underpay
 from upstream.domain.detect.findings import Alert, Finding, merge_into_alerts
 
 Detector = Callable[[AggregateFrame, date], list[Finding]]
@@ -32,7 +32,8 @@ class MethodSet(StrEnum):
 DETECTORS: dict[MethodSet, dict[Schedule, tuple[Detector, ...]]] = {
     MethodSet.OURS: {Schedule.DAILY: (drift.daily_cusum,),
                      Schedule.WEEKLY: (drift.weekly_test, dollars.weekly_test,
-                                       sparse.weekly_test, delay.weekly_test)},
+                                       sparse.weekly_test, delay.weekly_test,
+                                       underpay.weekly_test)},
     MethodSet.SEEDS: {Schedule.DAILY: (),
                       Schedule.WEEKLY: (drift.seeds_rule, dollars.seeds_rule,
                                         delay.seeds_rule)},

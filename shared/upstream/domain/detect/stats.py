@@ -16,6 +16,10 @@ Sources, so the constants below can be argued with:
 - Prediction interval for one new observation: Hahn & Meeker, *Statistical Intervals* (1991),
   ch. 4; applied to log dollars because denied dollars are right-skewed.
 - Mann-Whitney U (one-sided) for lag distributions: scipy `mannwhitneyu`.
+- Two-sample Kolmogorov-Smirnov, one-sided (Smirnov 1939; scipy `ks_2samp`): where the question
+  is the whole distribution, not its centre. A fee-schedule cut on one plan of a payer moves
+  part of the unit-price distribution and may leave its median where it was. With the ties of
+  binned data the test is conservative (its p-values are too large), never anti-conservative.
 """
 
 from __future__ import annotations
@@ -132,6 +136,34 @@ def upper_prediction_pvalue(current: float, baseline: Sequence[float] | Array) -
         sd = 1e-9
     t = (math.log1p(current) - mean) / (sd * math.sqrt(1 + 1 / len(values)))
     return float(stats.t.sf(t, len(values) - 1))
+
+
+def ks_smaller_pvalue(current: dict[int, float], baseline: dict[int, float]) -> float:
+    """One-sided two-sample KS: is `current` stochastically smaller than `baseline`?
+    Both are histograms `value → count` (e.g. unit-price bins).
+
+    D⁺ = max(F_current − F_baseline) over the bins; the p-value is Smirnov's one-sided limit
+    with Hodges' correction (Hodges 1958, *Arkiv för Matematik* 3:469, eq. 5.3), as scipy's
+    `ks_2samp(..., alternative="greater", method="asymp")` computes it, without expanding
+    the histograms into samples (the weekly runs test thousands of cells).
+    """
+    bins = sorted(current.keys() | baseline.keys())
+    x = np.array([max(current.get(b, 0.0), 0.0) for b in bins])
+    y = np.array([max(baseline.get(b, 0.0), 0.0) for b in bins])
+    n1, n2 = float(np.rint(x).sum()), float(np.rint(y).sum())
+    if n1 < 1 or n2 < 1:
+        return 1.0
+    d = max(0.0, float((np.cumsum(x) / x.sum() - np.cumsum(y) / y.sum()).max()))
+    m, n = max(n1, n2), min(n1, n2)
+    z = math.sqrt(m * n / (m + n)) * d
+    exponent = -2 * z * z - 2 * z * (m + 2 * n) / math.sqrt(m * n * (m + n)) / 3
+    return float(min(1.0, max(0.0, math.exp(exponent))))
+
+
+def ks_larger_pvalue(current: Array, baseline: Array) -> float:
+    """One-sided two-sample KS (current larger) from two histograms indexed by value."""
+    return ks_smaller_pvalue({-i: float(c) for i, c in enumerate(current) if c},
+                             {-i: float(c) for i, c in enumerate(baseline) if c})
 
 
 def histogram_median(histogram: Array) -> float | None:
