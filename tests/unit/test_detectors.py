@@ -205,7 +205,7 @@ def test_backtest_is_deterministic() -> None:
 
 
 def test_unknown_carc_says_so() -> None:
-    assert describe_carc("CO-99999")["meaning"].startswith("Reason code not in")
+    assert describe_carc("CO-999")["meaning"].startswith("Reason code not in")
     assert describe_carc("PR-1")["group"] == "patient responsibility"
 
 

@@ -33,7 +33,9 @@ def test_an_archive_holds_main_requirements_and_the_package_but_not_the_cli(
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     assert {"main.py", "requirements.txt"} <= set(names)
     assert "upstream/domain/data/payer_aliases.csv" in names
-    assert "upstream/domain/detect/data/carc_catalogue.csv" in names
+    assert {"upstream/domain/codes/data/carc_plain.psv",
+            "upstream/domain/codes/data/x12_carc_texts.csv",
+            "upstream/domain/codes/data/rarc_plain.psv"} <= set(names)
     assert not [n for n in names if n.startswith(("upstream/stack/", "upstream/cli"))
                 or "__pycache__" in n]
     assert names == sorted(names)

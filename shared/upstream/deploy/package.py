@@ -20,9 +20,7 @@ from pathlib import Path
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644 << 16
 # Only the CLI and the local stack use these; a function never imports them.
-EXCLUDED = ("upstream/stack/", "upstream/deploy/", "upstream/cli.py", "upstream/cli_detect.py",
-            "upstream/cli_recovery.py", "upstream/cli_people.py",
-            "upstream/offline.py")
+EXCLUDED = ("upstream/stack/", "upstream/deploy/", "upstream/cli", "upstream/offline.py")
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
 # The whole dependency closure, each pinned with its hashes (`make lock` writes it from the
 # direct pins in requirements.txt): what every archive installs as its requirements.txt, so

@@ -108,7 +108,8 @@ def bin_price(price_bin_index: int) -> float:
 
 
 def _price_fields(cpt: str, doc: Mapping[str, Any]) -> dict[str, float]:
-    units = doc.get("units") or 1
+    units = doc.get("units")
+    units = 1 if units is None else units
     allowed = doc.get("allowed_cents")
     cents = int(allowed if allowed is not None else doc.get("paid_cents") or 0)
     if not isinstance(units, int | float) or units <= 0 or cents < units:

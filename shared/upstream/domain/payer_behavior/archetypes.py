@@ -1,7 +1,8 @@
 """Payer archetypes: clusters of standardised fingerprints, named by a stated rule.
 
 Method:
-1. Six features per payer with enough data (30 decided lines in the recent quarter): the logit
+1. Six features per payer with enough data (30 decided lines in the recent quarter; at least
+   three such payers, as archetypes are relative to the practice's other payers): the logit
    of the denial rate, the denial trend (log odds ratio), log days to payment, the payment
    trend (log ratio of medians), log price index and the price trend (log ratio). Logs and
    logits put rates and ratios on scales where a difference means the same thing everywhere.
@@ -23,12 +24,12 @@ Method:
    - Underpayer: max(−price-index z, −price-trend z)
    The largest problem score of at least `NAME_Z` (1: a full robust SD from the practice's
    payers) names; failing that, `Prompt Payer` when −days-to-payment z ≥ `NAME_Z` and the
-   denial score is below it; otherwise `Typical`. The rule names each cluster by its centroid
-   and each payer by its own fingerprint; the payer's name is, in this order, its own problem,
-   its cluster's problem, its own promptness, its cluster's, else `Typical`. A payer that has
-   just started denying stands out from the peers it still clusters with, and that is
-   exactly what the practice must hear; a payer that is mild itself but clusters with the
-   practice's underpayers is named with them.
+   denial score is below it; otherwise `Typical`. The rule names each cluster by its members'
+   median fingerprint and each payer by its own fingerprint; the payer's name is, in this
+   order, its own problem, its cluster's problem, its own promptness, its cluster's, else
+   `Typical`. A payer that has just started denying stands out from the peers it still
+   clusters with, and that is exactly what the practice must hear; a payer that is mild
+   itself but clusters with the practice's underpayers is named with them.
 5. Stability: 200 bootstrap resamples of the payers (after Hennig 2007, *CSDA* 52:258): each
    resample sets the standardisation and is clustered with the same k; every payer is
    standardised by it, assigned to its nearest resampled centroid and named by the rule. A
@@ -39,6 +40,7 @@ Method:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,12 +59,16 @@ ARCHETYPES = (AGGRESSIVE_DENIER, SLOW_PAYER, PROMPT_PAYER, UNDERPAYER, TYPICAL)
 
 FEATURES = ("denial_rate_logit", "denial_trend", "days_log", "payment_trend", "price_log",
             "price_trend")
-# Floors on each feature's scale (same units as the feature): 0.15 on a logit or log odds is
-# about a 15 % relative change in the odds of denial; 0.1 on log days is ~10 % (about two
-# days at a typical 18-day lag); 0.03 on log price is 3 %, just above Medicare's 2 %
-# sequestration, below which price differences are noise to a practice.
-MIN_SCALE = np.array([0.15, 0.15, 0.1, 0.1, 0.03, 0.03])
+# Floors on each feature's scale (same units as the feature), the smallest difference a
+# billing manager would act on: 0.25 on the denial logit is odds 25 % apart (8 % against
+# 10 %); 0.2 on log days is 20 % (15 days against 18); 0.05 on log price is 5 %, beyond
+# Medicare's 2 % sequestration and the spread of a payer's plans. Trends are gated by their
+# tests already; their floors (0.15 log odds, 10 % of days, 3 % of price) only keep a
+# practice whose payers barely change from magnifying the one that changed a little.
+MIN_SCALE = np.array([0.25, 0.15, 0.2, 0.1, 0.05, 0.03])
 NAME_Z = 1.0
+# A norm needs a few payers to be one: with two, each is exactly as far from their median.
+MIN_PAYERS = 3
 TREND_ALPHA = 0.01
 PROBLEMS = (AGGRESSIVE_DENIER, SLOW_PAYER, UNDERPAYER)
 MIN_SILHOUETTE = 0.25
@@ -115,20 +121,21 @@ def standardise(matrix: Matrix, reference: Matrix | None = None) -> Matrix:
     """Robust z per column against `reference` (default: the matrix itself); a missing value
     becomes 0 (the practice's typical payer)."""
     base = matrix if reference is None else reference
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # a measure no payer has (e.g. no prices) is all NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         centre = np.nan_to_num(np.nanmedian(base, axis=0), nan=0.0)
         mad = np.nanmedian(np.abs(base - centre), axis=0) * 1.4826
     scale = np.maximum(np.nan_to_num(mad, nan=0.0), MIN_SCALE)
-    return np.nan_to_num((matrix - centre) / scale, nan=0.0)
+    return np.asarray(np.nan_to_num((matrix - centre) / scale, nan=0.0), dtype=float)
 
 
-def problem_scores(z: Sequence[float]) -> dict[str, float]:
+def problem_scores(z: Sequence[float] | Matrix) -> dict[str, float]:
     rate, rate_trend, days, days_trend, price, price_trend = z
     return {AGGRESSIVE_DENIER: max(rate, rate_trend), SLOW_PAYER: max(days, days_trend),
             UNDERPAYER: max(-price, -price_trend), PROMPT_PAYER: -days}
 
 
-def name(z: Sequence[float]) -> str:
+def name(z: Sequence[float] | Matrix) -> str:
     scores = problem_scores(z)
     problems = {k: v for k, v in scores.items() if k != PROMPT_PAYER and v >= NAME_Z}
     if problems:
@@ -184,6 +191,13 @@ def cluster(points: Matrix, seed: int = 0) -> tuple[Matrix, npt.NDArray[np.int_]
     return best if best[2] >= MIN_SILHOUETTE else own
 
 
+def cluster_centres(z: Matrix, labels: npt.NDArray[np.int_]) -> dict[int, Matrix]:
+    """Each cluster's median fingerprint: what the rule names. The k-means mean would let one
+    extreme member name every payer it happens to cluster with."""
+    return {int(label): np.asarray(np.median(z[labels == label], axis=0), dtype=float)
+            for label in np.unique(labels)}
+
+
 def payer_name(own: str, cluster_name: str) -> str:
     """Rule 4's order: the payer's own problem, its cluster's problem, the payer's own
     promptness, its cluster's, else Typical."""
@@ -199,20 +213,25 @@ def assign(prints: Sequence[Fingerprint], seed: int = 0) -> list[Assignment]:
     assignments = [Assignment(fp.payer, TYPICAL, None, None, {}, {},
                               f"fewer than {MIN_LINES} decided lines in the recent quarter")
                    for fp in prints if fp.decided_recent < MIN_LINES]
-    if not ready:
-        return assignments
+    if len(ready) < MIN_PAYERS:
+        return sorted(assignments + [
+            Assignment(fp.payer, TYPICAL, None, None, {}, {},
+                       f"fewer than {MIN_PAYERS} payers with enough data: archetypes compare a "
+                       "payer with the practice's others") for fp in ready],
+            key=lambda a: a.payer)
     raw = np.array([features(fp) for fp in ready])
     z = standardise(raw)
     centroids, labels, width = cluster(z, seed)
     clustered = len(centroids) < len(z)
-    names = [payer_name(name(z[i]), name(centroids[label])) for i, label in enumerate(labels)]
+    centres = cluster_centres(z, labels)
+    names = [payer_name(name(z[i]), name(centres[label])) for i, label in enumerate(labels)]
     stability = _stability(raw, len(centroids), names, seed) if clustered else None
     for i, fp in enumerate(ready):
         stable = stability[i] if stability is not None else None
         note = (f"cluster {int(labels[i])} of {len(centroids)} (silhouette {width:.2f})"
                 if clustered else "named on its own fingerprint (no cluster structure among "
                 "this practice's payers)")
-        if names[i] != name(centroids[labels[i]]):
+        if names[i] != name(centres[labels[i]]):
             note += "; stands out from its cluster"
         if stable is not None and stable < STABLE:
             note += "; tentative: the name changes in many bootstrap resamples"
@@ -232,10 +251,11 @@ def _stability(raw: Matrix, k: int, names: list[str], seed: int) -> list[float]:
         z_sample = standardise(sample, sample)
         if len(np.unique(z_sample, axis=0)) < k:
             continue
-        centroids, _ = kmeans2(z_sample, k, minit="++", seed=rng)
+        centroids, labels = kmeans2(z_sample, k, minit="++", seed=rng)
+        centres = cluster_centres(z_sample, labels)
         z_all = standardise(raw, sample)
         nearest = ((z_all[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
-        agree += [payer_name(name(z_all[i]), name(centroids[c])) == names[i]
+        agree += [payer_name(name(z_all[i]), name(centres.get(int(c), centroids[c]))) == names[i]
                   for i, c in enumerate(nearest)]
         runs += 1
     return [round(float(a / runs), 2) if runs else 0.0 for a in agree]
