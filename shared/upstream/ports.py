@@ -87,6 +87,13 @@ class AggregateStore(Protocol):
     def cells(self, customer_id: str, first: date, end: date) -> list[DailyCell]: ...
 
 
+class PayerReportStore(Protocol):
+    def save_payer_report(self, customer: str, as_of: date,
+                          payers: list[dict[str, Any]]) -> None: ...
+
+    def payer_report(self, customer: str) -> dict[str, Any] | None: ...
+
+
 class AlertStore(Protocol):
     def recent(self, customer_id: str, since: date) -> list[Alert]: ...
 

@@ -17,6 +17,8 @@ from google.cloud import firestore, pubsub_v1, storage  # type: ignore[attr-defi
 from tests.conftest import emulator_db, wait_for
 from upstream.adapters.firestore_aggregates import FirestoreAggregates
 from upstream.adapters.firestore_alerts import FirestoreAlerts
+from upstream.adapters.firestore_api import FirestoreApiStores
+from upstream.adapters.firestore_payer_reports import FirestorePayerReports
 from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
 from upstream.adapters.secrets import LocalFileSecretStore
 from upstream.domain.aggregates import cells_from_documents, line_changes
@@ -200,6 +202,12 @@ def test_uploaded_sample_to_weekly_run_raises_the_injected_drift_once(
     assert report["as_of"] == "2025-10-01" and isinstance(report["adopted"], bool)
     drift = [a for a in stored if a["type"] == "denial_rate_drift" and a["payer"] == "Aetna"]
     assert drift, stored
+    # and stored the payer report the API and the dashboard read: Aetna named for its denials
+    payers = FirestoreApiStores(emulator_db(config)).payer_report(customer) or {}
+    assert payers["as_of"] == "2025-10-01"
+    named = {p["payer"]: p["archetype"] for p in payers["payers"]}
+    assert named["Aetna"] == "Aggressive Denier", named
+    assert FirestorePayerReports(emulator_db(config)).payer_report(f"other-{unique}") is None
     assert drift[0]["evidence"]["top_carc"][0]["meaning"]
     lines = drift[0]["evidence"]["affected_lines"]
     assert lines and all(line["patient_key"] and len(line["patient_key"]) == 64 for line in lines)

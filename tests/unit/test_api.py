@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import pytest
@@ -18,6 +19,19 @@ from upstream.domain.api_keys import allows, new_key, parse_bearer
 from upstream.services.api import ROUTES, ApiDeps, handle, openapi
 
 NOW = datetime(2026, 1, 7, 12, tzinfo=UTC)
+
+
+@cache
+def acme_payers() -> list[dict[str, Any]]:
+    """A real report (the domain's own), of a practice with one slow payer."""
+    from tests.claim_streams import START, Behaviour, documents
+    from upstream.domain.aggregates import build_frame, cells_from_documents
+    from upstream.domain.payer_behavior.report import payer_report
+
+    docs = [d for b in (Behaviour("Aetna"), Behaviour("Cigna"), Behaviour("Humana"),
+                        Behaviour("Slow Plan / East", lag_days=40)) for d in documents(b, 200)]
+    as_of = START + timedelta(days=200)
+    return payer_report(build_frame(cells_from_documents(docs), end=as_of), as_of)
 
 
 class Stores:
@@ -101,6 +115,9 @@ class Stores:
 
     def update_tenant(self, customer: str, fields: dict[str, Any]) -> None:
         self.tenants[customer].update(fields)
+
+    def payer_report(self, customer: str) -> dict[str, Any] | None:
+        return {"as_of": "2026-01-05", "payers": acme_payers()} if customer == "acme" else None
 
     def cells(self, customer: str, first: date, end: date) -> list[DailyCell]:
         return [DailyCell("Aetna", date(2025, 12, 29) + timedelta(days=i),
@@ -394,3 +411,38 @@ def test_owners_read_the_audit_with_filters_and_pages_of_their_practice_only() -
     for bad in ({"page_token": "!!"}, {"since": "yesterday"}, {"page_size": "0"},
                 {"surprise": "1"}, *({"page_token": t} for t in hostile)):
         assert call(deps, "GET", "/v1/audit", tokens["write"], bad)[0] == 400
+
+
+# --- payers ------------------------------------------------------------------------------------
+
+def test_payers_list_filter_and_one_payer_validate_against_their_schemas() -> None:
+    from upstream.services.api_schemas import PayerList, PayerOut
+
+    deps, _, tokens = setup()
+    status, listed = call(deps, "GET", "/v1/payers", tokens["read"])
+    assert status == 200 and listed["as_of"] == "2026-01-05"
+    PayerList.model_validate(listed)
+    assert {p["payer"] for p in listed["payers"]} == {"Aetna", "Cigna", "Humana",
+                                                      "Slow Plan / East"}
+    _, slow = call(deps, "GET", "/v1/payers", tokens["read"], {"archetype": "Slow Payer"})
+    assert [p["payer"] for p in slow["payers"]] == ["Slow Plan / East"]
+    status, one = call(deps, "GET", "/v1/payers/cigna", tokens["read"])  # any case
+    assert status == 200 and one["payer"] == "Cigna"
+    PayerOut.model_validate(one)
+    assert call(deps, "GET", "/v1/payers/Slow%20Plan", tokens["read"])[0] == 404
+
+
+@pytest.mark.parametrize("query", [{"archetype": "Nice Payer"}, {"payer": "Aetna"},
+                                   {"archetype": ""}])
+def test_payers_refuse_unknown_filters(query: dict[str, str]) -> None:
+    deps, _, tokens = setup()
+    assert call(deps, "GET", "/v1/payers", tokens["read"], query)[0] == 400
+
+
+def test_a_practice_without_a_report_yet_gets_an_empty_list_and_no_other_tenants() -> None:
+    deps, _, tokens = setup()
+    assert call(deps, "GET", "/v1/payers", tokens["beta"])[1] == {"as_of": None, "payers": []}
+    assert call(deps, "GET", "/v1/payers/Aetna", tokens["beta"])[0] == 404
+    assert call(deps, "GET", "/v1/payers", None)[0] == 401
+    long_name = "x" * 201
+    assert call(deps, "GET", f"/v1/payers/{long_name}", tokens["read"])[0] == 400

@@ -286,3 +286,37 @@ def test_the_first_run_over_a_practice_history_is_flagged_and_asks_for_one_summa
              if topic == "alerts"]
     assert all(not m.get("first_run") for m in newer if "alert_id" in m)
     assert not [m for m in newer if "digest" in m]
+
+
+class PayerReports:
+    def __init__(self) -> None:
+        self.saved: dict[str, tuple[date, list[dict[str, Any]]]] = {}
+
+    def save_payer_report(self, customer: str, as_of: date,
+                          payers: list[dict[str, Any]]) -> None:
+        self.saved[customer] = (as_of, payers)
+
+    def payer_report(self, customer: str) -> dict[str, Any] | None:
+        return None
+
+
+def test_the_weekly_run_stores_the_payer_report_the_daily_run_does_not() -> None:
+    from dataclasses import replace
+
+    from tests.claim_streams import Behaviour, documents
+    from upstream.domain.aggregates import cells_from_documents
+
+    docs = [d for b in (Behaviour("Aetna"), Behaviour("Cigna"), Behaviour("Humana"),
+                        Behaviour("Denier", denial_rate=0.3)) for d in documents(b, 300)]
+    as_of = date(2025, 11, 1)
+    reports = PayerReports()
+    d = replace(deps(Aggregates({"a": cells_from_documents(docs)}), Alerts(), FakePublisher()),
+                payer_reports=reports)
+    handle_run(DetectorRun(run="daily", customer="a", as_of=as_of), d)
+    assert reports.saved == {}
+    handle_run(DetectorRun(run="weekly", customer="a", as_of=as_of), d)
+    day, payers = reports.saved["a"]
+    assert day == as_of
+    assert {p["payer"]: p["archetype"] for p in payers}["Denier"] == "Aggressive Denier"
+    handle_run(DetectorRun(run="weekly", customer="a", as_of=as_of), d)  # a rerun: the same
+    assert reports.saved["a"] == (day, payers)

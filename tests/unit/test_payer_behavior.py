@@ -98,7 +98,7 @@ def test_one_or_two_payers_have_no_norm_to_stand_out_from() -> None:
 def test_the_report_has_the_contract_shape_and_evidence_in_words() -> None:
     got = report(*TYPICALS, Behaviour("Denier", denial_rate=0.25))
     entry = got["Denier"]
-    assert set(entry) == {"payer", "archetype", "fingerprint", "evidence"}
+    assert set(entry) == {"payer", "payer_id", "archetype", "fingerprint", "evidence"}
     assert set(entry["fingerprint"]) >= {"denial_rate", "denial_trend_log_odds",
                                          "days_to_payment", "payment_trend_days",
                                          "price_index", "price_trend", "carc_mix_shift",

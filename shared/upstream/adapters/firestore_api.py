@@ -14,6 +14,7 @@ from upstream.adapters.firestore_alerts import RUNS, FirestoreAlerts
 from upstream.adapters.firestore_api_keys import FirestoreApiKeys
 from upstream.adapters.firestore_audit import FirestoreAudit
 from upstream.adapters.firestore_deliveries import DELIVERIES
+from upstream.adapters.firestore_payer_reports import FirestorePayerReports
 from upstream.adapters.firestore_store import (
     CUSTOMERS,
     FirestoreRecords,
@@ -35,6 +36,7 @@ class FirestoreApiStores:
         self._tenants = FirestoreTenants(client)
         self._aggregates = FirestoreAggregates(client)
         self._audit = FirestoreAudit(client)
+        self._payer_reports = FirestorePayerReports(client)
 
     def key(self, key_id: str) -> dict[str, Any] | None:
         return self._keys.get(key_id)
@@ -91,6 +93,9 @@ class FirestoreApiStores:
 
     def cells(self, customer: str, first: date, end: date) -> list[DailyCell]:
         return self._aggregates.cells(customer, first, end)
+
+    def payer_report(self, customer: str) -> dict[str, Any] | None:
+        return self._payer_reports.payer_report(customer)
 
     def failed_deliveries(self, customer: str, limit: int) -> list[dict[str, Any]]:
         query = tenant_collection(self._client, customer, DELIVERIES).where(

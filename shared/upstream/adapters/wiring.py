@@ -88,6 +88,7 @@ def aggregate_deps() -> AggregateDeps:
 def detector_deps() -> DetectorDeps:
     from upstream.adapters.firestore_alerts import FirestoreAlerts
     from upstream.adapters.firestore_network import FirestoreNetwork
+    from upstream.adapters.firestore_payer_reports import FirestorePayerReports
     from upstream.services.detector_runs import DetectorDeps
 
     settings = get_settings()
@@ -105,6 +106,7 @@ def detector_deps() -> DetectorDeps:
         tenants_store=FirestoreTenants(firestore_client()),
         reconciler=reconcile_store(),
         uploads=FirestoreUploads(firestore_client()),
+        payer_reports=FirestorePayerReports(firestore_client()),
     )
 
 

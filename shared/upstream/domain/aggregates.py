@@ -46,10 +46,14 @@ Contribution = dict[str, dict[str, float]]  # aggregate key → flat field → a
 LineChange = tuple[str, datetime, str, dict[str, Any]]  # doc id, updated_at, content hash, doc
 
 
+def payer_digest(payer: str) -> str:
+    """A payer's id where its name cannot go (document ids, URL segments: names hold '/')."""
+    return hashlib.sha256(payer.encode()).hexdigest()[:16]
+
+
 def aggregate_key(payer: str, day: date | str) -> str:
-    """Document id of one (payer, day) cell: hashed payer (names may hold '/'), readable day."""
-    digest = hashlib.sha256(payer.encode()).hexdigest()[:16]
-    return f"{digest}_{day}"
+    """Document id of one (payer, day) cell: hashed payer, readable day."""
+    return f"{payer_digest(payer)}_{day}"
 
 
 def _field_name(code: str) -> str:

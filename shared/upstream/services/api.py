@@ -33,6 +33,7 @@ from upstream.services import api_schemas as schemas
 from upstream.services.api_audit import list_audit
 from upstream.services.api_auth import TokenVerifier, authenticate
 from upstream.services.api_openapi import Route, document
+from upstream.services.api_payers import PayerQuery, get_payer, list_payers
 from upstream.services.api_requests import (
     PRACTICE_SETTINGS,
     ActionBody,
@@ -101,6 +102,8 @@ class ApiStores(Protocol):
     def update_tenant(self, customer: str, fields: dict[str, Any]) -> None: ...
 
     def cells(self, customer: str, first: date, end: date) -> list[DailyCell]: ...
+
+    def payer_report(self, customer: str) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +378,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/claims/summary", "GET", claims_summary, "read",
           "Denial rate and dollars per payer and week", schemas.ClaimsSummary,
           query=SummaryQuery),
+    Route("/v1/payers", "GET", list_payers, "read",
+          "Each payer's behaviour fingerprint and archetype (the weekly report)",
+          schemas.PayerList, query=PayerQuery),
+    Route("/v1/payers/<payer>", "GET", get_payer, "read",
+          "One payer's fingerprint, archetype and evidence", schemas.PayerOut),
     Route("/v1/settings", "GET", get_settings, "read", "The practice's settings",
           schemas.SettingsOut),
     Route("/v1/settings", "PUT", put_settings, "admin",

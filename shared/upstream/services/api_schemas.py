@@ -173,3 +173,32 @@ class Replayed(BaseModel):
     topic: str
     replayed: int
     skipped_other_tenants: int
+
+
+Archetype = Literal["Aggressive Denier", "Slow Payer", "Prompt Payer", "Underpayer", "Typical"]
+
+
+class PayerFingerprint(_Open):
+    decided_recent: int
+    denial_rate: float | None = None
+    denial_trend_log_odds: float | None = None
+    days_to_payment: float | None = None
+    payment_trend_days: float | None = None
+    price_index: float | None = None
+    price_trend: float | None = None
+    carc_mix_shift: float | None = None
+    appeal_overturn_rate: float | None = None
+
+
+class PayerOut(_Open):
+    """Contract 5's payer entry: fingerprint, archetype and the evidence in words."""
+    payer: str
+    payer_id: str
+    archetype: Archetype
+    fingerprint: PayerFingerprint
+    evidence: dict[str, Any]
+
+
+class PayerList(BaseModel):
+    as_of: str | None
+    payers: list[PayerOut]

@@ -37,6 +37,7 @@ from upstream.services.automation import (
 )
 from upstream.services.dashboard_audit import audit_csv, audit_page
 from upstream.services.dashboard_check import check_page, run_check
+from upstream.services.dashboard_payers import payer_page, payers_page
 from upstream.services.dashboard_reports import alert_pdf, evidence_csv, monthly_csv, monthly_pdf
 from upstream.services.dashboard_settings import (
     ChannelTester,
@@ -241,6 +242,8 @@ PAGES: tuple[tuple[str, str, Handler, str], ...] = (
     ("/uploads/<upload_id>/rejects.csv", "GET", rejects_file, "read"),
     ("/reports/monthly.csv", "GET", monthly_csv, "read"),
     ("/reports/monthly.pdf", "GET", monthly_pdf, "read"),
+    ("/payers", "GET", payers_page, "read"),
+    ("/payers/<payer_id>", "GET", payer_page, "read"),
     ("/check", "GET", check_page, "read"),
     ("/check", "POST", run_check, "read"),
     ("/audit", "GET", audit_page, "admin"),

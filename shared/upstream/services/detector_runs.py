@@ -33,6 +33,8 @@ from upstream.domain.detect.findings import (
 )
 from upstream.domain.detect.network import tenant_token
 from upstream.domain.detect.runner import Schedule, lookback_start, run_findings
+from upstream.domain.payer_behavior.fingerprint import PRIOR_DAYS, RECENT_DAYS
+from upstream.domain.payer_behavior.report import payer_report
 from upstream.domain.risk.calibrate import to_document
 from upstream.domain.risk.rules import default_rules, with_overrides
 from upstream.domain.risk.score import HISTORY_DAYS
@@ -45,6 +47,7 @@ from upstream.ports import (
     AlertStore,
     AuthorizationSource,
     NetworkStore,
+    PayerReportStore,
     ProcessingUploads,
     Publisher,
     ReconcileStore,
@@ -76,6 +79,7 @@ class DetectorDeps:
     reconciler: ReconcileStore | None = None
     uploads: ProcessingUploads | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    payer_reports: PayerReportStore | None = None
 
 
 def run_id(run: DetectorRun, as_of: date) -> str:
@@ -142,6 +146,7 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     findings = run_findings(frame, as_of, schedule) + _calendar(customer, as_of, deps)
     findings += _network(customer, findings, frame.payers, as_of, deps)
     findings += _specialty(customer, schedule, as_of, deps)
+    _payer_report(customer, schedule, as_of, deps)
     findings = [_with_lines(customer, finding, deps) for finding in findings]
     existing = deps.alerts.recent(customer, as_of - timedelta(days=NOISE_MEMORY_DAYS))
     alerts = merge_into_alerts(customer, findings, existing, as_of)
@@ -217,6 +222,20 @@ def _specialty(customer: str, schedule: Schedule, as_of: date,
             "risk_model_report": report})
         log.info("risk model refitted", extra={"customer_id": customer, **report})
     return specialty_findings(lines, tenant, rules, as_of)
+
+
+def _payer_report(customer: str, schedule: Schedule, as_of: date, deps: DetectorDeps) -> None:
+    """Weekly: each payer's fingerprint and archetype over the last year of aggregates, stored
+    whole for the API and the dashboard (a rerun of the day writes the same report)."""
+    if schedule is not Schedule.WEEKLY or deps.payer_reports is None:
+        return
+    first = as_of - timedelta(days=RECENT_DAYS + PRIOR_DAYS)
+    frame = build_frame(deps.aggregates.cells(customer, first, as_of), first, as_of)
+    report = payer_report(frame, as_of)
+    deps.payer_reports.save_payer_report(customer, as_of, report)
+    log.info("payer report saved", extra={
+        "customer_id": customer, "payers": len(report),
+        "archetypes": sorted({entry["archetype"] for entry in report})})
 
 
 def _calendar(customer: str, as_of: date, deps: DetectorDeps) -> list[Finding]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from upstream.domain.aggregates import AggregateFrame
+from upstream.domain.aggregates import AggregateFrame, payer_digest
 from upstream.domain.codes.catalogue import describe_carc
 from upstream.domain.payer_behavior.archetypes import Assignment, assign
 from upstream.domain.payer_behavior.fingerprint import Fingerprint, Periods, fingerprints
@@ -26,7 +26,8 @@ def payer_report(frame: AggregateFrame, as_of: date) -> list[dict[str, Any]]:
 
 def _entry(frame: AggregateFrame, fp: Fingerprint, assignment: Assignment,
            periods: Periods) -> dict[str, Any]:
-    return {"payer": fp.payer, "archetype": assignment.archetype,
+    return {"payer": fp.payer, "payer_id": payer_digest(fp.payer),
+            "archetype": assignment.archetype,
             "fingerprint": fp.to_dict(),
             "evidence": {"because": because(fp), "stability": assignment.stability,
                          "cluster": assignment.cluster, "note": assignment.note,
