@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from upstream.domain.calendar import business_days_between
+from upstream.domain.codes import cdt
 
 DECIDED_OUTCOMES = frozenset({"PAID", "PARTIAL", "DENIED"})
 PAID_OUTCOMES = frozenset({"PAID", "PARTIAL"})
@@ -79,9 +80,15 @@ def line_contribution(doc: Mapping[str, Any]) -> Contribution:
         "decided": 1, "billed_cents": billed, f"cpt.{cpt}.decided": 1,
         f"cpt.{cpt}.billed_cents": billed,
     }
+    dental = cdt.family(cpt)
+    if dental:  # dental codes also count towards their family (`codes/cdt.py`)
+        fields[f"family.{dental}.decided"] = 1
     if denied:
         fields.update({"denied": 1, "denied_cents": billed, f"cpt.{cpt}.denied": 1,
                        f"cpt.{cpt}.denied_cents": billed})
+        if dental:
+            fields[f"family.{dental}.denied"] = 1
+            fields[f"family.{dental}.denied_cents"] = billed
         for carc in dict.fromkeys(doc.get("carc_codes") or ["none"]):
             name = _field_name(str(carc))
             fields[f"carc.{name}.denied"] = 1

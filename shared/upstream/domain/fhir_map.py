@@ -42,7 +42,10 @@ PROCEDURE_SYSTEMS = frozenset({
     "http://www.ama-assn.org/go/cpt", "urn:oid:2.16.840.1.113883.6.12",
     "https://bluebutton.cms.gov/resources/codesystem/hcpcs",
     "http://terminology.hl7.org/CodeSystem/HCPCS", "urn:oid:2.16.840.1.113883.6.285",
-    "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"})
+    "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+    # CDT (dental): the ADA's canonical URI, its OID, and the older HL7 name
+    "http://www.ada.org/cdt", "urn:oid:2.16.840.1.113883.6.13",
+    "http://terminology.hl7.org/CodeSystem/CD2"})
 CARC_SYSTEMS = ("https://x12.org/codes/claim-adjustment-reason-codes",
                 "http://terminology.hl7.org/CodeSystem/claim-adjustment-reason-codes")
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
@@ -186,7 +189,7 @@ def _payer(resource: dict[str, Any], ctx: TenantContext) -> str | None:
 
 
 def _procedure(item: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
-    """CPT/HCPCS from `productOrService` (or R4 `service`); InvalidValue otherwise."""
+    """CPT/HCPCS/CDT from `productOrService` (or R4 `service`); InvalidValue otherwise."""
     codes = _codes(item.get("productOrService") or item.get("service"))
     chosen = [code for system, code in codes if system in PROCEDURE_SYSTEMS or system is None]
     if not chosen:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from upstream.domain.aggregates import AggregateFrame
+from upstream.domain.codes import cdt
 from upstream.domain.detect import stats
 from upstream.domain.detect.common import (
     HIGH_RATIO,
@@ -74,6 +75,8 @@ def _cells(frame: AggregateFrame, payer: str) -> list[tuple[str, str, str]]:
     cells = [("payer", "denied", "decided")]
     cells += [(f"cpt:{c}", f"cpt.{c}.denied", f"cpt.{c}.decided") for c in series.names("cpt")]
     cells += [(f"carc:{c}", f"carc.{c}.denied", "decided") for c in series.names("carc")]
+    cells += [(f"family:{f}", f"family.{f}.denied", f"family.{f}.decided")
+              for f in series.names("family")]
     return cells
 
 
@@ -91,7 +94,7 @@ def _finding(frame: AggregateFrame, payer: str, scope: str, windows: Windows,
     x, n, x0, n0 = counts
     current, baseline = rate(x, n) or 0.0, rate(x0, n0) or 0.0
     ratio = current / baseline if baseline else float("inf")
-    where = payer if scope == "payer" else f"{payer}, {scope.replace(':', ' ')}"
+    where = payer if scope == "payer" else f"{payer}, {scope_label(scope)}"
     denied_cents = frame.window(payer, "denied_cents", windows.current_start, windows.end)
     return Finding(
         type=TYPE, payer=payer, scope=scope, severity=Severity(severity), method=method,
@@ -114,6 +117,14 @@ def _finding(frame: AggregateFrame, payer: str, scope: str, windows: Windows,
         window=windows.model())
 
 
+def scope_label(scope: str) -> str:
+    """`cpt:97153` → `cpt 97153`; a dental family → its name (`Periodontics (dental)`)."""
+    kind, _, code = scope.partition(":")
+    if kind == "family":
+        return f"{cdt.LABELS.get(code, code)} (dental)"
+    return f"{kind} {code}"
+
+
 def _actions(scope: str) -> list[str]:
     actions = ["Pull the denied lines of the last 7 days for this payer and read the remark "
                "codes on the remittances.",
@@ -124,6 +135,9 @@ def _actions(scope: str) -> list[str]:
     if scope.startswith("carc:"):
         actions.insert(0, f"Work the {scope[5:]} denials first: see the CARC's corrective "
                           "action in the evidence.")
+    if scope.startswith("family:"):
+        actions.insert(0, f"Compare the denied {scope_label(scope)} codes with the payer's "
+                          "frequency limits, waiting periods and documentation rules for them.")
     return actions
 
 

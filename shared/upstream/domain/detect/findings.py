@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from upstream.domain.codes import cdt
+
 
 class Severity(StrEnum):
     LOW = "LOW"
@@ -139,7 +141,8 @@ def with_affected_lines(finding: Finding, lines: Iterable[dict[str, Any]]) -> Fi
     scope_kind, _, code = finding.scope.partition(":")
     chosen = [line for line in lines
               if scope_kind == "payer" or (scope_kind == "cpt" and line.get("cpt") == code)
-              or (scope_kind == "carc" and code in (line.get("carc_codes") or []))]
+              or (scope_kind == "carc" and code in (line.get("carc_codes") or []))
+              or (scope_kind == "family" and cdt.family(line.get("cpt")) == code)]
     chosen.sort(key=lambda line: (-(line.get("billed_cents") or 0), str(line.get("claim_id"))))
     rows = [{field: line.get(field) for field in AFFECTED_FIELDS}
             for line in chosen[:AFFECTED_LINES]]
