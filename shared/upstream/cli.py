@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from upstream.cli_detect import register as register_detection
+from upstream.cli_mcp import register as register_mcp
 from upstream.cli_payers import register as register_payers
 from upstream.cli_people import register as register_people
 from upstream.cli_recovery import register as register_recovery
@@ -438,6 +439,7 @@ register_detection(main)
 register_recovery(main)
 register_people(main)
 register_payers(main)
+register_mcp(main)
 
 if __name__ == "__main__":
     main()

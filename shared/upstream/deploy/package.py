@@ -20,7 +20,8 @@ from pathlib import Path
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644 << 16
 # Only the CLI and the local stack use these; a function never imports them.
-EXCLUDED = ("upstream/stack/", "upstream/deploy/", "upstream/cli", "upstream/offline.py")
+EXCLUDED = ("upstream/stack/", "upstream/deploy/", "upstream/cli", "upstream/offline.py",
+            "upstream/mcp_server.py")
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
 # The whole dependency closure, each pinned with its hashes (`make lock` writes it from the
 # direct pins in requirements.txt): what every archive installs as its requirements.txt, so

@@ -64,6 +64,7 @@ _RESERVED_ID = re.compile(r"^__.*__$", re.DOTALL)
 MAX_BODY = 64 * 1024
 UNAUTHENTICATED = problem(401, "unauthorized", "A valid API key is required")
 ALERT_STATUSES = ("open", "acknowledged", "resolved", "noise")
+NAMES = frozenset({"payer"})  # path arguments that are names (may hold '/'), not document ids
 ACTIONS = {"acknowledge": "acknowledged", "resolve": "resolved", "noise": "noise",
            "reopen": "open"}
 
@@ -381,7 +382,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/payers", "GET", list_payers, "read",
           "Each payer's behaviour fingerprint and archetype (the weekly report)",
           schemas.PayerList, query=PayerQuery),
-    Route("/v1/payers/<payer>", "GET", get_payer, "read",
+    Route("/v1/payers/<path:payer>", "GET", get_payer, "read",
           "One payer's fingerprint, archetype and evidence", schemas.PayerOut),
     Route("/v1/settings", "GET", get_settings, "read", "The practice's settings",
           schemas.SettingsOut),
@@ -460,7 +461,7 @@ def _answer(call: Call, deps: ApiDeps, handler: Any, scope: str, verdict: str,
             args: Mapping[str, Any]) -> Answer:
     if verdict == "forbidden":
         return problem(403, "forbidden", f"This needs the {scope} level ({LEVEL_NEEDS[scope]})")
-    if not all(usable_id(value) for value in args.values()):
+    if not all(usable_id(value) for name, value in args.items() if name not in NAMES):
         return _not_found("resource")  # no id Firestore refuses can be one the tenant has
     try:
         result: Answer = handler(call, deps, **args)

@@ -4,6 +4,7 @@ so the document cannot drift from what the code validates and answers."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -63,7 +64,7 @@ def document(routes: Sequence[Route]) -> dict[str, Any]:
     problem_ref = _schema(schemas.Problem, components, "serialization")
     paths: dict[str, Any] = {}
     for route in routes:
-        openapi_path = route.path.replace("<", "{").replace(">", "}")
+        openapi_path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route.path)
         params = [{"name": p.strip("{}"), "in": "path", "required": True,
                    "schema": {"type": "string", "minLength": 1}}
                   for p in openapi_path.split("/") if p.startswith("{")]
