@@ -121,7 +121,9 @@ def _price_factor(change: Change | None, payer: str, day: np.ndarray, cpt: np.nd
     return factor
 
 
-def simulate(seed: int, change: Change | None) -> list[DailyCell]:
+def simulate(seed: int, change: Change | None, scale: float = 1.0) -> list[DailyCell]:
+    """One practice's two years; `scale` multiplies every payer's volume (a smaller or larger
+    practice)."""
     rng = np.random.default_rng(seed)
     holidays = {d for y in (2024, 2025, 2026) for d in federal_holidays(y)}
     calendar = [START + timedelta(days=i) for i in range(DAYS)]
@@ -129,7 +131,7 @@ def simulate(seed: int, change: Change | None) -> list[DailyCell]:
     volume_shape = np.array([0.0 if d in holidays else WEEKDAY[d.weekday()] for d in calendar])
     frames = []
     for index, (payer, size, base_rate, lag_median) in enumerate(PAYERS):
-        mean = size * volume_shape * rng.gamma(1 / VOLUME_CV**2, VOLUME_CV**2, DAYS)
+        mean = size * scale * volume_shape * rng.gamma(1 / VOLUME_CV**2, VOLUME_CV**2, DAYS)
         per_day = rng.poisson(mean)
         submitted = np.repeat(np.arange(DAYS), per_day)
         n = len(submitted)

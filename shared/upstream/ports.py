@@ -125,9 +125,20 @@ class NetworkStore(Protocol):
 
     def signals(self, payer: str, since: date) -> list[dict[str, Any]]: ...
 
-    def record_change(self, payer: str, day: date, practices: int) -> None: ...
+    def record_change(self, payer: str, day: date, practices: int,
+                      pooled: dict[str, Any] | None = None) -> None:
+        """`pooled`: the pooled test's verdict, when that test (not signals) found it."""
+        ...
 
     def changes(self, payers: Iterable[str], since: date) -> list[dict[str, Any]]: ...
+
+    def contribute(self, payer: str, tenant: str,
+                   days: Mapping[date, tuple[float, float]]) -> None:
+        """The practice's (decided, denied) lines of each day, replacing what it sent before
+        for those days."""
+        ...
+
+    def pooled(self, payer: str, since: date) -> dict[date, dict[str, tuple[float, float]]]: ...
 
 
 class IdempotencyStore(Protocol):

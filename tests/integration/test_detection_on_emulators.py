@@ -325,3 +325,46 @@ def test_three_practices_drifting_on_a_payer_alert_every_practice_with_that_paye
     # the first drifting practice ran before the third signal: it hears it on its next run
     run_tenant(drifting[0], Schedule.WEEKLY, RUN + timedelta(days=1), deps)
     assert "industry_payer_change" in {a["type"] for a in FirestoreAlerts(db).list(drifting[0])}
+
+
+def test_pooled_counts_through_firestore_warn_a_small_practice(
+        clean_stack: StackConfig, unique: str) -> None:
+    """Ten small practices' weekly runs send their history to the pool (through the real
+    adapter); the pooled test then warns each of them of a change none detected alone, and
+    a re-run overwrites, never doubles, a practice's counts."""
+    from tests.unit.test_detectors import RUN, stream
+    from upstream.adapters.firestore_network import FirestoreNetwork
+    from upstream.adapters.pubsub import PubSubPublisher
+    from upstream.domain.detect.network import payer_token
+    from upstream.services.detector_runs import DetectorDeps, run_tenant
+
+    config = clean_stack
+    db = emulator_db(config)
+    payer = f"Pooled Payer {unique}"
+    practices = [f"p{i}-{unique}" for i in range(10)]
+    for i, customer in enumerate(practices):
+        _seed_aggregates(db, customer, stream(payer, per_day=3, rate=0.08, seed=40 + i,
+                                              change=RUN - timedelta(days=35), factor=1.6))
+    deps = DetectorDeps(
+        tenants=FirestoreTenants(db), aggregates=FirestoreAggregates(db),
+        alerts=FirestoreAlerts(db),
+        publisher=PubSubPublisher(pubsub_v1.PublisherClient(), config.project),
+        runs_topic="detector-runs", alerts_topic="alerts", network=FirestoreNetwork(db),
+        network_key=lambda: b"k" * 32)
+    for customer in practices:
+        run_tenant(customer, Schedule.WEEKLY, RUN, deps)
+    pool = FirestoreNetwork(db).pooled(payer, RUN - timedelta(days=200))
+    assert max(len(counts) for counts in pool.values()) == 10
+    before = json.dumps(sorted((d.isoformat(), sorted(c.items())) for d, c in pool.items()))
+    run_tenant(practices[0], Schedule.WEEKLY, RUN, deps)  # a re-run: the same pool
+    again = FirestoreNetwork(db).pooled(payer, RUN - timedelta(days=200))
+    assert json.dumps(sorted((d.isoformat(), sorted(c.items())) for d, c in again.items())) \
+        == before
+    raw = db.collection("network_payers").document(payer_token(payer)).collection(
+        "pool").limit(5).stream()
+    assert not any(customer in json.dumps(s.to_dict()) for s in raw for customer in practices)
+    run_tenant(practices[1], Schedule.DAILY, RUN + timedelta(days=1), deps)
+    alerts = FirestoreAlerts(db).list(practices[1])
+    pooled = [a for a in alerts if a["type"] == "industry_payer_change"]
+    assert pooled and pooled[0]["metrics"]["pooled_ratio"] > 1.2
+    assert "network_pooled_cusum" in pooled[0]["methods"]

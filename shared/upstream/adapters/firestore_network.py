@@ -1,10 +1,12 @@
 """The cross-practice network, the one place outside `customers/` (DESIGN "Firestore": the
 network detector reads only anonymised per-payer data). Layout:
-`network_payers/{payer token}/signals/{tenant token}_{day}` and `…/changes/{day}`."""
+`network_payers/{payer token}/signals/{tenant token}_{day}`, `…/changes/{day}`, and the pooled
+counts `…/pool/{day}` (`counts.{tenant token}` = decided and denied lines of that day; a
+practice's re-run overwrites its own entry, so a day is never counted twice)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -31,9 +33,40 @@ class FirestoreNetwork:
             filter=firestore.FieldFilter("day", ">=", since.isoformat()))
         return [snap.to_dict() or {} for snap in query.stream()]
 
-    def record_change(self, payer: str, day: date, practices: int) -> None:
-        self._payer(payer).collection("changes").document(day.isoformat()).set(
-            {"payer": payer, "day": day.isoformat(), "practices": practices}, merge=True)
+    def record_change(self, payer: str, day: date, practices: int,
+                      pooled: dict[str, Any] | None = None) -> None:
+        """One document per day and way of finding it (signals, pooled test)."""
+        name = day.isoformat() + ("_pooled" if pooled else "")
+        document: dict[str, Any] = {"payer": payer, "day": day.isoformat(),
+                                    "practices": practices}
+        if pooled:
+            document["pooled"] = pooled
+        self._payer(payer).collection("changes").document(name).set(document, merge=True)
+
+    def contribute(self, payer: str, tenant: str,
+                   days: Mapping[date, tuple[float, float]]) -> None:
+        pool = self._payer(payer).collection("pool")
+        batch = self._client.batch()
+        for count, (day, (decided, denied)) in enumerate(sorted(days.items()), start=1):
+            batch.set(pool.document(day.isoformat()), {
+                "day": day.isoformat(),
+                "counts": {tenant: {"decided": decided, "denied": denied}}}, merge=True)
+            if count % 400 == 0:
+                batch.commit()
+                batch = self._client.batch()
+        batch.commit()
+
+    def pooled(self, payer: str, since: date) -> dict[date, dict[str, tuple[float, float]]]:
+        query = self._payer(payer).collection("pool").where(
+            filter=firestore.FieldFilter("day", ">=", since.isoformat()))
+        daily: dict[date, dict[str, tuple[float, float]]] = {}
+        for snap in query.stream():
+            document = snap.to_dict() or {}
+            counts = document.get("counts") or {}
+            daily[date.fromisoformat(str(document["day"]))] = {
+                tenant: (float(c.get("decided", 0)), float(c.get("denied", 0)))
+                for tenant, c in counts.items() if isinstance(c, dict)}
+        return daily
 
     def changes(self, payers: Iterable[str], since: date) -> list[dict[str, Any]]:
         found = []

@@ -12,14 +12,13 @@ between write and publish is repaired by the redelivery, which finds it unpublis
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from upstream.domain.aggregates import build_frame
 from upstream.domain.automation.tiers import ActionType, ProposedAction
-from upstream.domain.detect import network
 from upstream.domain.detect.authcal import EXPIRING, calendar
 from upstream.domain.detect.authcal import status as auth_status
 from upstream.domain.detect.findings import (
@@ -31,7 +30,6 @@ from upstream.domain.detect.findings import (
     merge_into_alerts,
     with_affected_lines,
 )
-from upstream.domain.detect.network import tenant_token
 from upstream.domain.detect.runner import Schedule, lookback_start, run_findings
 from upstream.domain.payer_behavior.fingerprint import PRIOR_DAYS, RECENT_DAYS
 from upstream.domain.payer_behavior.report import payer_report
@@ -57,6 +55,7 @@ from upstream.ports import (
 from upstream.services.alert_publishing import save_and_publish
 from upstream.services.automation import AutomationDeps, propose
 from upstream.services.dead_letters import decode_or_dead_letter
+from upstream.services.network_detection import network_findings
 from upstream.services.recovery import self_check
 
 log = get_logger(__name__)
@@ -144,7 +143,9 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     cells = deps.aggregates.cells(customer, lookback_start(as_of), as_of)
     frame = build_frame(cells, lookback_start(as_of), as_of)
     findings = run_findings(frame, as_of, schedule) + _calendar(customer, as_of, deps)
-    findings += _network(customer, findings, frame.payers, as_of, deps)
+    findings += network_findings(
+        customer, findings, frame, as_of, deps.network, deps.network_key,
+        (as_of - lookback_start(as_of)).days if schedule is Schedule.WEEKLY else 0)
     findings += _specialty(customer, schedule, as_of, deps)
     _payer_report(customer, schedule, as_of, deps)
     findings = [_with_lines(customer, finding, deps) for finding in findings]
@@ -257,32 +258,6 @@ def _calendar(customer: str, as_of: date, deps: DetectorDeps) -> list[Finding]:
     patients = sorted({str(a["patient_key"]) for a in auths if a.get("patient_key")})
     lines = deps.authorizations.lines_for_authorizations(customer, numbers, patients)
     return calendar(auths, lines, as_of)
-
-
-def _network(customer: str, findings: list[Finding], payers: Iterable[str], as_of: date,
-             deps: DetectorDeps) -> list[Finding]:
-    """Signal this tenant's payer drifts, note a network change when enough practices
-    signalled, and turn recent network changes on this tenant's payers into findings."""
-    key = deps.network_key() if deps.network is not None else None
-    if deps.network is None or not key:
-        return []
-    token = tenant_token(key, customer)
-    since = as_of - timedelta(days=network.WINDOW_DAYS)
-    for finding in findings:
-        if network.is_signal(finding) and finding.payer:
-            deps.network.signal(finding.payer, token, as_of)
-            practices = network.network_change(deps.network.signals(finding.payer, since), as_of)
-            if practices:
-                deps.network.record_change(finding.payer, as_of, practices)
-    changes = deps.network.changes(sorted(payers), since)
-    latest: dict[str, dict[str, Any]] = {}
-    for change in changes:
-        if str(change["day"]) <= as_of.isoformat():
-            latest.setdefault(change["payer"], change)
-            if change["practices"] > latest[change["payer"]]["practices"]:
-                latest[change["payer"]] = change
-    return [network.industry_finding(payer, int(c["practices"]), date.fromisoformat(c["day"]),
-                                     as_of) for payer, c in sorted(latest.items())]
 
 
 def handle_run_event(event: CloudEventLike, deps: DetectorDeps) -> dict[str, Any]:

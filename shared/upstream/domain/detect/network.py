@@ -47,16 +47,33 @@ def network_change(signals: Iterable[Mapping[str, Any]], run_day: date) -> int:
     return len(tokens) if len(tokens) >= MIN_PRACTICES else 0
 
 
-def industry_finding(payer: str, practices: int, opened: date, run_day: date) -> Finding:
+def industry_finding(payer: str, practices: int, opened: date, run_day: date,
+                     pooled: Mapping[str, Any] | None = None) -> Finding:
+    if pooled:
+        ratio = float(pooled.get("ratio") or 0)
+        since = str(pooled.get("since") or opened.isoformat())
+        title = f"{payer}: denial rates rising across {practices} practices' pooled claims"
+        summary = (f"The claims of {practices} practices on Upstream, pooled, show {payer} "
+                   f"denying about {ratio:.1f}× what each practice's own history predicts "
+                   f"since {since}. No single practice's volume showed it yet; expect the "
+                   "same on your claims.")
+        metrics: dict[str, Any] = {"practices": practices, "since": since,
+                                   "pooled_ratio": ratio, **{k: pooled[k] for k in (
+                                       "statistic", "threshold", "days_tested") if k in pooled}}
+        method = "network_pooled_cusum"
+    else:
+        title = f"{payer}: denial rates rising at {practices} practices this week"
+        summary = (f"{practices} practices on Upstream saw {payer}'s denial rate drift within "
+                   f"48 hours (from {opened}). The payer has likely changed a policy or an "
+                   "edit; expect the same on your claims even if your volume does not show it "
+                   "yet.")
+        metrics = {"practices": practices, "since": opened.isoformat()}
+        method = "network"
     return Finding(
-        type=TYPE, payer=payer, scope="payer", severity=Severity.MEDIUM, method="network",
-        title=f"{payer}: denial rates rising at {practices} practices this week",
-        summary=(f"{practices} practices on Upstream saw {payer}'s denial rate drift within 48 "
-                 f"hours (from {opened}). The payer has likely changed a policy or an edit; "
-                 "expect the same on your claims even if your volume does not show it yet."),
-        metrics={"practices": practices, "since": opened.isoformat()},
-        evidence={"source": "anonymised signals from other practices; no practice or claim "
-                            "data is shared"},
+        type=TYPE, payer=payer, scope="payer", severity=Severity.MEDIUM, method=method,
+        title=title, summary=summary, metrics=metrics,
+        evidence={"source": "anonymised counts and signals from other practices; no "
+                            "practice's identity or claims are shared"},
         recommended_actions=[f"Check {payer}'s provider bulletins and policy updates.",
                              f"Hold or double-check pending {payer} claims for the usual "
                              "denial reasons before submitting."],
