@@ -33,7 +33,7 @@ from upstream.domain.detect.findings import (
 from upstream.domain.detect.runner import Schedule, lookback_start, run_findings
 from upstream.domain.payer_behavior.fingerprint import PRIOR_DAYS, RECENT_DAYS
 from upstream.domain.payer_behavior.report import payer_report
-from upstream.domain.risk.calibrate import to_document
+from upstream.domain.risk.models import to_document
 from upstream.domain.risk.rules import default_rules, with_overrides
 from upstream.domain.risk.score import HISTORY_DAYS
 from upstream.domain.risk.training import fit_for_tenant, training_rows

@@ -18,8 +18,8 @@ from typing import Any
 from upstream.domain.automation.tiers import ActionType, ProposedAction
 from upstream.domain.detect.findings import Alert
 from upstream.domain.risk.alerts import high_risk_alert
-from upstream.domain.risk.calibrate import from_document
 from upstream.domain.risk.claim_factors import claim_factors
+from upstream.domain.risk.models import model_from_document
 from upstream.domain.risk.rules import default_rules, with_overrides
 from upstream.domain.risk.score import LineScore, score_line
 from upstream.events import CloudEventLike, RecordChange, RecordChangeBatch
@@ -79,7 +79,7 @@ def score_batch(batch: RecordChangeBatch, deps: RiskDeps) -> dict[str, Any]:
     today = deps.today()
     tenant = deps.tenants.get(customer) or {}
     rules = with_overrides(default_rules(), tenant.get("risk_rules"), tenant.get("state"))
-    model = from_document(tenant.get("risk_model"))
+    model = model_from_document(tenant.get("risk_model"))
     history = cached_history(deps.histories, customer, today, deps.aggregates.cells)
     numbers = {str(c.record.get("authorization_number")) for c in todo
                if c.record.get("authorization_number")}
@@ -96,12 +96,13 @@ def score_batch(batch: RecordChangeBatch, deps: RiskDeps) -> dict[str, Any]:
                                          strict=True)}
     for change in todo:
         found = score_line(change.record, history, rules, auths, extras[change.doc_id])
-        found = model.rescore(found) if model else found
+        found = model.rescore(found, change.record) if model else found
         by_claim[str(change.record.get("claim_id"))].append((change, found))
         stored[change.doc_id] = {
             "claim_id": found.claim_id, "line": found.line, "score": found.score,
             "category": found.category, "recommendation": found.recommendation,
             "method": found.method, "denial_probability": found.denial_probability,
+            "reasons": list(found.reasons),
             "factors": [{"name": f.name, "points": f.points} for f in found.factors],
             "fixes": [x.to_json() for x in found.fixes],
             "content_hash": change.content_hash, "scored_at": now}

@@ -37,6 +37,14 @@ SCALE = {"historical_denial_rate": 40, "modifier_missing": 20, "modifier_wrong":
 # floor for a handful of predictors (Peduzzi et al. 1996 ask for 10 per variable; we have 6
 # and a penalty).
 MIN_TRAIN_LINES, MIN_TRAIN_DENIALS = 200, 20
+WORDS = {"historical_denial_rate": "this payer's denial history for this code",
+         "modifier_missing": "a required modifier is missing",
+         "modifier_wrong": "the modifier does not fit the code",
+         "recent_denials": "recent denials of this code by this payer",
+         "diagnosis_mismatch": "the diagnosis does not support the code",
+         "authorization": "the authorization is missing, ended or used up",
+         "credential_code_mismatch": "the provider's credential does not fit the code",
+         "units_exceed_minutes": "more units billed than the minutes support"}
 RIDGE_ALPHA = 1e-3
 
 
@@ -56,7 +64,9 @@ class Calibrated:
         logit = self.intercept + sum(w * x for w, x in zip(self.weights, row, strict=True))
         return 1 / (1 + math.exp(-max(-30.0, min(30.0, logit))))
 
-    def rescore(self, line: LineScore) -> LineScore:
+    def rescore(self, line: LineScore, claim_line: object = None) -> LineScore:
+        """`claim_line` is unused: the logistic reads the factors only (the boosted model
+        also reads the payer and the code)."""
         row = features(line.factors)
         p = self.probability(row)
         score = round(100 * p)
@@ -64,8 +74,14 @@ class Calibrated:
         explained = [Factor(f.name, f.points, {**f.evidence, "log_odds": round(
             self.weights[FEATURES.index(f.name)] * row[FEATURES.index(f.name)], 3)})
             if f.name in FEATURES else f for f in line.factors]
+        contributions = sorted(
+            ((self.weights[FEATURES.index(f.name)] * row[FEATURES.index(f.name)], f.name)
+             for f in line.factors if f.name in FEATURES), reverse=True)
+        reasons = tuple(f"{WORDS.get(name, name)} (raises the odds ×{math.exp(value):.1f})"
+                        for value, name in contributions[:3] if value > 0.05)
         return LineScore(line.claim_id, line.line, score, band, RECOMMENDATION[band], explained,
-                         line.fixes, method="calibrated", denial_probability=round(p, 4))
+                         line.fixes, method="calibrated", denial_probability=round(p, 4),
+                         reasons=reasons)
 
 
 def fit(rows: Sequence[Sequence[float]], denied: Sequence[bool]) -> Calibrated | None:
@@ -108,14 +124,15 @@ def band_precision(scores: Sequence[float], denied: Sequence[bool],
 
 
 def to_document(model: Calibrated) -> dict[str, object]:
-    return {"features": list(FEATURES), "intercept": model.intercept,
+    return {"kind": "logistic", "features": list(FEATURES), "intercept": model.intercept,
             "weights": list(model.weights), "trained_lines": model.trained_lines,
             "trained_denials": model.trained_denials}
 
 
 def from_document(document: object) -> Calibrated | None:
     """A stored model, or None when absent or fitted on other features (then rules stand)."""
-    if not isinstance(document, dict) or document.get("features") != list(FEATURES):
+    if not isinstance(document, dict) or document.get("features") != list(FEATURES) \
+            or document.get("kind", "logistic") != "logistic":
         return None
     try:
         weights = tuple(float(w) for w in document["weights"])

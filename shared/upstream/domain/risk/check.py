@@ -22,8 +22,8 @@ from upstream.domain.fhir_map import map_resource
 from upstream.domain.ingest import TenantContext
 from upstream.domain.patient import PatientHasher
 from upstream.domain.payers import PayerNormalizer
-from upstream.domain.risk.calibrate import Calibrated
 from upstream.domain.risk.claim_factors import claim_factors
+from upstream.domain.risk.models import RiskModel
 from upstream.domain.risk.rules import RulesTable
 from upstream.domain.risk.score import DenialHistory, LineScore, claim_verdict, score_line
 
@@ -116,14 +116,14 @@ def _from_fhir(resource: Mapping[str, Any], payers: PayerNormalizer) -> list[dic
 
 def check(lines: Sequence[Mapping[str, Any]], history: DenialHistory, rules: RulesTable,
           auths: Sequence[Mapping[str, Any]] = (),
-          model: Calibrated | None = None) -> dict[str, Any]:
+          model: RiskModel | None = None) -> dict[str, Any]:
     scored: list[LineScore] = []
     for line, extra in zip(lines, claim_factors(lines), strict=True):
         found = score_line(line, history, rules, auths, extra)
-        scored.append(model.rescore(found) if model else found)
+        scored.append(model.rescore(found, line) if model else found)
     verdict = claim_verdict(scored)
     return {**verdict, "claim_id": scored[0].claim_id,
-            "method": "calibrated" if model else "rules",
+            "method": scored[0].method,
             "lines": [_line_json(s) for s in scored],
             "rules_conflicts": list(rules.conflicts)}
 
@@ -131,7 +131,7 @@ def check(lines: Sequence[Mapping[str, Any]], history: DenialHistory, rules: Rul
 def _line_json(found: LineScore) -> dict[str, Any]:
     return {"line": found.line, "score": found.score, "category": found.category,
             "recommendation": found.recommendation,
-            "denial_probability": found.denial_probability,
+            "denial_probability": found.denial_probability, "reasons": list(found.reasons),
             "factors": [{"name": f.name, "points": f.points, "evidence": f.evidence}
                         for f in found.factors],
             "fixes": [x.to_json() for x in found.fixes]}

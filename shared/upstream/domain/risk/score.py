@@ -169,6 +169,7 @@ class LineScore:
     fixes: list[Fix]
     method: str = "rules"
     denial_probability: float | None = None
+    reasons: tuple[str, ...] = ()  # the model's top reasons in words (boosted model)
 
 
 def category(score: int) -> str:
