@@ -3,7 +3,7 @@ another tenant's key gets nothing of the first tenant's (404 for its ids, empty 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,9 +11,11 @@ import requests
 from google.cloud import firestore  # type: ignore[attr-defined]
 
 from tests.conftest import emulator_db
+from tests.unit.test_api import acme_payers
 from tests.unit.test_notify import alert
 from upstream.adapters.firestore_api_keys import FirestoreApiKeys
 from upstream.adapters.firestore_automation import FirestoreAutomation
+from upstream.adapters.firestore_payer_reports import FirestorePayerReports
 from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
 from upstream.domain.api_keys import new_key
 from upstream.domain.automation.tiers import ProposedAction
@@ -47,10 +49,13 @@ def _seed(db: firestore.Client, customer: str, unique: str) -> dict[str, str]:
             **proposed.model_dump(mode="json"), "action_id": proposed.action_id,
             "status": status, "tier": 2})
         action_ids[kind] = proposed.action_id
+    payer = f"Plan / {customer}"  # a name with a '/', as payer names can have
+    entry = {**acme_payers()[0], "payer": payer}
+    FirestorePayerReports(db).save_payer_report(customer, date(2026, 1, 5), [entry])
     key = new_key()
     FirestoreApiKeys(db).create(key.key_id, customer, key.secret_hash, ["read", "write"], "t",
                                 datetime.now(UTC), datetime.now(UTC) + timedelta(days=1))
-    return {"customer": customer, "alert_id": alert_id, "number": number,
+    return {"customer": customer, "alert_id": alert_id, "number": number, "payer": payer,
             "upload_id": upload_id, "queued": action_ids["add_modifier"],
             "hold": action_ids["hold_claim"],
             "action": "acknowledge", "token": key.token, "key_id": key.key_id}
@@ -78,6 +83,7 @@ def test_every_route_refuses_another_tenants_data(clean_stack: StackConfig, uniq
                     .replace("<action>", acme["action"])
                     .replace("<number>", acme["number"])
                     .replace("<upload_id>", acme["upload_id"])
+                    .replace("<path:payer>", acme["payer"])
                     .replace("<topic>", "claims")  # a topic, not a tenant's id: scoped below
                     .replace("<action_id>", acme["hold"] if path.endswith("release-hold")
                              else acme["queued"]))

@@ -343,8 +343,8 @@ def test_pooled_counts_through_firestore_warn_a_small_practice(
     payer = f"Pooled Payer {unique}"
     practices = [f"p{i}-{unique}" for i in range(10)]
     for i, customer in enumerate(practices):
-        _seed_aggregates(db, customer, stream(payer, per_day=3, rate=0.08, seed=40 + i,
-                                              change=RUN - timedelta(days=35), factor=1.6))
+        _seed_aggregates(db, customer, stream(payer, per_day=4, rate=0.08, seed=40 + i,
+                                              change=RUN - timedelta(days=35), factor=2.0))
     deps = DetectorDeps(
         tenants=FirestoreTenants(db), aggregates=FirestoreAggregates(db),
         alerts=FirestoreAlerts(db),
