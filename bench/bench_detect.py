@@ -115,9 +115,9 @@ def main() -> None:
               f"{FALSE_DELAYS['around_holidays'] / payer_years:.3f} per payer-year")
         FALSE_BY_METHOD.clear()
         FALSE_BY_TYPE.clear()
+        FALSE_DELAYS.update(all=0, around_holidays=0)
     if os.environ.get("BENCH_COMPARE_TESTS", "1") == "1":
         compare(cells, streams, FIRST, LAST, len(PAYERS), _score)
-        FALSE_DELAYS.update(all=0, around_holidays=0)
 
 
 if __name__ == "__main__":
