@@ -20,8 +20,9 @@ BENCHMARKS = (
                                          "ratio ingest")),
     ("webhook", "bench/bench_webhook.py", ("latency p50", "floor", "accepted")),
     ("event to alert", "bench/bench_event_alert.py", ("event to alert",)),
-    ("detection", "bench/bench_detect.py", ("| seeds", "| ours", "false alerts")),
-    ("risk", "bench/bench_risk.py", ("| rules", "| calibrated", "p50")),
+    ("detection", "bench/bench_detect.py", ("detected", "false alerts by type")),
+    ("network", "bench/bench_network.py", ("network test over", "median days earlier")),
+    ("risk", "bench/bench_risk.py", ("rule score :", "calibrated :", "boosted    :", "p50")),
 )
 
 
