@@ -94,6 +94,73 @@ def payers(claims: tuple[Path, ...], as_of: Any, fmt: str) -> None:
         click.echo("")
 
 
+def _request(text: str) -> Any:
+    """`payer=Aetna,units=480,months=6,renewal=yes[,service=ABA]` → a request."""
+    from upstream.domain.specialty.auth_approval import Request
+
+    fields = dict(part.split("=", 1) for part in text.split(",") if "=" in part)
+    try:
+        return Request(payer=fields["payer"].strip(), units=float(fields["units"]),
+                       months=float(fields.get("months", 6)),
+                       renewal=fields.get("renewal", "no").strip().lower() in ("yes", "true",
+                                                                               "1"),
+                       service_type=fields.get("service", "").strip())
+    except (KeyError, ValueError) as exc:
+        raise click.BadParameter("give payer=NAME,units=N[,months=M,renewal=yes|no,"
+                                 "service=S]", param_hint="--request") from exc
+
+
+@click.command()
+@click.argument("files", nargs=-1, type=PATHS)
+@click.option("--request", "request_text", default=None,
+              help="A request to predict: payer=NAME,units=N,months=M,renewal=yes|no")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+def approvals(files: tuple[Path, ...], request_text: str | None, fmt: str) -> None:
+    """The authorization-approval model learned from decided requests (authorizations files
+    with units requested, decision and decision date): how well it did on the latest
+    decisions, and, with --request, one request's chances and expected units."""
+    from upstream.domain.specialty.auth_approval import decided_requests, fit
+    from upstream.offline import offline_context
+    from upstream.offline_history import HistoryError, load_history
+
+    request = _request(request_text) if request_text else None
+    if not files:
+        raise click.UsageError("give at least one authorizations file or folder")
+    try:
+        history = load_history(files, offline_context())
+    except HistoryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    decided = decided_requests(history.authorization_documents())
+    model = fit(decided)
+    if model is None:
+        raise click.ClickException(
+            f"{len(decided)} decided requests with units requested: too few to learn from "
+            "(at least 60, with 5 denials)")
+    answer: dict[str, Any] = {"decided_requests": len(decided),
+                              "evaluation": dict(model.evaluation),
+                              "approval_log_odds": dict(zip(model.terms, model.approval,
+                                                            strict=True))}
+    if request is not None:
+        answer["prediction"] = model.predict(request)
+    if fmt == "json":
+        click.echo(json.dumps(answer, indent=2))
+        return
+    ev = model.evaluation
+    click.echo(f"Learned from {len(decided)} decided requests; judged on the latest "
+               f"{ev['holdout_requests']} (from {ev['holdout_from']}): approval AUC "
+               f"{ev['approval_auc'] or float('nan'):.3f}, Brier {ev['approval_brier']}, "
+               f"approved units off by {ev['units_mae']} on average "
+               f"(the payer's average share: {ev['units_mae_payer_average']}).")
+    if request is not None:
+        p = answer["prediction"]
+        click.echo(f"\n{request.payer}, {request.units:g} units over {request.months:g} months: "
+                   f"{p['approval_probability']:.0%} likely approved, about "
+                   f"{p['expected_units_if_approved']} units if so.")
+        for reason in p["reasons"]:
+            click.echo(f"  {reason}")
+
+
 def register(main: click.Group) -> None:
     main.add_command(carc)
     main.add_command(payers)
+    main.add_command(approvals)

@@ -88,6 +88,12 @@ AUTH_ALIASES: dict[str, tuple[str, ...]] = {
                          "units approved"),
     "units_used": ("units used", "used units", "units utilized", "visits used",
                    "units consumed", "used"),
+    "units_requested": ("units requested", "requested units", "requested", "units req",
+                        "visits requested", "requested visits"),
+    "decision": ("decision", "determination", "auth decision", "auth status",
+                 "authorization status", "review decision", "outcome"),
+    "decision_date": ("decision date", "determination date", "decided", "decided date",
+                      "approval date", "approved date", "review date"),
 }
 
 LIST_FIELDS = frozenset({"modifiers", "diagnosis_codes", "carc_codes", "rarc_codes", "cpt_codes"})

@@ -158,6 +158,12 @@ def _authorization(p: _RowParser, ctx: TenantContext) -> Authorization:
         raise v.InvalidValue("invalid_date_range", f"ends {end} before it starts {start}")
     authorized = v.parse_number(p.get("units_authorized"), "invalid_units")
     used = v.parse_number(p.get("units_used"), "invalid_units")
+    requested = v.parse_number(p.get("units_requested"), "invalid_units")
+    decision = v.parse_decision(p.get("decision"))
+    decided = v.parse_date(p.get("decision_date"))
+    for units in (authorized, used, requested):
+        if units is not None and units < 0:
+            raise v.InvalidValue("invalid_units", f"{units:g} units cannot be negative")
     patient = v.clean(p.get("patient_id"))
     return Authorization(
         customer_id=ctx.customer_id,
@@ -171,6 +177,9 @@ def _authorization(p: _RowParser, ctx: TenantContext) -> Authorization:
         end_date=end,
         units_authorized=authorized,
         units_used=used,
+        units_requested=requested,
+        decision=decision,
+        decision_date=decided,
         source=Source.CSV,
         updated_at=ctx.now,
     )

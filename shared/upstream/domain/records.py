@@ -139,6 +139,13 @@ def claim_line_doc_id(claim_id: str, line_key: str) -> str:
     return _stable_hash("claim", claim_id, line_key)
 
 
+class Decision(StrEnum):
+    APPROVED = "approved"
+    PARTIAL = "partial"  # approved with fewer units (or a shorter period) than requested
+    DENIED = "denied"
+    PENDING = "pending"
+
+
 class Authorization(_Record):
     """A prior authorization: what the payer approved, for whom, until when, how many units."""
 
@@ -153,6 +160,11 @@ class Authorization(_Record):
     end_date: date
     units_authorized: float | None = None
     units_used: float | None = None
+    # The request and the payer's answer, where the export carries them (the approval model
+    # learns from them, `specialty/auth_approval.py`).
+    units_requested: float | None = None
+    decision: Decision | None = None
+    decision_date: date | None = None
     source: Source = Source.CSV
     updated_at: datetime
 

@@ -329,3 +329,26 @@ def parse_code_list(cell: str | None) -> tuple[str, ...]:
             if parsed:
                 codes.append(parsed[0])
     return tuple(dict.fromkeys(codes))
+
+
+_DECISIONS = {
+    "approved": "approved", "approve": "approved", "a": "approved", "yes": "approved",
+    "authorized": "approved", "certified": "approved", "approved in full": "approved",
+    "partial": "partial", "partially approved": "partial", "partial approval": "partial",
+    "modified": "partial", "reduced": "partial", "approved modified": "partial",
+    "denied": "denied", "deny": "denied", "d": "denied", "no": "denied", "rejected": "denied",
+    "not certified": "denied", "non certified": "denied",
+    "pending": "pending", "in review": "pending", "submitted": "pending", "p": "pending",
+}
+
+
+def parse_decision(cell: str | None) -> str | None:
+    """A payer's answer to an authorization request, in the words exports use."""
+    text = clean(cell)
+    if text is None:
+        return None
+    key = " ".join(re.findall(r"[a-z]+", text.lower()))
+    if key not in _DECISIONS:
+        raise InvalidValue("invalid_decision", f"{text[:40]!r} is not an authorization decision "
+                                               "(approved, partial, denied, pending)")
+    return _DECISIONS[key]

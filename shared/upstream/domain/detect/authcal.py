@@ -128,7 +128,9 @@ def status(auth: Mapping[str, Any], auths: Sequence[Mapping[str, Any]],
 def calendar(auths: Sequence[Mapping[str, Any]], lines: Iterable[Mapping[str, Any]],
              run_day: date, lead_overrides: Mapping[str, int] | None = None) -> list[Finding]:
     """At most one finding per authorization: its worst problem leads, the others are listed
-    with it (one thing to do per authorization, not one alert per symptom)."""
+    with it (one thing to do per authorization, not one alert per symptom). A request the
+    payer denied or has not answered is not an authorization: it has no calendar."""
+    auths = [a for a in auths if a.get("decision") not in ("denied", "pending")]
     usage = link_usage(auths, lines)
     found: list[Finding] = []
     for auth in auths:
