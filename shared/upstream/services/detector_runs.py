@@ -246,7 +246,8 @@ def _calendar(customer: str, as_of: date, deps: DetectorDeps) -> list[Finding]:
         return []
     recent = (as_of - timedelta(days=31)).isoformat()
     auths = [a for a in deps.authorizations.authorizations(customer)
-             if str(a.get("end_date", "")) >= recent]
+             if str(a.get("end_date", "")) >= recent
+             and a.get("decision") not in ("denied", "pending")]  # requests, not grants
     if not auths:
         return []
     for auth in auths:  # ACTIVE → EXPIRING_SOON → EXPIRED, or RENEWED, on the document
