@@ -20,7 +20,7 @@ NODE_STAMP := node_modules/.installed
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: help setup browser test test-unit lint infra-check lock lock-check audit-deps fuzz chaos phi-scan bench-all bench-event-alert package demo down bench bench-detect bench-network bench-webhook bench-risk clean
+.PHONY: help setup browser test test-unit lint infra-check lock lock-check audit-deps fuzz chaos phi-scan bench-all bench-event-alert package demo down bench bench-detect bench-network notebooks bench-webhook bench-risk clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,7 +41,7 @@ $(NODE_STAMP): package.json package-lock.json
 setup: $(STAMP) $(NODE_STAMP)  ## create .venv and node_modules, install everything
 
 lint: $(STAMP)  ## ruff and mypy
-	$(BIN)/ruff check shared functions tests bench infra/tools .ci
+	$(BIN)/ruff check shared functions tests bench infra/tools .ci notebooks
 	$(BIN)/mypy
 
 $(INFRA_STAMP): requirements-infra.txt
@@ -139,6 +139,9 @@ bench-webhook: $(STAMP) $(NODE_STAMP)  ## webhook latency at 200 requests/s for 
 
 bench-detect: $(STAMP)  ## detection benchmark: seeds' rules vs ours on simulated streams
 	$(BIN)/python bench/bench_detect.py
+
+notebooks: $(STAMP)  ## execute the jupytext notebooks (nbclient) and render them to build/notebooks/*.html
+	$(BIN)/python notebooks/run.py
 
 bench-network: $(STAMP)  ## network benchmark: 10 practices share a payer change; own vs pooled delays
 	$(BIN)/python bench/bench_network.py
