@@ -88,9 +88,12 @@ def _history(paths: tuple[Path, ...], ctx: Any = None) -> Any:
 @click.option("--as-of", type=DATE, default=None,
               help="Run day (data before it). Default: the day after the files' last date.")
 @click.option("--method", type=METHODS, default="ours")
+@click.option("--fee-schedule", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="CSV payer,cpt,rate (contracted dollars per unit): alerts "
+                                 "when a payer allows less.")
 @click.option("--format", "fmt", type=FORMATS, default="json")
 def analyze(claims: tuple[Path, ...], authorizations: Path | None, as_of: Any, method: str,
-            fmt: str) -> None:
+            fee_schedule: Path | None, fmt: str) -> None:
     """Every detector as of one day, on claims files or folders (a year of monthly exports,
     any layout, 835s posted after them); prints the alerts."""
     from upstream.domain.aggregates import build_frame, cells_from_documents
@@ -105,6 +108,8 @@ def analyze(claims: tuple[Path, ...], authorizations: Path | None, as_of: Any, m
     run_day = as_of.date() if as_of else _last_day(documents) + timedelta(days=1)
     frame = build_frame(cells_from_documents(documents), end=run_day)
     findings = run_findings(frame, run_day, Schedule.WEEKLY, MethodSet(method))
+    if fee_schedule is not None:
+        findings += _contract(fee_schedule, frame, run_day)
     findings = [_enrich(finding, documents) for finding in findings]
     granted = history.authorization_documents()
     if authorizations is not None:
@@ -112,6 +117,21 @@ def analyze(claims: tuple[Path, ...], authorizations: Path | None, as_of: Any, m
     if granted:
         findings += calendar(granted, documents, run_day)
     _emit(merge_into_alerts("offline", findings, [], run_day), fmt)
+
+
+def _contract(path: Path, frame: Any, run_day: date) -> list[Any]:
+    from upstream.domain.detect.underpay import contract_findings
+    from upstream.domain.practice.fee_schedule import (
+        FeeScheduleError,
+        canonical_rows,
+        parse_fee_schedule,
+    )
+
+    try:
+        rows = parse_fee_schedule(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, FeeScheduleError) as exc:
+        raise click.ClickException(f"{path}: {exc}") from exc
+    return contract_findings(frame, run_day, canonical_rows(rows))
 
 
 def _enrich(finding: Any, documents: list[dict[str, Any]]) -> Any:

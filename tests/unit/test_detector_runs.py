@@ -320,3 +320,24 @@ def test_the_weekly_run_stores_the_payer_report_the_daily_run_does_not() -> None
     assert {p["payer"]: p["archetype"] for p in payers}["Denier"] == "Aggressive Denier"
     handle_run(DetectorRun(run="weekly", customer="a", as_of=as_of), d)  # a rerun: the same
     assert reports.saved["a"] == (day, payers)
+
+
+def test_the_weekly_run_compares_the_practice_fee_schedule() -> None:
+    from dataclasses import replace
+
+    from tests.claim_streams import Behaviour, documents
+    from tests.unit.test_score_claims import Tenants
+    from upstream.domain.aggregates import cells_from_documents
+
+    docs = [d for b in (Behaviour("UnitedHealthcare", price=0.8), Behaviour("Cigna"))
+            for d in documents(b, 150)]
+    tenants = Tenants({"a": {"fee_schedule": [
+        {"payer": "UHC", "cpt": "97153", "cents_per_unit": 2160}]}})  # an alias in the schedule
+    alerts = Alerts()
+    d = replace(deps(Aggregates({"a": cells_from_documents(docs)}), alerts, FakePublisher()),
+                tenants_store=tenants)
+    handle_run(DetectorRun(run="daily", customer="a", as_of=date(2025, 6, 2)), d)
+    assert not [a for a in alerts.docs.values() if "contract" in a["title"]]
+    handle_run(DetectorRun(run="weekly", customer="a", as_of=date(2025, 6, 2)), d)
+    found = [a for a in alerts.docs.values() if "contract" in a["title"]]
+    assert [(a["payer"], a["scope"]) for a in found] == [("UnitedHealthcare", "cpt:97153")]

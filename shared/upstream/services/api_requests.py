@@ -96,6 +96,12 @@ class RiskRulesIn(_Strict):
     disable_defaults: bool = False
 
 
+class FeeRowIn(_Strict):
+    payer: Name
+    cpt: str = Field(pattern=r"^[0-9A-Z]{5}$")
+    cents_per_unit: int = Field(ge=1, le=100_000_000)
+
+
 class SettingsBody(_Strict):
     notifications: NotificationSettings | None = None
     payer_aliases: dict[Key, Name] | None = Field(None, max_length=500)
@@ -109,11 +115,13 @@ class SettingsBody(_Strict):
     esrd_base_rate_cents: int | None = Field(None, ge=1, le=10_000_000)
     # Where the practice bills: state Medicaid conventions (ABA level modifiers) depend on it.
     state: State | None = None
+    # What each payer contracted per unit of each code (underpayment against the contract).
+    fee_schedule: list[FeeRowIn] | None = Field(None, max_length=2000)
 
 
 # What the specialty checks and the risk score read from the tenant document.
 PRACTICE_SETTINGS = ("risk_rules", "providers", "visit_limits", "kx_thresholds",
-                     "esrd_base_rate_cents", "state")
+                     "esrd_base_rate_cents", "state", "fee_schedule")
 
 
 class ActionQuery(_Strict):

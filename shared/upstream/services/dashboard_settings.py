@@ -46,6 +46,7 @@ def _stored(tenant: Mapping[str, Any]) -> dict[str, Any]:
         "payer_aliases": forms.pairs_text(tenant.get("payer_aliases")),
         "visit_limits": forms.pairs_text(tenant.get("visit_limits")),
         "kx_thresholds": forms.pairs_text(tenant.get("kx_thresholds"), money=True),
+        "fee_schedule": forms.fee_schedule_text(tenant.get("fee_schedule")),
         "auto_execute": "on" if auto.auto_execute else "",
         "confidence_threshold": str(auto.confidence_threshold),
         "dollar_threshold": f"{auto.dollar_threshold_cents / 100:.2f}",

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from upstream.domain.aggregates import build_frame
+from upstream.domain.aggregates import AggregateFrame, build_frame
 from upstream.domain.automation.tiers import ActionType, ProposedAction
+from upstream.domain.detect import underpay
 from upstream.domain.detect.authcal import EXPIRING, calendar
 from upstream.domain.detect.authcal import status as auth_status
 from upstream.domain.detect.findings import (
@@ -33,6 +34,7 @@ from upstream.domain.detect.findings import (
 from upstream.domain.detect.runner import Schedule, lookback_start, run_findings
 from upstream.domain.payer_behavior.fingerprint import PRIOR_DAYS, RECENT_DAYS
 from upstream.domain.payer_behavior.report import payer_report
+from upstream.domain.practice.fee_schedule import canonical_rows
 from upstream.domain.risk.models import to_document
 from upstream.domain.risk.rules import default_rules, with_overrides
 from upstream.domain.risk.score import HISTORY_DAYS
@@ -143,6 +145,7 @@ def run_tenant(customer: str, schedule: Schedule, as_of: date,
     cells = deps.aggregates.cells(customer, lookback_start(as_of), as_of)
     frame = build_frame(cells, lookback_start(as_of), as_of)
     findings = run_findings(frame, as_of, schedule) + _calendar(customer, as_of, deps)
+    findings += _contract(customer, schedule, frame, as_of, deps)
     findings += network_findings(
         customer, findings, frame, as_of, deps.network, deps.network_key,
         (as_of - lookback_start(as_of)).days if schedule is Schedule.WEEKLY else 0)
@@ -223,6 +226,18 @@ def _specialty(customer: str, schedule: Schedule, as_of: date,
             "risk_model_report": report})
         log.info("risk model refitted", extra={"customer_id": customer, **report})
     return specialty_findings(lines, tenant, rules, as_of)
+
+
+def _contract(customer: str, schedule: Schedule, frame: AggregateFrame, as_of: date,
+              deps: DetectorDeps) -> list[Finding]:
+    """Weekly: the practice's fee schedule against what its payers allowed."""
+    if schedule is not Schedule.WEEKLY or deps.tenants_store is None:
+        return []
+    tenant = deps.tenants_store.get(customer) or {}
+    if not tenant.get("fee_schedule"):
+        return []
+    rows = canonical_rows(tenant["fee_schedule"], tenant.get("payer_aliases"))
+    return underpay.contract_findings(frame, as_of, rows)
 
 
 def _payer_report(customer: str, schedule: Schedule, as_of: date, deps: DetectorDeps) -> None:

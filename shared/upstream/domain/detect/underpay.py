@@ -18,13 +18,21 @@ or product line of a payer first: part of the distribution moves and the median 
 
 The unit price is the allowed amount per unit where the remittance gives it (see
 `aggregates.py`), so a patient's deductible does not look like a payer cutting rates.
+
+Where the practice keeps its fee schedule in Upstream (settings `fee_schedule`: payer, code,
+contracted cents a unit), `contract_findings` also compares each contracted code with its
+contract, which finds a payer that has always underpaid, which no baseline can.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
+from typing import Any
 
-from upstream.domain.aggregates import AggregateFrame, bin_price
+from scipy.stats import binomtest
+
+from upstream.domain.aggregates import AggregateFrame, bin_price, price_bin
 from upstream.domain.detect import stats
 from upstream.domain.detect.common import BASELINE_WEEKS, dollars, run_fdr_level
 from upstream.domain.detect.findings import Finding, Severity, Window
@@ -54,10 +62,10 @@ def histogram_quantile(histogram: dict[int, float], q: float) -> float | None:
     if total <= 0:
         return None
     running = 0.0
-    for price_bin in sorted(histogram):
-        running += histogram[price_bin]
+    for bin_index in sorted(histogram):
+        running += histogram[bin_index]
         if running >= q * total:
-            return bin_price(price_bin)
+            return bin_price(bin_index)
     return bin_price(max(histogram))
 
 
@@ -137,7 +145,75 @@ def _dollars_or_none(cents: float | None) -> float | None:
 def _shown(histogram: dict[int, float]) -> dict[str, int]:
     """Lines per unit price in dollars, for the evidence table."""
     shown: dict[str, int] = {}
-    for price_bin, count in sorted(histogram.items()):
-        label = f"{dollars(bin_price(price_bin)):.2f}"
+    for bin_index, count in sorted(histogram.items()):
+        label = f"{dollars(bin_price(bin_index)):.2f}"
         shown[label] = shown.get(label, 0) + int(count)
     return shown
+
+
+# --- against the contract --------------------------------------------------------------------
+# Lines may legitimately come in under contract now and then (multiple-procedure reductions,
+# partial units): up to this share of a code's lines is normal; a larger share is a payer
+# paying below its contract. One per cent below the rate is still the rate (the price
+# histogram's own resolution is 1 %).
+CONTRACT_WINDOW_WEEKS = 4
+NORMAL_BELOW_SHARE = 0.05
+CONTRACT_TOLERANCE = 0.01
+
+
+def contract_findings(frame: AggregateFrame, run_day: date,
+                      schedule: Sequence[Mapping[str, Any]] | None) -> list[Finding]:
+    """Each contracted payer × code of the practice's fee schedule against what the payer
+    allowed in the last four weeks: a one-sided binomial test that more than 5 % of lines were
+    priced below the contract rate, Benjamini-Hochberg across the schedule's rows at the run's
+    level, and the same practical floor as the baseline test (2 % short on average and $50 a
+    month)."""
+    current_start = run_day - timedelta(weeks=CONTRACT_WINDOW_WEEKS)
+    tested: list[tuple[str, str, int, float, float]] = []
+    for row in schedule or ():
+        payer, cpt = str(row.get("payer", "")), str(row.get("cpt", ""))
+        rate = float(row.get("cents_per_unit") or 0)
+        if payer not in frame.payers or rate <= 0:
+            continue
+        histogram = frame.price_histogram(payer, cpt, current_start, run_day)
+        lines = sum(histogram.values())
+        if lines < MIN_CURRENT_PRICED:
+            continue
+        floor = price_bin(rate * (1 - CONTRACT_TOLERANCE))
+        below = sum(count for price, count in histogram.items() if price < floor)
+        p_value = float(binomtest(round(below), round(lines), NORMAL_BELOW_SHARE,
+                                  alternative="greater").pvalue)
+        tested.append((payer, cpt, round(below), rate, p_value))
+    q = run_fdr_level(len(frame.payers))
+    rejected = stats.benjamini_hochberg([t[4] for t in tested], q)
+    found = []
+    for (payer, cpt, below, rate, p_value), reject in zip(tested, rejected, strict=True):
+        mean, units = _mean_price(frame, payer, cpt, current_start, run_day)
+        short = (rate - mean) * units * DAYS_PER_MONTH / (CONTRACT_WINDOW_WEEKS * 7)
+        if not reject or not mean or mean > rate * (1 - 2 * CONTRACT_TOLERANCE) \
+                or short < MIN_MONTHLY_SHORT_CENTS:
+            continue
+        cut = 1 - mean / rate
+        histogram = frame.price_histogram(payer, cpt, current_start, run_day)
+        found.append(Finding(
+            type=TYPE, payer=payer, scope=f"cpt:{cpt}", method="contract_binomial_bh",
+            severity=Severity.HIGH if cut >= HIGH_CUT or short >= HIGH_MONTHLY_SHORT_CENTS
+            else Severity.MEDIUM,
+            title=(f"{payer}: paying ${dollars(mean):,.2f} per unit of {cpt} against "
+                   f"${dollars(rate):,.2f} in your contract ({cut:.0%} less)"),
+            summary=(f"{below} of {int(sum(histogram.values()))} {cpt} lines in the last "
+                     f"{CONTRACT_WINDOW_WEEKS * 7} days were allowed below the contract rate: "
+                     f"about ${dollars(short):,.0f} short a month at the current volume."),
+            metrics={"contract_unit_price_dollars": dollars(rate),
+                     "current_unit_price_dollars": dollars(mean), "cut": round(cut, 4),
+                     "lines_below_contract": below,
+                     "current_lines": sum(histogram.values()),
+                     "short_dollars_per_month": dollars(short), "p_value": p_value,
+                     "fdr_level": round(q, 4)},
+            evidence={"unit_price_histogram_current": _shown(histogram),
+                      "contract_rate_dollars": dollars(rate)},
+            recommended_actions=[
+                f"Appeal the underpaid {cpt} lines with the contract's rate attached.",
+                "Ask the payer's provider relations to correct the loaded fee schedule."],
+            window=Window(current_start=current_start, current_end=run_day - timedelta(days=1))))
+    return found

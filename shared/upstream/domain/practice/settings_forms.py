@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from upstream.domain.practice.fee_schedule import FeeScheduleError, parse_fee_schedule
+
 SECTIONS = ("notifications", "practice", "automation", "providers", "risk_rules")
 CHANNEL_FIELDS = ("id", "kind", "min_severity", "mode", "recipients", "url", "types",
                   "weekly_summary", "quiet_start", "quiet_end")
@@ -131,7 +133,21 @@ def practice(form: Mapping[str, str]) -> dict[str, Any]:
     rate = _cents("esrd_base_rate", form.get("esrd_base_rate", ""))
     if rate is not None:
         body["esrd_base_rate_cents"] = rate
+    schedule = form.get("fee_schedule", "").strip()
+    try:
+        body["fee_schedule"] = parse_fee_schedule(schedule) if schedule else []
+    except FeeScheduleError as exc:
+        raise FormError("fee_schedule", str(exc)) from None
     return body
+
+
+def fee_schedule_text(rows: Any) -> str:
+    """The stored fee schedule as the CSV the form shows."""
+    if not rows:
+        return ""
+    return "payer,cpt,rate\n" + "\n".join(
+        f"{row.get('payer')},{row.get('cpt')},{int(row.get('cents_per_unit') or 0) / 100:.2f}"
+        for row in rows if isinstance(row, Mapping))
 
 
 def automation(form: Mapping[str, str]) -> dict[str, Any]:
@@ -191,6 +207,8 @@ def where(loc: tuple[Any, ...]) -> str:
     if section in ("payer_aliases", "visit_limits", "kx_thresholds", "providers") \
             and len(loc) > 1:
         return f"{loc[1]}: "
+    if section == "fee_schedule" and len(loc) > 1 and isinstance(loc[1], int):
+        return f"row {loc[1] + 1}: "
     if section == "risk_rules" and len(loc) > 2 and isinstance(loc[2], int):
         return f"row {loc[2] + 1}: "
     return ""
