@@ -133,12 +133,14 @@ class NetworkStore(Protocol):
     def changes(self, payers: Iterable[str], since: date) -> list[dict[str, Any]]: ...
 
     def contribute(self, payer: str, tenant: str,
-                   days: Mapping[date, tuple[float, float]]) -> None:
-        """The practice's (decided, denied) lines of each day, replacing what it sent before
-        for those days."""
+                   days: Mapping[date, Mapping[str, Any]]) -> None:
+        """The practice's counts of each day (`decided`, `denied`, `lag`: days → paid lines),
+        replacing what it sent before for those days."""
         ...
 
-    def pooled(self, payer: str, since: date) -> dict[date, dict[str, tuple[float, float]]]: ...
+    def pool(self, payer: str, since: date) -> dict[date, dict[str, dict[str, Any]]]:
+        """day → tenant token → that practice's counts of the day."""
+        ...
 
 
 class IdempotencyStore(Protocol):

@@ -353,11 +353,11 @@ def test_pooled_counts_through_firestore_warn_a_small_practice(
         network_key=lambda: b"k" * 32)
     for customer in practices:
         run_tenant(customer, Schedule.WEEKLY, RUN, deps)
-    pool = FirestoreNetwork(db).pooled(payer, RUN - timedelta(days=200))
+    pool = FirestoreNetwork(db).pool(payer, RUN - timedelta(days=200))
     assert max(len(counts) for counts in pool.values()) == 10
     before = json.dumps(sorted((d.isoformat(), sorted(c.items())) for d, c in pool.items()))
     run_tenant(practices[0], Schedule.WEEKLY, RUN, deps)  # a re-run: the same pool
-    again = FirestoreNetwork(db).pooled(payer, RUN - timedelta(days=200))
+    again = FirestoreNetwork(db).pool(payer, RUN - timedelta(days=200))
     assert json.dumps(sorted((d.isoformat(), sorted(c.items())) for d, c in again.items())) \
         == before
     raw = db.collection("network_payers").document(payer_token(payer)).collection(

@@ -53,6 +53,19 @@ def test_unknown_payers_and_another_practices_payers_are_not_found() -> None:
     assert empty.status == 200 and 'id="no-payer-report"' in empty.html
 
 
+def test_the_network_view_shows_where_five_practices_contribute() -> None:
+    deps, stores, cookie = signed_in()
+    payers = copy.deepcopy(acme_payers())
+    payers[0]["network"] = {"archetype": "Aggressive Denier", "practices": 7,
+                            "because": ["Denies 30.0% of lines this quarter vs 9.0% before."]}
+    stores.payer_report = lambda customer: {"as_of": "2026-01-05",  # type: ignore[method-assign]
+                                            "payers": payers}
+    page = request(deps, "GET", f"/payers/{payers[0]['payer_id']}", cookie)
+    assert page.status == 200 and 'id="network-view">7 practices' in page.html
+    other = request(deps, "GET", f"/payers/{payers[1]['payer_id']}", cookie)
+    assert 'id="network-view"' not in other.html
+
+
 def test_a_hostile_payer_name_is_escaped() -> None:
     deps, stores, cookie = signed_in()
     hostile = copy.deepcopy(acme_payers())

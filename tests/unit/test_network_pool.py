@@ -95,7 +95,7 @@ def test_the_test_never_raises_and_its_statistic_is_never_negative(
 
 class Store:
     def __init__(self, pool: dict[date, dict[str, tuple[float, float]]]) -> None:
-        self.pool = pool
+        self.pooled = pool
         self.contributed: list[tuple[str, date, str, float, float]] = []  # payer, day, tenant
         self.recorded: list[tuple[str, date, int, dict[str, Any] | None]] = []
 
@@ -112,12 +112,13 @@ class Store:
         return [{"payer": p, "day": d.isoformat(), "practices": n, "pooled": pooled}
                 for p, d, n, pooled in self.recorded if p in payers]
 
-    def contribute(self, payer: str, tenant: str,
-                   days: dict[date, tuple[float, float]]) -> None:
-        self.contributed += [(payer, day, tenant, n, x) for day, (n, x) in days.items()]
+    def contribute(self, payer: str, tenant: str, days: dict[date, dict[str, Any]]) -> None:
+        self.contributed += [(payer, day, tenant, e["decided"], e["denied"])
+                             for day, e in days.items()]
 
-    def pooled(self, payer: str, since: date) -> dict[date, dict[str, tuple[float, float]]]:
-        return self.pool
+    def pool(self, payer: str, since: date) -> dict[date, dict[str, dict[str, Any]]]:
+        return {day: {t: {"decided": n, "denied": x} for t, (n, x) in counts.items()}
+                for day, counts in self.pooled.items()}
 
 
 def test_a_run_contributes_its_week_and_gets_the_pooled_finding() -> None:
@@ -143,3 +144,37 @@ def test_a_run_contributes_its_week_and_gets_the_pooled_finding() -> None:
 
 def test_constants_keep_their_stated_meaning() -> None:
     assert network_pool.MIN_PRACTICES == 5 and network_pool.SHIFT == 1.5
+
+
+def test_the_network_view_of_each_payer_needs_five_practices() -> None:
+    from upstream.services.network_detection import network_payer_views
+
+    rng = random.Random(4)
+    pool: dict[str, dict[date, dict[str, dict[str, Any]]]] = {}
+    behaviour = {"Aetna": (0.07, 14, 7), "Cigna": (0.08, 15, 7), "Humana": (0.09, 16, 7),
+                 "Denier": (0.30, 15, 7), "Rare": (0.08, 15, 3)}  # rate, lag, practices
+    for payer, (rate, lag, practices) in behaviour.items():
+        days: dict[date, dict[str, dict[str, Any]]] = {}
+        for offset in range(365):
+            day = RUN - timedelta(days=365 - offset)
+            if day.weekday() >= 5:
+                continue
+            entries = {}
+            for i in range(practices):
+                n = 4
+                x = sum(rng.random() < rate for _ in range(n))
+                entries[f"t{i}"] = {"decided": n, "denied": x,
+                                    "lag": {str(lag + rng.randint(-2, 2)): n - x}}
+            days[day] = entries
+        pool[payer] = days
+
+    class PoolStore(Store):
+        def pool(self, payer: str, since: date) -> dict[date, dict[str, dict[str, Any]]]:
+            return {d: e for d, e in pool.get(payer, {}).items() if d >= since}
+
+    views = network_payer_views(sorted(behaviour), RUN, PoolStore({}))  # type: ignore[arg-type]
+    assert "Rare" not in views  # three practices: never pooled
+    assert views["Denier"]["archetype"] == "Aggressive Denier"
+    assert views["Denier"]["practices"] == 7
+    assert views["Aetna"]["fingerprint"]["days_to_payment"] is not None
+    assert network_payer_views([], RUN, PoolStore({})) == {}  # type: ignore[arg-type]

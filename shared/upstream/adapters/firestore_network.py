@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from google.cloud import firestore
+from google.cloud.firestore_v1.field_path import FieldPath
 
 from upstream.domain.detect.network import payer_token
 
@@ -44,28 +45,29 @@ class FirestoreNetwork:
         self._payer(payer).collection("changes").document(name).set(document, merge=True)
 
     def contribute(self, payer: str, tenant: str,
-                   days: Mapping[date, tuple[float, float]]) -> None:
+                   days: Mapping[date, Mapping[str, Any]]) -> None:
+        """Each day's entry of this practice replaced whole (a lag bin it no longer has must
+        not linger), the other practices' entries left alone."""
         pool = self._payer(payer).collection("pool")
         batch = self._client.batch()
-        for count, (day, (decided, denied)) in enumerate(sorted(days.items()), start=1):
-            batch.set(pool.document(day.isoformat()), {
-                "day": day.isoformat(),
-                "counts": {tenant: {"decided": decided, "denied": denied}}}, merge=True)
+        for count, (day, entry) in enumerate(sorted(days.items()), start=1):
+            batch.set(pool.document(day.isoformat()),
+                      {"day": day.isoformat(), "counts": {tenant: dict(entry)}},
+                      merge=[FieldPath("day"), FieldPath("counts", tenant)])
             if count % 400 == 0:
                 batch.commit()
                 batch = self._client.batch()
         batch.commit()
 
-    def pooled(self, payer: str, since: date) -> dict[date, dict[str, tuple[float, float]]]:
+    def pool(self, payer: str, since: date) -> dict[date, dict[str, dict[str, Any]]]:
         query = self._payer(payer).collection("pool").where(
             filter=firestore.FieldFilter("day", ">=", since.isoformat()))
-        daily: dict[date, dict[str, tuple[float, float]]] = {}
+        daily: dict[date, dict[str, dict[str, Any]]] = {}
         for snap in query.stream():
             document = snap.to_dict() or {}
-            counts = document.get("counts") or {}
             daily[date.fromisoformat(str(document["day"]))] = {
-                tenant: (float(c.get("decided", 0)), float(c.get("denied", 0)))
-                for tenant, c in counts.items() if isinstance(c, dict)}
+                tenant: entry for tenant, entry in (document.get("counts") or {}).items()
+                if isinstance(entry, dict)}
         return daily
 
     def changes(self, payers: Iterable[str], since: date) -> list[dict[str, Any]]:

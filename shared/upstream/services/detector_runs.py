@@ -57,7 +57,7 @@ from upstream.ports import (
 from upstream.services.alert_publishing import save_and_publish
 from upstream.services.automation import AutomationDeps, propose
 from upstream.services.dead_letters import decode_or_dead_letter
-from upstream.services.network_detection import network_findings
+from upstream.services.network_detection import network_findings, network_payer_views
 from upstream.services.recovery import self_check
 
 log = get_logger(__name__)
@@ -248,6 +248,12 @@ def _payer_report(customer: str, schedule: Schedule, as_of: date, deps: Detector
     first = as_of - timedelta(days=RECENT_DAYS + PRIOR_DAYS)
     frame = build_frame(deps.aggregates.cells(customer, first, as_of), first, as_of)
     report = payer_report(frame, as_of)
+    key = deps.network_key() if deps.network is not None else None
+    if key:  # the network's view of each payer, where at least 5 practices contribute
+        views = network_payer_views(sorted(frame.payers), as_of, deps.network)
+        for entry in report:
+            if entry["payer"] in views:
+                entry["network"] = views[entry["payer"]]
     deps.payer_reports.save_payer_report(customer, as_of, report)
     log.info("payer report saved", extra={
         "customer_id": customer, "payers": len(report),

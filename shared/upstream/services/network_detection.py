@@ -9,10 +9,12 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
-from upstream.domain.aggregates import AggregateFrame
+from upstream.domain.aggregates import AggregateFrame, build_frame
 from upstream.domain.detect import network, network_pool
 from upstream.domain.detect.findings import Finding
 from upstream.domain.detect.network import tenant_token
+from upstream.domain.payer_behavior.fingerprint import PRIOR_DAYS, RECENT_DAYS
+from upstream.domain.payer_behavior.report import payer_report
 from upstream.ports import NetworkStore
 
 # A practice re-sends its last week each day: decisions posted late (an 835 of last Tuesday)
@@ -52,24 +54,58 @@ def network_findings(customer: str, findings: list[Finding], frame: AggregateFra
 
 def _contribute(frame: AggregateFrame, token: str, as_of: date, days: int,
                 store: NetworkStore) -> None:
+    """Per payer and day: decided and denied lines, and the paid lines' lag histogram."""
     for payer in frame.payers:
-        sent: dict[date, tuple[float, float]] = {}
+        sent: dict[date, dict[str, Any]] = {}
         for offset in range(1, days + 1):
             day = as_of - timedelta(days=offset)
-            decided = frame.window(payer, "decided", day, day + timedelta(days=1))
+            end = day + timedelta(days=1)
+            decided = frame.window(payer, "decided", day, end)
             if decided:
-                sent[day] = (decided, frame.window(payer, "denied", day,
-                                                   day + timedelta(days=1)))
+                lags = frame.lag_histogram(payer, day, end)
+                sent[day] = {"decided": decided,
+                             "denied": frame.window(payer, "denied", day, end),
+                             "lag": {str(d): float(n) for d, n in enumerate(lags) if n}}
         if sent:
             store.contribute(payer, token, sent)
 
 
 def _pooled(payer: str, as_of: date, store: NetworkStore) -> None:
     first = as_of - timedelta(days=network_pool.CHART_DAYS + network_pool.BASELINE_DAYS)
-    verdict = network_pool.pooled_test(store.pooled(payer, first), as_of)
+    verdict = network_pool.pooled_test(network_pool.daily_counts(store.pool(payer, first)),
+                                       as_of)
     if verdict is None or not verdict.alarm or verdict.since is None:
         return
     store.record_change(payer, as_of, verdict.practices, {
         "since": verdict.since.isoformat(), "ratio": round(verdict.ratio or 0.0, 3),
         "statistic": round(verdict.statistic, 2), "threshold": round(verdict.threshold, 2),
         "days_tested": verdict.days_tested})
+
+
+def network_payer_views(payers: list[str], as_of: date,
+                        store: NetworkStore | None) -> dict[str, dict[str, Any]]:
+    """Each payer as the network sees it: the fingerprint and archetype of the pooled
+    counts of every practice billing it (days with at least 5 practices only), compared with
+    the other payers this practice bills. Denials and lags only: prices differ by contract
+    between practices, so no network price index is drawn."""
+    if store is None or not payers:
+        return {}
+    first = as_of - timedelta(days=RECENT_DAYS + PRIOR_DAYS)
+    cells = []
+    practices: dict[str, int] = {}
+    for payer in payers:
+        raw = store.pool(payer, first)
+        payer_cells = network_pool.network_cells(payer, raw)
+        if payer_cells:
+            cells += payer_cells
+            practices[payer] = max(len(entries) for entries in raw.values())
+    if not cells:
+        return {}
+    report = payer_report(build_frame(cells, first, as_of), as_of)
+    keep = ("decided_recent", "denial_rate", "denial_rate_prior", "denial_trend_p_value",
+            "days_to_payment", "days_to_payment_prior", "payment_trend_ks_p_value")
+    return {entry["payer"]: {"archetype": entry["archetype"],
+                             "practices": practices[entry["payer"]],
+                             "fingerprint": {k: entry["fingerprint"].get(k) for k in keep},
+                             "because": entry["evidence"]["because"]}
+            for entry in report if entry["payer"] in practices}

@@ -25,9 +25,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 
+from upstream.domain.aggregates import DailyCell
 from upstream.domain.detect.stats import MAX_DISPERSION
 
 MIN_PRACTICES = 5
@@ -124,3 +126,30 @@ def _dispersion(daily: Mapping[date, Counts], rates: Mapping[str, float], first:
     if len(residuals) < 3:
         return 1.0
     return float(min(MAX_DISPERSION, max(1.0, np.sum(residuals) / (len(residuals) - 1))))
+
+
+def daily_counts(pool: Mapping[date, Mapping[str, Mapping[str, Any]]]) -> dict[date, Counts]:
+    """The pool as the chart reads it: per day, per practice, (decided, denied)."""
+    return {day: {tenant: (float(entry.get("decided") or 0), float(entry.get("denied") or 0))
+                  for tenant, entry in entries.items()}
+            for day, entries in pool.items()}
+
+
+def network_cells(payer: str, pool: Mapping[date, Mapping[str, Mapping[str, Any]]]
+                  ) -> list[DailyCell]:
+    """The network's daily cells of one payer, summed over the practices, for the days at
+    least `MIN_PRACTICES` contributed to (a smaller sum could expose one practice): what the
+    network's payer fingerprint reads, as a practice's reads its own aggregates."""
+    cells = []
+    for day, entries in pool.items():
+        if len(entries) < MIN_PRACTICES:
+            continue
+        counters: dict[str, float] = {}
+        for entry in entries.values():
+            for name in ("decided", "denied"):
+                counters[name] = counters.get(name, 0.0) + float(entry.get(name) or 0)
+            for lag, count in (entry.get("lag") or {}).items():
+                counters[f"lag.{lag}"] = counters.get(f"lag.{lag}", 0.0) + float(count)
+                counters["paid"] = counters.get("paid", 0.0) + float(count)
+        cells.append(DailyCell(payer, day, counters))
+    return cells
