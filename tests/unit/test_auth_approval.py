@@ -117,3 +117,20 @@ def test_upstream_approvals(tmp_path: Path) -> None:
     empty.write_text(HEADER, encoding="utf-8")
     thin = CliRunner().invoke(main, ["approvals", str(empty)])
     assert thin.exit_code != 0
+
+
+def test_the_dashboard_calendar_shows_grants_not_requests_nor_old_history() -> None:
+    from upstream.domain.dashboard import auth_calendar
+
+    auths = [
+        {"authorization_number": "NOW", "patient_key": "p", "payer": "Aetna",
+         "start_date": "2025-06-01", "end_date": "2025-12-31", "decision": "approved"},
+        {"authorization_number": "NOW-D0", "patient_key": "p", "payer": "Aetna",
+         "start_date": "2025-06-01", "end_date": "2025-12-31", "decision": "denied"},
+        {"authorization_number": "OLD-R1", "patient_key": "p", "payer": "Aetna",
+         "start_date": "2024-12-01", "end_date": "2025-05-31", "decision": "approved"},
+        {"authorization_number": "OLD-R2", "patient_key": "p", "payer": "Aetna",
+         "start_date": "2023-12-01", "end_date": "2024-11-30", "decision": "approved"}]
+    shown = {row.authorization_number for group in auth_calendar(auths, date(2025, 12, 20))
+             for row in group.rows}
+    assert shown == {"NOW"}  # the denied request and the long-renewed history are not rows

@@ -222,13 +222,16 @@ def auth_calendar(auths: Sequence[Mapping[str, Any]], as_of: date) -> list[Calen
                  for days, title in EXPIRY_BUCKETS},
               "active": CalendarGroup("Active", "ok"),
               "renewed": CalendarGroup("Renewed", "muted")}
-    usable = [n for n in (_normalised(a) for a in auths) if n is not None]
+    usable = [n for n in (_normalised(a) for a in auths) if n is not None
+              and n.get("decision") not in ("denied", "pending")]  # requests, not grants
     for auth in usable:
         end = auth["end_date"]
         renewed = str(auth.get("status")) == AuthStatus.RENEWED or auth_status(
             auth, usable, as_of) is AuthStatus.RENEWED
         days_left = (end - as_of).days
         if renewed:
+            if days_left < -EXPIRED_SHOWN_DAYS:
+                continue  # renewed long ago: history, not the calendar
             bucket = "renewed"
         elif days_left < 0:
             if days_left < -EXPIRED_SHOWN_DAYS:
