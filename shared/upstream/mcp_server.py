@@ -7,7 +7,8 @@ Why a client of the JSON API rather than of Firestore: the API already knows who
 is, what it may read, and writes the access audit (Contract 6). Every practice-data tool
 call is one API call under the practice's own key, audited as `GET /v1/…` by `key:<id>`;
 the server holds no credentials of its own. `explain_code` reads no practice data (the
-catalogue is public knowledge) and is only logged, without its argument.
+catalogue is public knowledge): its key is checked with the API like the others' (that check
+is the audited read), and the call is logged without its argument.
 
 Transports: stdio (the key from `UPSTREAM_API_KEY`, one practice per process, as desktop
 assistants launch it) and streamable HTTP (each request's `Authorization: Bearer <key>`,
@@ -123,9 +124,22 @@ def build_server(api: ApiReader, stdio_key: str | None = None,
                      "behaves, the open alerts, and what denial codes mean.",
         token_verifier=verifier, auth=auth)
 
+    stdio_check = ApiKeyVerifier(api)
+
     def key() -> str | None:
         token = get_access_token()
         return token.token if token is not None else stdio_key
+
+    async def verified() -> str:
+        """HTTP requests arrive verified by the bearer middleware; a stdio key is checked
+        against the API the same way (once a minute) before a tool runs."""
+        found = key()
+        if not found:
+            raise ToolError("No API key: set UPSTREAM_API_KEY (stdio) or send a bearer key "
+                            "(HTTP).")
+        if get_access_token() is None and await stdio_check.verify_token(found) is None:
+            raise ToolError("The Upstream API refused the API key.")
+        return found
 
     @server.tool(description="How a payer treats the practice: denial rate and trend, days "
                              "to payment and trend, price against the practice's norm, "
@@ -157,12 +171,10 @@ def build_server(api: ApiReader, stdio_key: str | None = None,
     @server.tool(description="What a claim adjustment reason code (CO-97, 97, CO-B7) or remark "
                              "code (N290, MA130) means, what to do about it, and the rule "
                              "behind it. Several codes may be given, separated by spaces.")
-    def explain_code(code: str = Field(min_length=1, max_length=400)) -> dict[str, Any]:
-        if not key():
-            raise ToolError("No API key: set UPSTREAM_API_KEY (stdio) or send a bearer key "
-                            "(HTTP).")
+    async def explain_code(code: str = Field(min_length=1, max_length=400)) -> dict[str, Any]:
+        actor = _key_id(await verified())
         codes = code.replace(",", " ").split()[:MAX_CODES]
-        log.info("mcp explain_code", extra={"codes": len(codes), "actor": _key_id(key() or "")})
+        log.info("mcp explain_code", extra={"codes": len(codes), "actor": actor})
         return {"codes": [explain(c) for c in codes]}
 
     del check_payer_behavior, list_alerts, explain_code  # registered on the server
