@@ -26,6 +26,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+import anyio
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
@@ -81,7 +82,9 @@ class ApiKeyVerifier:
         digest = hashlib.sha256(token.encode()).hexdigest()
         cached = self.seen.get(digest)
         if cached is None or self.clock() - cached[0] > VERIFIED_SECONDS:
-            status, _ = self.api.get("/v1/alerts", {"page_size": "1"}, token)
+            # The API call blocks: off the event loop, so other sessions are served meanwhile.
+            status, _ = await anyio.to_thread.run_sync(
+                self.api.get, "/v1/alerts", {"page_size": "1"}, token)
             cached = (self.clock(), status == 200)
             self.seen[digest] = cached
         if not cached[1]:
