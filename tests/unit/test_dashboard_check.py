@@ -103,3 +103,16 @@ def test_any_paste_is_lines_or_a_check_error(text: str) -> None:
     except CheckError:
         return
     assert lines and all(line.get("cpt") for line in lines)
+
+
+def test_the_practice_model_scores_the_check_and_says_its_reasons() -> None:
+    from upstream.domain.risk.calibrate import FEATURES, Calibrated, to_document
+
+    deps, stores, cookie, csrf = _signed_in()
+    weights = tuple(3.0 if name == "modifier_missing" else 0.0 for name in FEATURES)
+    stores.tenants["acme"]["risk_model"] = to_document(Calibrated(-2.0, weights, 500, 80))
+    pasted = ('{"claim_id": "C-9", "payer": "Aetna", "lines": [{"cpt": "97110", "units": 2, '
+              '"minutes": 30}]}')  # a therapy code without its GP modifier
+    page = request(deps, "POST", "/check", cookie, {"csrf": csrf, "claim": pasted})
+    assert page.status == 200, page.html
+    assert 'class="reasons"' in page.html and "modifier is missing" in page.html

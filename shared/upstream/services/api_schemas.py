@@ -127,6 +127,7 @@ class LineScoreOut(BaseModel):
     category: Literal["LOW", "MEDIUM", "HIGH"]
     recommendation: str
     denial_probability: float | None = None
+    reasons: list[str] = Field(default_factory=list)  # the model's top reasons, in words
     factors: list[Factor]
     fixes: list[dict[str, Any]]
 
@@ -137,7 +138,7 @@ class RiskScoreOut(BaseModel):
     recommendation: str
     worst_line: int
     claim_id: str
-    method: Literal["rules", "calibrated"]
+    method: Literal["rules", "calibrated", "boosted"]
     lines: list[LineScoreOut]
     rules_conflicts: list[Any]
 
