@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from upstream.domain.calendar import add_business_days, federal_holidays
+from upstream.domain.specialty.sample_requests import decide, earlier_requests
 from upstream.domain.x12_writer import Clp, Remit, Svc, write_835
 
 
@@ -152,7 +152,7 @@ def generate(start: date, end: date, *, lines_per_day: float = 60.0, patients: i
                                     submitted, lag, as_of, shifts))
         day += timedelta(days=1)
     auths = _size_authorizations(rng, _authorizations(rng, patient_payer, start, end), claims)
-    auths = _decide(rng, auths, patient_payer) + _earlier_requests(rng, auths, patient_payer)
+    auths = decide(rng, auths, patient_payer) + earlier_requests(rng, auths, patient_payer)
     return SampleData(claims, auths, shifts)
 
 
@@ -222,74 +222,6 @@ def _line(rng: random.Random, claim_id: str, line: int, patient: str, payer: Pay
     else:
         record.update(outcome="PAID", paid_cents=allowed, carc_codes=["CO-45"])
     return record
-
-
-# The payers' answers to authorization requests, so the approval model has a truth to find:
-# stricter payers (higher denial rates) deny and cut more, intensive requests are approved
-# less often (log-odds fall 1.2 per e-fold of units a month around a usual 60), and renewals
-# more often than first requests.
-APPROVAL_BASE_LOGIT, STRICTNESS, INTENSITY_SLOPE, RENEWAL_BONUS = 2.0, 15.0, 1.2, 0.9
-USUAL_UNITS_PER_MONTH = 60
-
-
-def _approval(rng: random.Random, payer: PayerProfile, units: float, months: float,
-              renewal: bool) -> tuple[str, float]:
-    """(decision, share of the requested units approved)."""
-    intensity = math.log(max(units, 1) / max(months, 1) / USUAL_UNITS_PER_MONTH)
-    logit = (APPROVAL_BASE_LOGIT - STRICTNESS * (payer.denial_rate - 0.08)
-             - INTENSITY_SLOPE * intensity + (RENEWAL_BONUS if renewal else 0))
-    if rng.random() > 1 / (1 + math.exp(-logit)):
-        return "denied", 0.0
-    if rng.random() < 0.25 + 3 * max(0.0, payer.denial_rate - 0.06):
-        return "partial", rng.uniform(0.55, 0.9)
-    return "approved", 1.0
-
-
-def _decide(rng: random.Random, auths: list[dict[str, Any]],
-            patient_payer: dict[str, PayerProfile]) -> list[dict[str, Any]]:
-    """The current authorizations were granted (in full or in part): what was asked. A
-    request the payer denied first is kept as its own row, re-asked two weeks later."""
-    refused: list[dict[str, Any]] = []
-    for auth in auths:
-        payer = patient_payer[auth["patient_id"]]
-        months = (auth["end_date"] - auth["start_date"]).days / 30.4
-        decided = auth["start_date"] - timedelta(days=rng.randint(2, 15))
-        while True:
-            decision, share = _approval(rng, payer, auth["units_authorized"], months, True)
-            if decision != "denied":
-                break
-            decided -= timedelta(days=14)
-            refused.append({**auth, "authorization_number": f"{auth['authorization_number']}-D"
-                                                            f"{len(refused)}",
-                            "units_requested": auth["units_authorized"], "units_authorized": 0,
-                            "decision": "denied", "decision_date": decided})
-        auth.update(units_requested=round(auth["units_authorized"] / share / 10) * 10,
-                    decision=decision, decision_date=auth["start_date"] - timedelta(
-                        days=rng.randint(2, 15)))
-    return auths + refused
-
-
-def _earlier_requests(rng: random.Random, auths: list[dict[str, Any]],
-                      patient_payer: dict[str, PayerProfile]) -> list[dict[str, Any]]:
-    """One to three earlier six-month requests per patient, long ended, each with its
-    answer: the history the approval model learns from."""
-    earlier = []
-    for auth in auths:
-        payer = patient_payer[auth["patient_id"]]
-        count = rng.randint(1, 3)
-        for k in range(count, 0, -1):
-            begin = auth["start_date"] - timedelta(days=183 * k)
-            requested = rng.choice((240, 360, 480, 520, 600, 720))
-            decision, share = _approval(rng, payer, requested, 6.0, k < count)
-            earlier.append({
-                "authorization_number": f"{auth['authorization_number']}-R{k}",
-                "patient_id": auth["patient_id"], "payer": payer.name, "service_type": "ABA",
-                "cpt_codes": list(auth["cpt_codes"]), "start_date": begin,
-                "end_date": begin + timedelta(days=182),
-                "units_authorized": round(requested * share / 10) * 10,
-                "units_used": None, "units_requested": requested, "decision": decision,
-                "decision_date": begin - timedelta(days=rng.randint(2, 20))})
-    return earlier
 
 
 def _authorizations(rng: random.Random, patient_payer: dict[str, PayerProfile], start: date,
