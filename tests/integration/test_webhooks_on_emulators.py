@@ -136,9 +136,9 @@ def _athena_bundle(claims: dict[str, str], topic: str = "Claim.update") -> bytes
 def test_athena_id_only_events_are_fetched_from_athenaone_and_land_once(
         clean_stack: StackConfig, unique: str) -> None:
     """Signed notification → `ehr-events` → fhir_mapper → `ehr-fetch` → ehr_fetcher → the
-    fake athenaOne (token, claim, insurances over HTTP) → lines in Firestore → `claims` →
-    aggregates. A replay publishes nothing; an unknown claim ends `not_found`; a delete
-    voids."""
+    fake athenaOne (token, claim, insurances, referral authorizations over HTTP) → lines and
+    authorizations in Firestore → `claims` → aggregates. A replay publishes nothing; an
+    unknown claim ends `not_found`; a delete voids."""
     from tests.conftest import wait_for
     from upstream.adapters.firestore_aggregates import FirestoreAggregates
     from upstream.adapters.firestore_store import FirestoreRecords
@@ -177,6 +177,12 @@ def test_athena_id_only_events_are_fetched_from_athenaone_and_land_once(
     assert all(d["patient_key"] and not str(d["patient_key"]).isdigit() for d in lines)
     aggregates = FirestoreAggregates(db)
     wait_for(lambda: aggregates.lines_aggregated(customer) == 5, timeout=60)
+    # patient 7101's athenaOne authorizations (`referralauths`) came with claim 30001
+    stored = {a["authorization_number"]: a for a in records.authorizations(customer)}
+    assert set(stored) == {"UHC-ABA-7101", "MCD-7101-OLD"}
+    assert (stored["UHC-ABA-7101"]["end_date"], stored["UHC-ABA-7101"]["units_used"]) == (
+        "2026-12-10", 34.0)
+    assert records.authorizations(f"other-{unique}") == []
 
     post(_athena_bundle({f"e4-{unique}": "30001"}, topic="Claim.delete"))
     wait_for(lambda: sum(d["outcome"] == "VOID" for d in records.list(

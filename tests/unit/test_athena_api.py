@@ -130,3 +130,30 @@ def test_the_fake_checks_the_token_request_shape(api: tuple[FakeAthena, str]) ->
                          timeout=5).status_code == 400
     assert requests.post(url + "/oauth2/v1/token", data=good, timeout=5).status_code == 401
     assert requests.get(url + "/v1/195900/claims/30001", timeout=5).status_code == 401
+
+
+def test_referral_auths_are_read_page_by_page_expired_included(
+        api: tuple[FakeAthena, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from upstream.adapters import athena_api
+
+    app, url = api
+    monkeypatch.setattr(athena_api, "PAGE_SIZE", 1)
+    athena, _ = client(url)
+    found = athena.referral_auths("195900", "7102")
+    assert [r["referralauthid"] for r in found] == [216003, 216004, 216005]
+    paths = [p for _, p, _ in app.requests if p.endswith("/referralauths")]
+    assert len(paths) == 3
+    assert [r["expired"] for r in athena.referral_auths("195900", "7101")] == [False, True]
+    assert athena.referral_auths("195900", "424242") == []  # unknown patient: 404 → none
+
+
+def test_a_next_link_that_never_ends_stops_at_the_page_cap(
+        api: tuple[FakeAthena, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from upstream.adapters import athena_api
+
+    _, url = api
+    monkeypatch.setattr(athena_api, "MAX_PAGES", 3)
+    athena, _ = client(url)
+    looping = {"referralauths": [{"referralauthid": 1}], "totalcount": 99, "next": "/again"}
+    monkeypatch.setattr(athena, "_get", lambda path, params=None: looping)
+    assert len(athena.referral_auths("195900", "7101")) == 3

@@ -31,6 +31,7 @@ class Records:
         self.lines: list[dict[str, Any]] = []
         self.voided: list[str] = []
         self.events: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.authorizations: list[dict[str, Any]] = []
 
     def upsert_lines(self, customer_id: str, documents: Any) -> list[tuple[str, dict[str, Any]]]:
         self.lines += documents
@@ -41,14 +42,20 @@ class Records:
         self.voided.append(claim_id)
         return [("d0", {"claim_id": claim_id, **fields, "content_hash": "v"})]
 
+    def upsert_authorizations(self, customer_id: str, documents: Any) -> int:
+        self.authorizations += documents
+        return len(documents)
+
     def mark_event(self, customer_id: str, event_id: str, status: str,
                    detail: dict[str, Any]) -> None:
         self.events[event_id] = (status, detail)
 
 
 class Source:
-    def __init__(self, fail: Exception | None = None) -> None:
+    def __init__(self, fail: Exception | None = None,
+                 fail_referrals: Exception | None = None) -> None:
         self.fail = fail
+        self.fail_referrals = fail_referrals
         self.calls: list[str] = []
 
     def claim(self, practice_id: str, claim_id: str) -> dict[str, Any] | None:
@@ -59,6 +66,12 @@ class Source:
 
     def patient_insurances(self, practice_id: str, patient_id: str) -> list[dict[str, Any]]:
         return list(PRACTICE["patients"].get(patient_id, {}).get("insurances", []))
+
+    def referral_auths(self, practice_id: str, patient_id: str) -> list[dict[str, Any]]:
+        self.calls.append(f"referralauths/{patient_id}")
+        if self.fail_referrals:
+            raise self.fail_referrals
+        return list(PRACTICE["patients"].get(patient_id, {}).get("referralauths", []))
 
 
 def deps(source: Source | None = None, credentials: bytes | None = b'{"client_id": "c", '
@@ -149,3 +162,36 @@ def test_unknown_tenant_raises_and_garbage_is_dead_lettered() -> None:
         handle_fetch_event(fetch("e7", FOCUS.format("30001"), customer="nobody"), d)
     assert handle_fetch_event(Event(b"{not json"), d)["status"] == "dead_lettered"
     assert publisher.messages[0][0] == "ehr-fetch-dlq"
+
+
+def test_the_patients_athena_authorizations_are_stored_with_the_claim() -> None:
+    d, records, _ = deps()
+    result = handle_fetch_event(fetch("e8", FOCUS.format("30001")), d)  # patient 7101
+    assert result["authorizations"] == 2
+    assert {a["authorization_number"] for a in records.authorizations} == {
+        "UHC-ABA-7101", "MCD-7101-OLD"}
+    assert all(a["patient_key"] != "7101" for a in records.authorizations)
+    d, records, _ = deps()
+    result = handle_fetch_event(fetch("e9", FOCUS.format("30002")), d)  # patient 7102
+    assert result["authorizations"] == 1
+    assert any("authorization_without_period" in i for i in result["issues"])
+
+
+def test_authorizations_failing_to_load_write_nothing_and_retry_the_event() -> None:
+    d, records, publisher = deps(Source(fail_referrals=AthenaUnavailable("busy")))
+    with pytest.raises(AthenaUnavailable):
+        handle_fetch_event(fetch("e10", FOCUS.format("30001")), d)
+    assert records.lines == [] and records.authorizations == [] and publisher.messages == []
+
+
+@pytest.mark.parametrize("patient", ["../../claims/1", True, {"id": 1}, "7 1", "x" * 41])
+def test_a_patient_id_that_is_not_a_plain_id_is_never_put_in_a_path(patient: Any) -> None:
+    source = Source()
+    d, _, _ = deps(source)
+    PRACTICE["claims"]["2"] = {**PRACTICE["claims"]["30001"], "claimid": 2,
+                               "patientid": patient}
+    try:
+        result = handle_fetch_event(fetch("e11", FOCUS.format("2")), d)
+    finally:
+        del PRACTICE["claims"]["2"]
+    assert source.calls == ["2"] and result["authorizations"] == 0

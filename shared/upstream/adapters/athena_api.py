@@ -31,6 +31,9 @@ BACKOFF_CAP_SECONDS = 8.0
 RETRY_AFTER_CAP_SECONDS = 30.0
 TIMEOUT_SECONDS = (3.05, 10.0)  # connect, read: well inside the function's timeout
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
+# athenaOne pages lists; 100 a page keeps a patient's authorizations to one call in practice.
+PAGE_SIZE = 100
+MAX_PAGES = 20
 
 
 class AthenaUnavailable(RuntimeError):
@@ -73,12 +76,29 @@ class AthenaClient:
         items = body.get("insurances") if isinstance(body, dict) else None
         return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
+    def referral_auths(self, practice_id: str, patient_id: str) -> list[dict[str, Any]]:
+        """Every authorization of the patient, expired ones included (the calendar marks
+        them), page by page (`limit`/`offset`, athenaOne's `next` says another page follows);
+        at most MAX_PAGES pages, so a looping `next` cannot hold the function."""
+        found: list[dict[str, Any]] = []
+        for page in range(MAX_PAGES):
+            body = self._get(f"/v1/{practice_id}/patients/{patient_id}/referralauths",
+                             {"showexpired": "true", "limit": str(PAGE_SIZE),
+                              "offset": str(page * PAGE_SIZE)})
+            items = body.get("referralauths") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                break
+            found += [i for i in items if isinstance(i, dict)]
+            if not body.get("next") or not items:
+                break
+        return found
+
     # --- transport -------------------------------------------------------------------
 
-    def _get(self, path: str) -> Any:
+    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         refreshed = False
         while True:
-            response = self._send("GET", path, authorized=True)
+            response = self._send("GET", path, authorized=True, params=params)
             if response.status_code == 401 and not refreshed:
                 self._token, refreshed = None, True
                 continue
@@ -110,12 +130,13 @@ class AthenaClient:
             self._token = (token, self._clock() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS))
             return token
 
-    def _send(self, method: str, path: str, *, authorized: bool) -> requests.Response:
+    def _send(self, method: str, path: str, *, authorized: bool,
+              params: dict[str, str] | None = None) -> requests.Response:
         for attempt in range(MAX_ATTEMPTS):
             try:
                 if authorized:
                     response = self._session.request(
-                        method, self._base + path, timeout=TIMEOUT_SECONDS,
+                        method, self._base + path, params=params, timeout=TIMEOUT_SECONDS,
                         headers={"Authorization": f"Bearer {self._bearer()}",
                                  "Accept": "application/json"})
                 else:

@@ -1,5 +1,6 @@
 """The `ehr_fetcher` use-case: an athenahealth id-only event → the claim fetched from athenaOne
-→ claim lines in Firestore → change messages on `claims`.
+→ claim lines in Firestore → change messages on `claims`; and the patient's authorizations
+(`referralauths`) → `authorizations`, so the calendar follows athenaOne without a CSV.
 
 One message per event (the mapper fans a notification out), so a claim that cannot be fetched
 now is retried alone: athenaOne busy or down (`AthenaUnavailable`) raises, Pub/Sub redelivers
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +22,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from upstream.domain import values as v
+from upstream.domain.athena_auths import map_referral_auths
 from upstream.domain.athena_map import claim_ref, map_athena_claim
 from upstream.domain.webhooks import parse_timestamp
 from upstream.events import CloudEventLike, RecordChangeBatch
@@ -29,6 +33,7 @@ from upstream.services.dead_letters import decode_or_dead_letter
 from upstream.services.tenants import athena_oauth_secret, tenant_context
 
 log = get_logger(__name__)
+_PATH_SAFE_ID = re.compile(r"[A-Za-z0-9]{1,40}")
 
 
 class AthenaFetch(BaseModel):
@@ -58,6 +63,8 @@ class ClaimSource(Protocol):
 
     def patient_insurances(self, practice_id: str, patient_id: str) -> list[dict[str, Any]]: ...
 
+    def referral_auths(self, practice_id: str, patient_id: str) -> list[dict[str, Any]]: ...
+
 
 class FetchedRecordStore(Protocol):
     def upsert_lines(self, customer_id: str, documents: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -65,6 +72,8 @@ class FetchedRecordStore(Protocol):
 
     def apply_outcome(self, customer_id: str, claim_id: str, line_key: str,
                       fields: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]: ...
+
+    def upsert_authorizations(self, customer_id: str, documents: Any) -> int: ...
 
     def mark_event(self, customer_id: str, event_id: str, status: str,
                    detail: dict[str, Any]) -> None: ...
@@ -108,16 +117,31 @@ def handle_fetch_event(event: CloudEventLike, deps: FetcherDeps) -> dict[str, An
     claim = source.claim(ref.practice_id, ref.claim_id)
     if claim is None:
         return _finish(deps, request, "not_found", {})
-    patient = claim.get("patientid")
-    insurances = source.patient_insurances(ref.practice_id, str(patient)) if patient else []
+    patient = _patient_id(claim.get("patientid"))
+    # Everything is read before anything is written: athenaOne failing half-way retries the
+    # event with nothing stored twice (and the writes are idempotent anyway).
+    insurances = source.patient_insurances(ref.practice_id, patient) if patient else []
+    referrals = source.referral_auths(ref.practice_id, patient) if patient else []
     ctx = tenant_context(customer, tenant, deps.secrets, request.received_at)
     result = map_athena_claim(claim, insurances, ctx, updated_at)
+    authorizations, auth_issues = map_referral_auths(referrals, insurances, patient, ctx,
+                                                     updated_at)
     written = deps.records.upsert_lines(customer, [line.to_document() for line in result.lines])
     _publish(deps, request, written)
+    granted = deps.records.upsert_authorizations(
+        customer, [a.to_document() for a in authorizations]) if authorizations else 0
     status = "fetched" if result.lines else "unmappable"
     return _finish(deps, request, status, {
-        "lines": len(result.lines), "written": len(written),
-        "issues": [f"{i.reason}: {i.detail}"[:200] for i in result.issues]})
+        "lines": len(result.lines), "written": len(written), "authorizations": granted,
+        "issues": [f"{i.reason}: {i.detail}"[:200] for i in result.issues + auth_issues]})
+
+
+def _patient_id(value: Any) -> str | None:
+    """athenaOne's patient id as a path segment: digits (letters allowed), nothing else, so a
+    strange claim cannot steer the next request to another path."""
+    usable = isinstance(value, int | str) and not isinstance(value, bool)
+    text = v.clean(str(value)) if usable else None
+    return text if text and _PATH_SAFE_ID.fullmatch(text) else None
 
 
 def _credentials(secrets: SecretStore, customer: str) -> dict[str, str]:

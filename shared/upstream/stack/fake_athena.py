@@ -3,9 +3,10 @@ client (`adapters.athena_api`) talks HTTP to it exactly as it would to athenahea
 requests, bearer checks, 404s, 429s and 5xxs are exercised for real.
 
 Serves `POST /oauth2/v1/token` (Basic auth, client credentials, the MDP scope),
-`GET /v1/{practice}/claims/{claim}` and `GET /v1/{practice}/patients/{patient}/insurances`
-from a fixtures file. Clients are the `athena-oauth-<customer>` secrets of the local secret
-store (JSON `{"client_id", "client_secret"}`), so `upstream tenant add` is all it takes.
+`GET /v1/{practice}/claims/{claim}`, `GET /v1/{practice}/patients/{patient}/insurances` and
+`GET /v1/{practice}/patients/{patient}/referralauths` (paged) from a fixtures file. Clients
+are the `athena-oauth-<customer>` secrets of the local secret store (JSON `{"client_id",
+"client_secret"}`), so `upstream tenant add` is all it takes.
 Faults for tests: `faults` is a queue of status codes answered before the next real answers.
 """
 
@@ -31,6 +32,8 @@ from upstream.adapters.athena_api import SCOPE, TOKEN_PATH
 FIXTURES = Path(__file__).with_name("data") / "athena_fixtures.json"
 _CLAIM = re.compile(r"^/v1/(?P<practice>\d+)/claims/(?P<claim>[A-Za-z0-9]+)$")
 _INSURANCES = re.compile(r"^/v1/(?P<practice>\d+)/patients/(?P<patient>[A-Za-z0-9]+)/insurances$")
+_REFERRALS = re.compile(
+    r"^/v1/(?P<practice>\d+)/patients/(?P<patient>[A-Za-z0-9]+)/referralauths$")
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -105,7 +108,28 @@ class FakeAthena:
                 return _json(404, {"error": "Patient not found"})
             insurances = patient.get("insurances", [])
             return _json(200, {"insurances": insurances, "totalcount": len(insurances)})
+        if m := _REFERRALS.match(request.path):
+            patient = practices.get(m["practice"], {}).get("patients", {}).get(m["patient"])
+            if patient is None:
+                return _json(404, {"error": "Patient not found"})
+            return self._page(request, patient.get("referralauths", []))
         return _json(404, {"error": "no such endpoint"})
+
+    def _page(self, request: Request, items: list[Any]) -> Response:
+        """athenaOne's list paging: `limit`/`offset`, `next` when more follow; expired
+        authorizations only with `showexpired=true`."""
+        if request.args.get("showexpired") != "true":
+            items = [i for i in items if not i.get("expired")]
+        try:
+            limit = max(1, min(5000, int(request.args.get("limit", "1500"))))
+            offset = max(0, int(request.args.get("offset", "0")))
+        except ValueError:
+            return _json(400, {"error": "limit and offset are numbers"})
+        body: dict[str, Any] = {"referralauths": items[offset:offset + limit],
+                                "totalcount": len(items)}
+        if offset + limit < len(items):
+            body["next"] = f"{request.path}?offset={offset + limit}&limit={limit}"
+        return _json(200, body)
 
 
 def clients_from_secrets_file(path: Path) -> Callable[[], dict[str, str]]:
