@@ -35,7 +35,7 @@ from upstream.domain.calendar import federal_holidays
 from upstream.domain.detect.findings import Alert
 from upstream.domain.detect.runner import MethodSet, backtest
 
-FALSE_BY_METHOD: dict[tuple[str, ...], int] = {}
+FALSE_BY_METHOD: dict[tuple[str, str], int] = {}
 FALSE_BY_TYPE: dict[str, int] = {}
 FALSE_DELAYS = {"all": 0, "around_holidays": 0}
 HOLIDAY_AFTERMATH_DAYS = 14
@@ -60,7 +60,8 @@ def _score(alerts: list[Alert], change: Change | None) -> tuple[int | None, int,
             if alert.type == "payment_delay":
                 FALSE_DELAYS["all"] += 1
                 FALSE_DELAYS["around_holidays"] += _after_holiday(alert.created_at)
-            FALSE_BY_METHOD[tuple(alert.methods)] = FALSE_BY_METHOD.get(tuple(alert.methods), 0) + 1
+            key = ("+".join(alert.methods), alert.scope.split(":")[0])
+            FALSE_BY_METHOD[key] = FALSE_BY_METHOD.get(key, 0) + 1
             FALSE_BY_TYPE[alert.type] = FALSE_BY_TYPE.get(alert.type, 0) + 1
     return delay, false, how
 
@@ -105,7 +106,9 @@ def main() -> None:
         print(f"  detected {len(found)}/{len(EVENTS)}, median delay {median:.0f} days, "
               f"false alerts {false} = {false / payer_years:.2f} per payer-year "
               f"({payer_years:.0f} payer-years); alerts by type {by_type}")
-        print(f"  false alerts by method: {FALSE_BY_METHOD}")
+        print("  false alerts by method and scope: " + ", ".join(
+            f"{method} {scope} {count}" for (method, scope), count in sorted(
+                FALSE_BY_METHOD.items(), key=lambda item: -item[1])))
         print("  false alerts by type per payer-year: " + ", ".join(
             f"{kind} {count / payer_years:.3f}" for kind, count in sorted(FALSE_BY_TYPE.items())))
         print(f"  false payment-delay alerts {FALSE_DELAYS['all']} = "

@@ -120,7 +120,7 @@ def key_figures(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
         rows.append(("How sure we are", chance))
     elif metrics.get("cusum") is not None:  # a sequential alarm: its false-alarm design
         rows.append(("How sure we are", "the evidence crossed a line set for about one false "
-                                        "alarm per payer every ten years"))
+                                        "alarm per payer every fourteen years"))
     return rows
 
 
