@@ -80,6 +80,9 @@ class RecordChangeBatch(BaseModel):
     upload_id: str
     batch: int
     changes: list[RecordChange]
+    # True when the writer counted these lines into the aggregates in its own commits (a
+    # claims file's first ingest); the aggregator then has nothing to do.
+    aggregated: bool = False
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
@@ -91,7 +94,18 @@ class RecordChangeBatch(BaseModel):
         return own, len(self.changes) - len(own)
 
     def attributes(self) -> dict[str, str]:
-        return {"customer_id": self.customer_id, "kind": self.kind, "version": "1"}
+        attributes = {"customer_id": self.customer_id, "kind": self.kind, "version": "1"}
+        if self.aggregated:
+            attributes["aggregated"] = "1"
+        return attributes
+
+    @staticmethod
+    def already_aggregated(event: CloudEventLike) -> bool:
+        """Read from the attributes, so the aggregator skips such a message without decoding
+        its hundreds of records."""
+        message = event.data.get("message") if isinstance(event.data, dict) else None
+        attributes = message.get("attributes") if isinstance(message, dict) else None
+        return isinstance(attributes, dict) and attributes.get("aggregated") == "1"
 
     @classmethod
     def from_cloud_event(cls, event: CloudEventLike) -> RecordChangeBatch:

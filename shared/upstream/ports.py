@@ -84,6 +84,9 @@ class AggregateStore(Protocol):
     def apply(self, customer_id: str, changes: Sequence[tuple[str, datetime, str, dict[str, Any]]],
               ) -> int: ...
 
+    def apply_new(self, customer_id: str,
+                  changes: Sequence[tuple[str, datetime, str, dict[str, Any]]]) -> bool: ...
+
     def cells(self, customer_id: str, first: date, end: date) -> list[DailyCell]: ...
 
 

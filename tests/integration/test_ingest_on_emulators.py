@@ -233,3 +233,94 @@ def test_an_835_posts_onto_the_right_lines_and_only_the_tenants_own(env: dict[st
     foreign = ingest_object(put(env, "uploads/beta/remittance/era.835", era), env["deps"])
     assert foreign["accepted"] == 0 and foreign["reasons"] == {"claim_not_found": 45}
     assert {d["claim_id"]: d for _, d in snapshot(env, "acme").values()} == stored
+
+
+class _Delivered:
+    """A pulled message as the aggregator receives it: data and attributes, base64 body."""
+
+    def __init__(self, data: bytes, attributes: dict[str, str]) -> None:
+        self.data: dict[str, Any] = {"message": {"data": base64.b64encode(data).decode(),
+                                                 "attributes": attributes}}
+
+    def __getitem__(self, key: str) -> Any:
+        return {"type": "google.cloud.pubsub.topic.v1.messagePublished"}[key]
+
+
+def _pull_deliveries(env: dict[str, Any]) -> list[_Delivered]:
+    delivered: list[_Delivered] = []
+    while True:
+        try:
+            response = env["subscriber"].pull(subscription=env["sub"], max_messages=100,
+                                              timeout=3)
+        except FutureTimeout:
+            break
+        if not response.received_messages:
+            break
+        env["subscriber"].acknowledge(subscription=env["sub"],
+                                      ack_ids=[m.ack_id for m in response.received_messages])
+        delivered += [_Delivered(m.message.data, dict(m.message.attributes))
+                      for m in response.received_messages]
+    return delivered
+
+
+def _aggregates_and_recompute(env: dict[str, Any], customer: str) -> tuple[Any, Any]:
+    from datetime import date
+
+    from upstream.adapters.firestore_aggregates import FirestoreAggregates
+    from upstream.domain.aggregates import cells_from_documents
+
+    stored = FirestoreAggregates(env["db"]).cells(customer, date(2020, 1, 1), date(2030, 1, 1))
+    docs = [doc for _, doc in snapshot(env, customer).values()]
+    recompute = {(c.payer, c.day): dict(c.counters) for c in cells_from_documents(docs)}
+    return {(c.payer, c.day): {k: v for k, v in c.counters.items() if v} for c in stored
+            if any(c.counters.values())}, recompute
+
+
+def test_ingest_counts_a_new_file_itself_exactly_once_through_a_crash(env: dict[str, Any],
+                                                                      ) -> None:
+    """Ingest with the production aggregate store: the crash falls after batch 1's records
+    and ledger entries are committed and before its message is published. The redelivery
+    redoes batch 1, meets its own ledger entries and leaves that message unflagged; the
+    aggregator then skips the flagged messages and moves nothing for the redone one."""
+    from upstream.adapters.firestore_aggregates import FirestoreAggregates
+    from upstream.services.aggregate_changes import AggregateDeps, handle_change_event
+
+    aggregates = FirestoreAggregates(env["db"])
+    deps = replace(env["deps"], aggregates=aggregates)
+    event = put(env, "uploads/acme/claims/jan.csv", CSV)
+    with pytest.raises(ConnectionError):
+        ingest_object(event, replace(deps, publisher=FlakyPublisher(deps.publisher, 2),
+                                     parallel_batches=1, lease_seconds=0))
+    assert ingest_object(event, replace(deps, lease_seconds=0))["status"] == "complete"
+    stored, recompute = _aggregates_and_recompute(env, "acme")
+    assert stored == recompute and sum(c.get("decided", 0) for c in stored.values()) == 1200
+
+    deliveries = _pull_deliveries(env)
+    flags = sorted((json.loads(base64.b64decode(d.data["message"]["data"]))["batch"],
+                    d.data["message"]["attributes"].get("aggregated")) for d in deliveries)
+    assert flags == [(0, "1"), (1, None), (2, "1")]
+    aggregator = AggregateDeps(aggregates=aggregates, publisher=deps.publisher,
+                               claims_topic=deps.claims_topic)
+    results = [handle_change_event(d, aggregator) for d in deliveries]
+    assert sorted(r["status"] for r in results) == [
+        "already_aggregated", "already_aggregated", "applied"]
+    assert [r["moved"] for r in results if r["status"] == "applied"] == [0]
+    assert _aggregates_and_recompute(env, "acme")[0] == recompute
+    assert aggregates.lines_aggregated("acme") == 1200
+
+
+def test_a_remittance_is_left_to_the_aggregator(env: dict[str, Any]) -> None:
+    """Lines an 835 updates already have ledger entries: ingest does not try to count them."""
+    from tests.x12 import Clp, Svc, build_835
+    from upstream.adapters.firestore_aggregates import FirestoreAggregates
+
+    deps = replace(env["deps"], aggregates=FirestoreAggregates(env["db"]))
+    ingest_object(put(env, "uploads/acme/claims/jan.csv", CSV), deps)
+    _pull_deliveries(env)
+    era = build_835([Clp("C0003", "4", "1001.50", "0", [Svc(
+        "97153", "1001.50", "0", day="20240104", modifiers=("HN",),
+        cas=(("CO", "50", "1001.50"),))])], payer="UNITEDHEALTHCARE")
+    assert ingest_object(put(env, "uploads/acme/remittance/era.835", era), deps)[
+        "accepted"] == 1
+    [delivery] = _pull_deliveries(env)
+    assert "aggregated" not in delivery.data["message"]["attributes"]

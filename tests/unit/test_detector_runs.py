@@ -23,7 +23,7 @@ from upstream.services.detector_runs import DetectorDeps, handle_run, handle_run
 
 class Event:
     def __init__(self, payload: bytes) -> None:
-        self.data = {"message": {"data": base64.b64encode(payload).decode()}}
+        self.data: dict[str, Any] = {"message": {"data": base64.b64encode(payload).decode()}}
 
     def __getitem__(self, key: str) -> Any:
         return {"type": "google.cloud.pubsub.topic.v1.messagePublished"}[key]
@@ -48,6 +48,9 @@ class Aggregates:
     def apply(self, customer_id: str, changes: Any) -> int:
         self.applied.append((customer_id, list(changes)))
         return len(changes)
+
+    def apply_new(self, customer_id: str, changes: Any) -> bool:
+        raise AssertionError("only ingest counts new lines itself")
 
 
 class Alerts:
@@ -157,6 +160,21 @@ def test_the_aggregator_dead_letters_what_is_not_a_change_batch() -> None:
                                  AggregateDeps(Aggregates({}), publisher, "claims"))
     assert result["status"] == "dead_lettered"
     assert publisher.messages[0][0] == "claims-dlq"
+
+
+@pytest.mark.parametrize("flag, status", [("1", "already_aggregated"), ("0", "applied"),
+                                          ("yes", "applied"), (None, "applied")])
+def test_the_aggregator_skips_only_batches_their_writer_counted(flag: str | None,
+                                                                status: str) -> None:
+    aggregates = Aggregates({})
+    records = [{"customer_id": "a", "updated_at": datetime(2026, 1, 1).isoformat(),
+                "payer": "X", "outcome": "DENIED"}]
+    event = Event(_batch("a", records))
+    if flag is not None:
+        event.data["message"]["attributes"] = {"aggregated": flag}
+    result = handle_change_event(event, AggregateDeps(aggregates, FakePublisher(), "claims"))
+    assert result["status"] == status
+    assert len(aggregates.applied) == (0 if status == "already_aggregated" else 1)
 
 
 def test_authorization_batches_are_not_aggregated() -> None:

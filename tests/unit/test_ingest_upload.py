@@ -3,7 +3,9 @@ resume after a crash, tenant checks). tests/integration proves the same on the e
 
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -215,3 +217,47 @@ def test_logs_carry_no_patient_identifiers(caplog: pytest.LogCaptureFixture) -> 
         ingest_object(event("uploads/acme/jan.csv", CSV, objects), deps)
     text = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert "MRN" not in text and "upload ingested" in text
+
+
+class CountingAggregates:
+    """Counts what ingest hands it; `new` says whether the lines were all new to the ledger."""
+
+    def __init__(self, new: bool) -> None:
+        self.new, self.calls = new, 0
+
+    def apply(self, customer_id: str, changes: Any) -> int:
+        raise AssertionError("ingest only counts new lines")
+
+    def apply_new(self, customer_id: str, changes: Any) -> bool:
+        assert customer_id == "acme" and all(c[3]["customer_id"] == "acme" for c in changes)
+        self.calls += 1
+        return self.new
+
+    def cells(self, customer_id: str, first: Any, end: Any) -> list[Any]:
+        return []
+
+
+@pytest.mark.parametrize("new, flag", [(True, "1"), (False, None)])
+def test_a_claims_file_counts_its_lines_and_flags_only_what_it_counted(
+        new: bool, flag: str | None) -> None:
+    deps, objects, _, publisher, _ = make()
+    aggregates = CountingAggregates(new)
+    ingest_object(event("uploads/acme/jan.csv", CSV, objects), replace(deps, aggregates=aggregates))
+    assert aggregates.calls == len(publisher.messages) == 3
+    assert {attributes.get("aggregated") for _, _, attributes in publisher.messages} == {flag}
+    assert {json.loads(data)["aggregated"] for _, data, _ in publisher.messages} == {new}
+
+
+def test_remittances_and_authorizations_are_left_to_the_aggregator() -> None:
+    deps, objects, _, publisher, clock = make()
+    ingest_object(event("uploads/acme/claims/jan.csv", REMIT_CLAIMS, objects), deps)
+    aggregates = CountingAggregates(True)
+    counting = replace(deps, aggregates=aggregates)
+    clock.now += timedelta(days=20)
+    before = len(publisher.messages)
+    ingest_object(event("uploads/acme/remittance/jan.835", REMIT, objects), counting)
+    auths = (b"Auth Number,Patient ID,Payer,Start Date,End Date,Units Approved\r\n"
+             b"A1,MRN1,UHC,2024-01-01,2024-06-30,40\r\n")
+    ingest_object(event("uploads/acme/authorizations/a.csv", auths, objects), counting)
+    assert aggregates.calls == 0 and len(publisher.messages) > before
+    assert all("aggregated" not in a for _, _, a in publisher.messages[before:])

@@ -28,7 +28,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from upstream.adapters.firestore_encoding import create_write
+from upstream.adapters.firestore_encoding import create_write, merge_increments_write
 from upstream.adapters.firestore_store import tenant_collection
 from upstream.domain.aggregates import (
     DailyCell,
@@ -37,7 +37,6 @@ from upstream.domain.aggregates import (
     cell_meta,
     contribution_delta,
     line_contribution,
-    nest,
 )
 
 AGGREGATES = "aggregates"
@@ -74,12 +73,15 @@ def _latest(changes: Sequence[LineChange]) -> dict[str, LineChange]:
 def _write_increments(writer: firestore.WriteBatch | firestore.Transaction,
                       aggregates: firestore.CollectionReference,
                       totals: dict[str, dict[str, float]], meta: dict[str, dict[str, str]]) -> None:
+    """`set(…, merge=True)` of each cell's identifying fields and `Increment`s, through the
+    fast encoder (`merge_increments_write`, equal to the library's write)."""
+    prefix = aggregates.document("_")._document_path.removesuffix("_")
+    writes = []
     for key, fields in totals.items():
-        increments = {name: firestore.Increment(amount)
-                      for name, amount in fields.items() if amount}
+        increments = {name: amount for name, amount in fields.items() if amount}
         if increments:
-            writer.set(aggregates.document(key), {**meta.get(key, {}), **nest(increments)},
-                       merge=True)
+            writes.append(merge_increments_write(prefix + key, meta.get(key, {}), increments))
+    writer._add_write_pbs(writes)
 
 
 class FirestoreAggregates:
@@ -100,6 +102,20 @@ class FirestoreAggregates:
             for sub in range(0, len(part), CHUNK):
                 applied += self._apply_chunk(customer_id, part[sub:sub + CHUNK])
         return applied
+
+    def apply_new(self, customer_id: str, changes: Sequence[LineChange]) -> bool:
+        """The writer's own aggregation of lines it has just created (a claims file's first
+        ingest): each chunk only through the all-new path. True when every line was counted;
+        False when some chunk met an existing ledger entry and was left, unwritten, for the
+        aggregator's transactional path (the ledger still decides, so nothing is counted
+        twice)."""
+        ledger = tenant_collection(self._client, customer_id, LEDGER)
+        aggregates = tenant_collection(self._client, customer_id, AGGREGATES)
+        counted = True
+        for start in range(0, len(changes), FAST_CHUNK):
+            latest = _latest(changes[start:start + FAST_CHUNK])
+            counted = self._create_all(ledger, aggregates, latest) and counted
+        return counted
 
     def _apply_chunk(self, customer_id: str, changes: Sequence[LineChange]) -> int:
         ledger = tenant_collection(self._client, customer_id, LEDGER)

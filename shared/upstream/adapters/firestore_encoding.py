@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from google.cloud.firestore_v1 import _helpers
+from google.cloud.firestore_v1.field_path import render_field_path
 from google.cloud.firestore_v1.types import write as write_types
 from google.protobuf import struct_pb2
 
@@ -70,4 +71,36 @@ def create_write(document_path: str, data: dict[str, Any]) -> write_types.Write:
     whole commit if the document exists."""
     wrapped = set_write(document_path, data)
     wrapped._pb.current_document.exists = False
+    return wrapped
+
+
+def merge_increments_write(document_path: str, fields: dict[str, Any],
+                           increments: dict[str, int | float]) -> write_types.Write:
+    """The `Write` that `WriteBatch.set(reference, {**fields, **nest(increments)},
+    merge=True)` would add with each increment an `Increment`: the flat `fields` set (and
+    named in the mask), each dotted counter name incremented. Measured: the library's merge
+    path cost a third of ingest's CPU (proto-plus wrappers per field transform).
+
+    `fields` are plain scalars and increments plain numbers; anything else is refused, since
+    the mask and transform paths would then need the library's own rules."""
+    raw = _Write()
+    document = raw.update
+    document.name = document_path
+    target = document.fields
+    for key, item in fields.items():
+        if isinstance(item, dict | list) or not isinstance(item, str | int | float | None):
+            raise TypeError(f"merge_increments_write takes scalar fields, not {type(item)}")
+        _fill(target[key], item)
+    mask = raw.update_mask
+    mask.SetInParent()
+    mask.field_paths.extend(render_field_path([key]) for key in sorted(fields))
+    transforms = raw.update_transforms
+    for parts in sorted(tuple(name.split(".")) for name in increments):
+        amount = increments[".".join(parts)]
+        if type(amount) not in (int, float):
+            raise TypeError(f"an increment is a number, not {type(amount)}")
+        transform = transforms.add()
+        transform.field_path = render_field_path(parts)
+        _fill(transform.increment, amount)
+    wrapped: write_types.Write = write_types.Write.wrap(raw)
     return wrapped

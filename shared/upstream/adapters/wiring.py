@@ -68,6 +68,7 @@ def ingest_deps() -> IngestDeps:
         publisher=PubSubPublisher(publisher_client(), settings.project),
         secrets=secret_store(),
         claims_topic=settings.claims_topic,
+        aggregates=FirestoreAggregates(firestore_client()),
         batch_size=settings.ingest_batch_size,
         parallel_batches=settings.ingest_parallel_batches,
         lease_seconds=settings.ingest_lease_seconds,

@@ -1,10 +1,12 @@
 """The `aggregator` use-case: claim-change messages → per-payer daily aggregates, once.
 
 Why a function of its own on the `claims` topic rather than inside the writers' commit: every
-path that changes claim lines (file ingest, the FHIR mapper, 835 remittances) already publishes
-a change message, so one consumer keeps the aggregates for all of them, and ingest keeps its
-write speed. Exactly once comes from the ledger transaction in the adapter (one entry per
-line, version-ordered): a redelivered or reordered message moves nothing.
+path that changes claim lines (the FHIR mapper, 835 remittances, a re-uploaded file) already
+publishes a change message, so one consumer keeps the aggregates for all of them. Exactly once
+comes from the ledger in the adapter (one entry per line, version-ordered): a redelivered or
+reordered message moves nothing. A claims file's first ingest counts its new lines itself
+(`AggregateStore.apply_new`, the same ledger) and flags its messages `aggregated`: measured,
+a separate consumer fell behind ingest (877 vs 1,546 lines/s on two cores).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class AggregateDeps:
 
 
 def handle_change_event(event: CloudEventLike, deps: AggregateDeps) -> dict[str, Any]:
+    if RecordChangeBatch.already_aggregated(event):
+        return {"status": "already_aggregated"}
     batch = decode_or_dead_letter(event, RecordChangeBatch.from_cloud_event, deps.publisher,
                                   deps.claims_topic, "malformed_change_batch")
     if batch is None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, Literal, cast
 
+from upstream.domain.aggregates import line_changes
 from upstream.domain.headers import detect_kind, header_test
 from upstream.domain.ingest import IngestReport, Parsed, Rejected, parse_records
 from upstream.domain.records import Authorization, ClaimLine, RecordKind, stored_document
@@ -36,6 +37,7 @@ from upstream.domain.table import UnreadableFile, open_table
 from upstream.events import RecordChange, RecordChangeBatch, StorageObjectEvent
 from upstream.logs import get_logger
 from upstream.ports import (
+    AggregateStore,
     ObjectStore,
     Publisher,
     SecretStore,
@@ -70,6 +72,9 @@ class IngestDeps:
     publisher: Publisher
     secrets: SecretStore
     claims_topic: str
+    # When set, a claims file's new lines are counted into the aggregates by ingest itself,
+    # batch by batch (see `aggregate_changes`); None leaves it all to the aggregator.
+    aggregates: AggregateStore | None = None
     batch_size: int = 499
     parallel_batches: int = 4
     lease_seconds: int = 540
@@ -152,7 +157,8 @@ def _ingest(event: StorageObjectEvent, deps: IngestDeps, customer: str, upload_i
             text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
             rejects = RejectsWriter(text, table.header)
             records = _divert_rejects(parsed, rejects)
-            written = _write_batches(records, deps, customer, upload_id, kind, published)
+            written = _write_batches(records, deps, customer, upload_id, kind, published,
+                                     count_new=kind is RecordKind.CLAIMS)
             text.flush()
             rejects_name = None
             if rejects.count:
@@ -218,8 +224,14 @@ def _batches(records: Iterator[ClaimLine | Authorization], size: int,
 
 def _write_batches(records: Iterator[ClaimLine] | Iterator[ClaimLine | Authorization],
                    deps: IngestDeps,
-                   customer: str, upload_id: str, kind: RecordKind, published: set[int]) -> int:
-    """Commit batches in parallel with a bounded number in flight (memory stays flat)."""
+                   customer: str, upload_id: str, kind: RecordKind, published: set[int],
+                   count_new: bool = False) -> int:
+    """Commit batches in parallel with a bounded number in flight (memory stays flat).
+
+    With `count_new` (a claims file, whose lines are mostly new) each batch's lines are also
+    counted into the aggregates after the records commit and before the publish; a batch
+    redone after a crash meets its own ledger entries, counts nothing and leaves its message
+    to the aggregator, which skips what the ledger already holds."""
     in_flight = threading.BoundedSemaphore(deps.parallel_batches * 2)
     futures: list[Future[None]] = []
     written = 0
@@ -228,11 +240,15 @@ def _write_batches(records: Iterator[ClaimLine] | Iterator[ClaimLine | Authoriza
         try:
             documents = [stored_document(record) for record in batch]
             deps.uploads.write_batch(customer, upload_id, kind, index, documents)
+            aggregated = bool(count_new and deps.aggregates is not None and
+                              deps.aggregates.apply_new(customer, line_changes(
+                                  (doc_id, doc["content_hash"], doc) for doc_id, doc in documents)))
             message = RecordChangeBatch(
                 kind=cast(Literal["claims", "authorizations"], kind.value),
                 customer_id=customer, upload_id=upload_id, batch=index,
                 changes=[RecordChange(doc_id=doc_id, content_hash=doc["content_hash"],
-                                      record=doc) for doc_id, doc in documents])
+                                      record=doc) for doc_id, doc in documents],
+                aggregated=aggregated)
             deps.publisher.publish(deps.claims_topic, message.to_bytes(), message.attributes())
             deps.uploads.mark_published(customer, upload_id, index)
         finally:
