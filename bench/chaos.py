@@ -3,12 +3,14 @@ brought back, and the final Firestore state compared with a recompute from scrat
 
 Scenarios (each prints lost and doubled; any non-zero fails the target):
 - ingest: a year of claims uploaded; file_ingest, the aggregator and the risk scorer each
-  killed while it works and restarted. Stored lines = what `validate` accepts offline;
+  killed while it works and restarted (ingest counts a new file's lines itself, so the
+  aggregator there holds only batches redone after the crash). Stored lines = what
+  `validate` accepts offline;
   aggregates = a recompute from the stored lines (reconcile's dry run: 0 cells, 0 ledger
   entries wrong), with no `reconcile` run: Pub/Sub's retries alone must carry it; every
   pending line scored once.
-- ehr: signed EHR resources posted to ehr_webhook while fhir_mapper is killed and restarted:
-  every resource's lines stored, once.
+- ehr: signed EHR resources posted to ehr_webhook while fhir_mapper and the aggregator are
+  killed and restarted: every resource's lines stored, once, and aggregated exactly.
 - fetch: athenahealth's id-only events while ehr_fetcher is killed and restarted: every event
   fetched from the fake athenaOne and resolved, the aggregates exact.
 - runs: the detectors killed during the weekly run and the alert dispatcher down while it
@@ -269,7 +271,8 @@ def scenario_ehr(stack: Stack) -> None:
     from upstream.domain.records import RecordKind
     from upstream.stack import manager
 
-    print(f"\n[ehr] {EHR_EVENTS} signed resources to ehr_webhook; kill -9 fhir_mapper mid-way")
+    print(f"\n[ehr] {EHR_EVENTS} signed resources to ehr_webhook; kill -9 fhir_mapper and the "
+          f"aggregator mid-way")
     customer = "chaos-ehr"
     _tenant(stack.config, customer)
     url = manager.function_urls(stack.config)["ehr_webhook"]
@@ -278,6 +281,7 @@ def scenario_ehr(stack: Stack) -> None:
     for number in range(EHR_EVENTS):
         if number == EHR_EVENTS // 3:
             stack.kill("fhir_mapper")
+            stack.kill("aggregator")  # every EHR line reaches the aggregates through it
         if number == 2 * EHR_EVENTS // 3:
             stack.restart()
         body = json.dumps(_eob(number)).encode()

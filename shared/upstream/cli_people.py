@@ -1,4 +1,4 @@
-"""`upstream user add|list|disable` (Contract 5 and 6): a practice's people.
+"""`upstream user add|list|disable|enable|role` (Contract 5 and 6): a practice's people.
 
 Against the local stack (its Auth emulator) by default; `--project P` talks to a real
 Identity Platform project with Application Default Credentials. Each command is audited
@@ -88,6 +88,42 @@ def user_disable(customer_id: str, email: str, project: str | None, fmt: str) ->
     deps, actor = _deps_and_actor()
     try:
         _show(disable_person(customer_id, email, actor, datetime.now(UTC), deps), fmt)
+    except PeopleError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@user.command("enable")
+@click.argument("customer_id")
+@click.argument("email")
+@PROJECT
+@click.option("--format", "fmt", type=FORMATS, default="json")
+def user_enable(customer_id: str, email: str, project: str | None, fmt: str) -> None:
+    """Let a disabled EMAIL sign in again (with the role they had)."""
+    from upstream.services.people import enable_person
+
+    _connect(project)
+    deps, actor = _deps_and_actor()
+    try:
+        _show(enable_person(customer_id, email, actor, datetime.now(UTC), deps), fmt)
+    except PeopleError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@user.command("role")
+@click.argument("customer_id")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@PROJECT
+@click.option("--format", "fmt", type=FORMATS, default="json")
+def user_role(customer_id: str, email: str, role: str, project: str | None, fmt: str) -> None:
+    """Give EMAIL another role; their sessions end so the next sign-in carries it (the last
+    owner stays an owner)."""
+    from upstream.services.people import change_role
+
+    _connect(project)
+    deps, actor = _deps_and_actor()
+    try:
+        _show(change_role(customer_id, email, role, actor, datetime.now(UTC), deps), fmt)
     except PeopleError as exc:
         raise click.ClickException(str(exc)) from None
 

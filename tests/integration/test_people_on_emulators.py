@@ -179,3 +179,54 @@ def test_a_person_of_another_practice_gets_nothing_of_the_first_in_the_dashboard
     assert follow.status_code == 404
     stored = tenant_collection(db, acme["customer"], "alerts").document(acme["alert_id"]).get()
     assert (stored.to_dict() or {})["status"] == "open"
+
+
+def test_a_role_changed_on_the_people_page_ends_the_session_and_the_next_carries_it(
+        clean_stack: StackConfig, unique: str) -> None:
+    """Through the running `api` function: the owner changes a biller to viewer on /people;
+    the biller's live session is refused at the next click, and signing in again carries
+    the new role. Enabling a disabled person lets them back in."""
+    identity, toolkit = _identity(clean_stack)
+    db = emulator_db(clean_stack)
+    acme = _seed(db, f"acme-{unique}", unique)
+    base = manager.function_urls(clean_stack)["api"].rstrip("/")
+    biller, owner_email = f"b-{unique}@acme.test", f"o-{unique}@acme.test"
+    identity.add(acme["customer"], biller, "biller", "password-123")
+    identity.add(acme["customer"], owner_email, "owner", "password-123")
+
+    def signed_in(email: str) -> requests.Session:
+        browser = requests.Session()
+        answer = browser.post(base + "/login", timeout=10, allow_redirects=False, data={
+            "email": email, "password": "password-123",
+            "form_token": _form_token(browser, base + "/login")})
+        assert answer.status_code == 303, answer.text
+        return browser
+
+    worker, owner = signed_in(biller), signed_in(owner_email)
+    listing = owner.get(base + "/people", timeout=10)
+    assert listing.status_code == 200 and f'data-email="{biller}"' in listing.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', listing.text)
+    assert csrf
+    changed = owner.post(base + "/people/role", timeout=10, allow_redirects=False,
+                         data={"csrf": csrf.group(1), "email": biller, "role": "viewer"})
+    assert changed.status_code == 303 and changed.headers["Location"] == "/people?done=role"
+    assert {p["email"]: p["role"] for p in identity.people(acme["customer"])}[biller] == "viewer"
+    assert "/login" in worker.get(base + "/", timeout=10, allow_redirects=False).headers[
+        "Location"]
+    again = signed_in(biller)
+    assert f"{biller} (viewer)" in again.get(base + "/", timeout=10).text
+    refused = owner.post(base + "/people/role", timeout=10,
+                         data={"csrf": csrf.group(1), "email": owner_email, "role": "viewer"})
+    assert refused.status_code == 400  # your own role: another owner or admin changes it
+    identity.disable(acme["customer"], biller)
+    with pytest.raises(SignInRefused):
+        toolkit.sign_in_with_password(biller, "password-123")
+    enabled = owner.post(base + "/people/enable", timeout=10, allow_redirects=False,
+                         data={"csrf": csrf.group(1), "email": biller})
+    assert enabled.status_code == 303
+    assert toolkit.sign_in_with_password(biller, "password-123").email == biller
+    entries = [d.to_dict() or {} for d in
+               tenant_collection(db, acme["customer"], "audit").stream()]
+    assert {(e["action"], e["resource"]) for e in entries} >= {
+        ("POST /people/role", f"people/{biller}/role/viewer"),
+        ("POST /people/enable", f"people/{biller}/enable")}

@@ -372,6 +372,14 @@ class Admin:
         people.check_not_last_owner(self.people(customer_id), email)
         self.crew[email]["disabled"] = True
 
+    def enable(self, customer_id: str, email: str) -> None:
+        self.crew[email]["disabled"] = False
+
+    def set_role(self, customer_id: str, email: str, role: Any) -> None:
+        if role != "owner":
+            people.check_not_last_owner(self.people(customer_id), email)
+        self.crew[email]["role"] = role
+
     def invitation_code(self, customer_id: str, email: str) -> str:
         return "one/time code"
 

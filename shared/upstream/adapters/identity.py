@@ -93,6 +93,23 @@ class FirebaseIdentity:
         auth.update_user(user.uid, disabled=True, app=self._app)
         auth.revoke_refresh_tokens(user.uid, app=self._app)
 
+    def set_role(self, customer_id: str, email: str, role: Role) -> None:
+        """The new role in the claims, and every session revoked: the person's next click
+        asks them to sign in again, and the new session carries the new role."""
+        user = self._member(customer_id, email)
+        if user is None:
+            raise PeopleError("no such person in this practice")
+        if role != "owner":
+            people.check_not_last_owner(self.people(customer_id), email)
+        auth.set_custom_user_claims(user.uid, people.claims(customer_id, role), app=self._app)
+        auth.revoke_refresh_tokens(user.uid, app=self._app)
+
+    def enable(self, customer_id: str, email: str) -> None:
+        user = self._member(customer_id, email)
+        if user is None:
+            raise PeopleError("no such person in this practice")
+        auth.update_user(user.uid, disabled=False, app=self._app)
+
     def invitation_code(self, customer_id: str, email: str) -> str:
         """A one-time code that sets the person's first password (Identity Platform's
         password-reset action: single use, one hour). Our own page takes it, so the link in

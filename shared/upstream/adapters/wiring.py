@@ -272,7 +272,7 @@ def dashboard_deps() -> DashboardDeps:
                          automation=automation_deps(), identity=identity(),
                          sign_in=identity_toolkit, test_channel=channel_tester(),
                          uploads=browser_uploads(), pdf=_pdf_renderer(),
-                         monthly=_monthly_sources(),
+                         monthly=_monthly_sources(), people=people_deps,
                          upload_endpoint=get_settings().upload_endpoint)
 
 

@@ -28,6 +28,7 @@ from upstream.domain.practice.gains import gains, line_doc_ids
 from upstream.domain.practice.people import Principal
 from upstream.logs import get_logger
 from upstream.services import access_audit
+from upstream.services import dashboard_people as people_pages
 from upstream.services.api import ACTIONS, ApiStores
 from upstream.services.automation import (
     AutomationDeps,
@@ -63,6 +64,7 @@ from upstream.services.dashboard_uploads import (
 )
 from upstream.services.dashboard_visit import Visit, common
 from upstream.services.monthly_report import MonthlySources
+from upstream.services.people import PeopleDeps
 from upstream.services.risk_history import HistoryCache
 from upstream.services.web_pages import (
     MAX_FORM,
@@ -104,6 +106,7 @@ class DashboardDeps:
     histories: HistoryCache = field(default_factory=dict)  # the check's denial history, daily
     pdf: Callable[[str], bytes] | None = None  # HTML → PDF (adapters/pdf.py)
     monthly: MonthlySources | None = None  # what the monthly report reads
+    people: Callable[[], PeopleDeps] | None = None  # the people page's use-cases
 
 
 _Visit = Visit
@@ -251,6 +254,12 @@ PAGES: tuple[tuple[str, str, Handler, str], ...] = (
     ("/settings/<section>", "POST", save_section, "admin"),
     ("/settings/channels/<channel_id>/test", "POST", test_channel, "admin"),
     ("/audit.csv", "GET", audit_csv, "admin"),
+    ("/people", "GET", people_pages.people_page, "admin"),
+    ("/people/add", "POST", people_pages.add, "admin"),
+    ("/people/role", "POST", people_pages.change_role, "admin"),
+    ("/people/disable", "POST", people_pages.disable, "admin"),
+    ("/people/enable", "POST", people_pages.enable, "admin"),
+    ("/people/invite", "POST", people_pages.reinvite, "admin"),
     ("/logout", "POST", logout, "read"),
 )
 _MAP = Map([Rule(path, methods=[method], endpoint=(handler, level))
@@ -282,7 +291,8 @@ def handle(request: WebRequest, deps: DashboardDeps) -> Page:
     if not access_audit.record(
             deps.stores, principal.customer_id, at=now, actor=principal.actor,
             role=principal.role, action=f"{request.method} {template}",
-            resource_path=audit.resource(template, args if page.status < 400 else {}),
+            resource_path=page.audit_resource if page.audit_resource and page.status < 400
+            else audit.resource(template, args if page.status < 400 else {}),
             outcome=page.status, headers=request.headers,
             client_ip=request.client_ip):
         return _message(503, "Unavailable", "Upstream cannot record this visit right now; "

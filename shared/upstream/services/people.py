@@ -1,5 +1,6 @@
-"""Adding, listing and disabling a practice's people (Contract 6), for the command line and the
-dashboard alike: the same checks, the same invitation, one audit entry per change.
+"""Adding, listing, disabling, enabling and re-roling a practice's people (Contract 6), for
+the command line and the dashboard alike: the same checks, the same invitation, one audit
+entry per change.
 
 An invitation is an e-mail with a link to our own `/welcome` page holding Identity Platform's
 one-time code: the person chooses a password there and is signed in. The code is good for
@@ -31,6 +32,10 @@ class IdentityAdmin(Protocol):
     def add(self, customer_id: str, email: str, role: Role, password: str | None) -> str: ...
 
     def disable(self, customer_id: str, email: str) -> None: ...
+
+    def enable(self, customer_id: str, email: str) -> None: ...
+
+    def set_role(self, customer_id: str, email: str, role: Role) -> None: ...
 
     def invitation_code(self, customer_id: str, email: str) -> str: ...
 
@@ -107,6 +112,7 @@ def add_person(customer_id: str, email_text: str, role_text: str, password: str 
     of the demo); nothing about them changes then, their password included."""
     tenant = _practice(customer_id, deps)
     email, role = people.normalise_email(email_text), people.check_role(role_text)
+    _check_owner_grant(actor, None, role)
     try:
         deps.identity.add(customer_id, email, role, password)
     except PeopleError:
@@ -157,6 +163,47 @@ def disable_person(customer_id: str, email_text: str, actor: Actor, now: datetim
                    deps: PeopleDeps) -> dict[str, Any]:
     _practice(customer_id, deps)
     email = people.normalise_email(email_text)
+    _check_owner_grant(actor, _target(customer_id, email, deps), "")
     deps.identity.disable(customer_id, email)
     _record(customer_id, actor, "user disable", email, now, deps)
     return {"customer_id": customer_id, "email": email, "disabled": True}
+
+
+def _check_owner_grant(actor: Actor, target: dict[str, Any] | None, role: str) -> None:
+    """Only an owner makes an owner or changes one: an admin cannot raise themselves or
+    anyone else above admin, nor take a practice away from its owners. Machines (a write
+    key, the command line) are trusted like an owner: they could already do this by hand."""
+    touches_owner = role == "owner" or (target is not None and target.get("role") == "owner")
+    if touches_owner and actor.role == "admin":
+        raise PeopleError("only an owner can make an owner or change an owner's role")
+
+
+def _target(customer_id: str, email: str, deps: PeopleDeps) -> dict[str, Any]:
+    found = [p for p in deps.identity.people(customer_id) if p["email"] == email]
+    if not found:
+        raise PeopleError("no such person in this practice")
+    return found[0]
+
+
+def change_role(customer_id: str, email_text: str, role_text: str, actor: Actor,
+                now: datetime, deps: PeopleDeps) -> dict[str, Any]:
+    """The role in the person's claims; their sessions end so the next one carries it."""
+    _practice(customer_id, deps)
+    email, role = people.normalise_email(email_text), people.check_role(role_text)
+    target = _target(customer_id, email, deps)
+    _check_owner_grant(actor, target, role)
+    if target.get("role") == role:
+        return {"customer_id": customer_id, "email": email, "role": role, "changed": False}
+    deps.identity.set_role(customer_id, email, role)
+    _record(customer_id, actor, f"user role {role}", email, now, deps)
+    return {"customer_id": customer_id, "email": email, "role": role, "changed": True}
+
+
+def enable_person(customer_id: str, email_text: str, actor: Actor, now: datetime,
+                  deps: PeopleDeps) -> dict[str, Any]:
+    _practice(customer_id, deps)
+    email = people.normalise_email(email_text)
+    _check_owner_grant(actor, _target(customer_id, email, deps), "")
+    deps.identity.enable(customer_id, email)
+    _record(customer_id, actor, "user enable", email, now, deps)
+    return {"customer_id": customer_id, "email": email, "disabled": False}

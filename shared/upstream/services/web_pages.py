@@ -38,6 +38,9 @@ class Page:
     html: str
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None  # a binary answer (a PDF) instead of `html`
+    # What a change touched, for the access audit when the path does not say it (a form
+    # naming the person): recorded instead of the route template on success.
+    audit_resource: str | None = None
 
 
 def download(content: str | bytes, content_type: str, filename: str) -> Page:
