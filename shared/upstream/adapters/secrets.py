@@ -42,7 +42,7 @@ class LocalFileSecretStore:
         loaded = self._loaded
         if loaded is None or loaded[0] != stamp:
             loaded = self._loaded = (stamp, dict(json.loads(self._path.read_text())))
-        return dict(loaded[1])
+        return loaded[1]  # read-only for callers: `put` copies before changing
 
     def get(self, name: str) -> bytes | None:
         value = self._load().get(name)
@@ -56,7 +56,7 @@ class LocalFileSecretStore:
     def put(self, name: str, value: bytes) -> None:
         """A new version; the one it replaces stays valid as the previous version."""
         with self._lock:
-            data = self._load()
+            data = dict(self._load())
             if name in data:
                 data[name + PREVIOUS] = data[name]
             data[name] = base64.b64encode(value).decode()
