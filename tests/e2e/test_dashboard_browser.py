@@ -235,6 +235,7 @@ def test_invited_owner_sets_a_password_a_viewer_cannot_act_and_the_owner_reads_t
     _person_sign_in(browser, base, owner, "owner password one")
     _upload_in_the_browser(browser, emulators, tmp_path)
     _change_a_channel_and_send_a_test(browser, emulators)
+    _change_a_role_on_the_people_page(browser)
     browser.find_element(By.ID, "nav-audit").click()
     wait_for(lambda: browser.find_elements(By.ID, "audit-entries"), timeout=30)
     rows = browser.find_elements(By.CSS_SELECTOR, "#audit-entries tbody tr[data-actor]")
@@ -242,6 +243,7 @@ def test_invited_owner_sets_a_password_a_viewer_cannot_act_and_the_owner_reads_t
     viewer = "user:front.desk@riverside.example"
     assert (viewer, "POST /alerts/<alert_id>/<action>") in seen
     assert (viewer, "GET /audit") in seen and (f"user:{owner}", "POST /welcome") in seen
+    assert (f"user:{owner}", "POST /people/role") in seen
     assert ("cli:" + os.environ.get("USER", "root"), "user add") in seen or any(
         a.startswith("cli:") and act == "user add" for a, act in seen)
     browser.find_element(By.ID, "actor").send_keys(viewer)
@@ -253,6 +255,26 @@ def test_invited_owner_sets_a_password_a_viewer_cannot_act_and_the_owner_reads_t
     browser.save_screenshot(str(SHOTS / "dashboard-audit.png"))
     assert "/audit.csv" in browser.find_element(By.ID, "audit-csv").get_attribute("href")
     assert not _severe(browser), _severe(browser)
+
+
+def _change_a_role_on_the_people_page(browser: Any) -> None:
+    """The owner makes the front desk a biller from /people: the select, the button, the
+    confirmation, and the row showing the new role."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser.find_element(By.ID, "nav-people").click()
+    wait_for(lambda: browser.find_elements(By.ID, "people"), timeout=30)
+    row = browser.find_element(By.CSS_SELECTOR,
+                               "#people tr[data-email='front.desk@riverside.example']")
+    Select(row.find_element(By.TAG_NAME, "select")).select_by_value("biller")
+    row.find_element(By.CSS_SELECTOR, "form[action='/people/role'] button").click()
+    wait_for(lambda: browser.find_elements(By.ID, "people-done"), timeout=30)
+    row = browser.find_element(By.CSS_SELECTOR,
+                               "#people tr[data-email='front.desk@riverside.example']")
+    chosen = Select(row.find_element(By.TAG_NAME, "select")).first_selected_option
+    assert chosen.get_attribute("value") == "biller"
+    browser.save_screenshot(str(SHOTS / "dashboard-people.png"))
 
 
 def _upload_in_the_browser(browser: Any, emulators: StackConfig, tmp_path: Path) -> None:
