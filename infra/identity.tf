@@ -1,5 +1,5 @@
-# People of a practice sign in with Identity Platform (Contract 6): e-mail and password, with a
-# TOTP second factor. Roles and the practice are custom claims set by `upstream user add`
+# People of a practice sign in with Identity Platform (Contract 6): e-mail and password or an
+# e-mailed link, with a TOTP second factor. Roles and the practice are custom claims set by `upstream user add`
 # (firebase-admin), never by the client.
 
 resource "google_project_service" "identity_toolkit" {
@@ -13,9 +13,12 @@ resource "google_identity_platform_config" "default" {
   # A person has one account; an address taken by one practice cannot be registered again.
   sign_in {
     allow_duplicate_emails = false
+    # Not required: a person signs in with their password or with an e-mailed one-time link
+    # (the dashboard's "e-mail me a sign-in link"). Sign-up stays refused below, so a link
+    # never makes an account; links are only made by the server for existing people.
     email {
       enabled           = true
-      password_required = true
+      password_required = false
     }
   }
   # TOTP (authenticator apps) is offered project-wide; a person who enrolled a factor must

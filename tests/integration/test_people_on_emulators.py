@@ -15,6 +15,7 @@ from tests.integration.test_api_on_emulators import _seed
 from upstream.adapters.firestore_store import tenant_collection
 from upstream.adapters.identity import FirebaseIdentity
 from upstream.adapters.identity_toolkit import IdentityToolkit, SignInRefused
+from upstream.domain import session as sessions
 from upstream.domain.practice.people import PeopleError
 from upstream.stack import manager
 from upstream.stack.config import StackConfig
@@ -230,3 +231,64 @@ def test_a_role_changed_on_the_people_page_ends_the_session_and_the_next_carries
     assert {(e["action"], e["resource"]) for e in entries} >= {
         ("POST /people/role", f"people/{biller}/role/viewer"),
         ("POST /people/enable", f"people/{biller}/enable")}
+
+
+def _sign_in_links(config: StackConfig, to: str) -> list[str]:
+    import email
+    import email.policy
+
+    found = []
+    for path in sorted(config.mail_dir.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if message["To"] == to and "sign-in link" in str(message["Subject"]):
+            body = message.get_body(("plain",))
+            match = re.search(r"(http://\S+/login/link/finish\?\S+)",
+                              body.get_content() if body else "")
+            if match:
+                found.append(match.group(1))
+    return found
+
+
+def test_an_e_mailed_sign_in_link_through_the_stack_signs_in_once(clean_stack: StackConfig,
+                                                                  unique: str) -> None:
+    """The running `api` function asks the Auth emulator for an EMAIL_SIGNIN code, mails the
+    link through the stack's SMTP server, and turns the code into a session once; a second
+    request in the window sends nothing, and an unknown address gets the same page."""
+    import time
+
+    from tests.conftest import wait_for
+
+    identity, _ = _identity(clean_stack)
+    db = emulator_db(clean_stack)
+    acme = _seed(db, f"acme-{unique}", unique)
+    base = manager.function_urls(clean_stack)["api"].rstrip("/")
+    person = f"link-{unique}@acme.test"
+    identity.add(acme["customer"], person, "biller", "password-123")
+    browser = requests.Session()
+    token = _form_token(browser, base + "/login")
+    asked = [browser.post(base + "/login/link", timeout=10, data={"email": who,
+                                                                  "form_token": token})
+             for who in (person, f"nobody-{unique}@acme.test", person)]
+    assert [a.status_code for a in asked] == [200, 200, 200]
+    assert len({re.sub(r'nonce="[^"]+"', "", a.text) for a in asked}) == 1  # no oracle
+    (link,) = wait_for(lambda: _sign_in_links(clean_stack, person), timeout=30)
+    time.sleep(2)
+    assert len(_sign_in_links(clean_stack, person)) == 1  # the second ask sent nothing
+    landing = browser.get(link, timeout=10)
+    assert landing.status_code == 200 and 'id="finish-sign-in"' in landing.text
+    fields = dict(re.findall(r'name="(code|email|form_token)" value="([^"]*)"', landing.text))
+    done = browser.post(base + "/login/link/finish", data=fields, timeout=10,
+                        allow_redirects=False)
+    assert done.status_code == 303, done.text
+    assert f"{person} (biller)" in browser.get(base + "/", timeout=10).text
+    again = requests.Session()
+    fields["form_token"] = _form_token(again, base + "/login")
+    reused = again.post(base + "/login/link/finish", data=fields, timeout=10,
+                        allow_redirects=False)
+    assert reused.status_code == 400
+    assert f"{sessions.COOKIE}=" not in reused.headers.get("Set-Cookie", "")
+    entries = [d.to_dict() or {} for d in
+               tenant_collection(db, acme["customer"], "audit").stream()]
+    actions = {(e["actor"], e["action"]) for e in entries}
+    assert (f"user:{person}", "sign-in link sent") in actions
+    assert (f"user:{person}", "POST /login/link/finish") in actions

@@ -192,6 +192,15 @@ class Toolkit:
         self.identity.by_token[token] = known[1]
         return SignedIn(token, email)
 
+    def sign_in_with_email_link(self, email: str, code: str) -> SignedIn:
+        known = self.passwords.get(email)
+        if known is None or self.codes.pop(code, None) != email \
+                or known[1].uid in self.identity.revoked:
+            raise SignInRefused("INVALID_OOB_CODE")
+        token = f"id-{email}"
+        self.identity.by_token[token] = known[1]
+        return SignedIn(token, email)
+
     def accept_invitation(self, code: str, password: str) -> str:
         email = self.codes.pop(code, None)
         if email is None:
@@ -382,6 +391,14 @@ class Admin:
 
     def invitation_code(self, customer_id: str, email: str) -> str:
         return "one/time code"
+
+    def practice_of(self, email: str) -> str | None:
+        found = self.crew.get(email)
+        return str(found["customer"]) if found and not found["disabled"] else None
+
+    def sign_in_link_code(self, customer_id: str, email: str, continue_url: str) -> str:
+        self.links = [*getattr(self, "links", []), (email, continue_url)]
+        return f"link-code-for-{email}"
 
 
 class Mailer:

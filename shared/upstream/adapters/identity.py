@@ -122,6 +122,30 @@ class FirebaseIdentity:
             raise PeopleError("Identity Platform gave no invitation code")
         return str(codes[0])
 
+    def sign_in_link_code(self, customer_id: str, email: str, continue_url: str) -> str:
+        """A one-time e-mail sign-in code for an active person of the practice (Identity
+        Platform's EMAIL_SIGNIN action: single use, within its expiry). Our own page takes
+        it, as with invitations."""
+        user = self._member(customer_id, email)
+        if user is None or user.disabled:
+            raise PeopleError("no such active person in this practice")
+        link = auth.generate_sign_in_with_email_link(
+            email, auth.ActionCodeSettings(url=continue_url), app=self._app)
+        codes = parse_qs(urlsplit(link).query).get("oobCode") or []
+        if not codes:
+            raise PeopleError("Identity Platform gave no sign-in code")
+        return str(codes[0])
+
+    def practice_of(self, email: str) -> str | None:
+        """The practice an active person belongs to, or None (no account, disabled, or an
+        account without our claims)."""
+        try:
+            user = auth.get_user_by_email(email, app=self._app)
+        except (auth.UserNotFoundError, ValueError):
+            return None
+        customer = (user.custom_claims or {}).get(people.CLAIM_CUSTOMER)
+        return str(customer) if customer and not user.disabled else None
+
     # --- sign-in -----------------------------------------------------------------------------
 
     def verify_id_token(self, token: str) -> Principal | None:

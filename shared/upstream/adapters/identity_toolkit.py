@@ -1,7 +1,8 @@
 """Signing a person in: Identity Platform's REST API (the Identity Toolkit), called by the
 dashboard's server so the pages keep carrying no script.
 
-Two calls: `accounts:signInWithPassword` (e-mail and password → an ID token) and
+Three calls: `accounts:signInWithPassword` (e-mail and password → an ID token),
+`accounts:signInWithEmailLink` (an e-mailed one-time sign-in code → an ID token) and
 `accounts:resetPassword` (an invitation's one-time code and the chosen password). The base URL
 is the emulator's on the local stack and `https://identitytoolkit.googleapis.com` in
 production; the web API key is not a secret (it names the project to the sign-in endpoints).
@@ -67,6 +68,16 @@ class IdentityToolkit:
                           {"email": email, "password": password, "returnSecureToken": True})
         if data.get("mfaPendingCredential"):
             # A second factor is enrolled: this server does not finish that step yet.
+            raise SignInRefused("MFA_REQUIRED")
+        token = data.get("idToken")
+        if not isinstance(token, str) or not token:
+            raise SignInRefused("NO_TOKEN")
+        return SignedIn(token, str(data.get("email") or email))
+
+    def sign_in_with_email_link(self, email: str, code: str) -> SignedIn:
+        """The e-mailed link's one-time code, for the address it was made for."""
+        data = self._post("accounts:signInWithEmailLink", {"email": email, "oobCode": code})
+        if data.get("mfaPendingCredential"):
             raise SignInRefused("MFA_REQUIRED")
         token = data.get("idToken")
         if not isinstance(token, str) or not token:

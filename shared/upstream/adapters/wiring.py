@@ -273,7 +273,27 @@ def dashboard_deps() -> DashboardDeps:
                          sign_in=identity_toolkit, test_channel=channel_tester(),
                          uploads=browser_uploads(), pdf=_pdf_renderer(),
                          monthly=_monthly_sources(), people=people_deps,
+                         link_window=sign_in_link_window,
                          upload_endpoint=get_settings().upload_endpoint)
+
+
+# One e-mailed sign-in link per address per ten minutes: enough for a person who lost the
+# first, too few to flood an inbox from the sign-in form.
+SIGN_IN_LINK_WINDOW_SECONDS = 600
+
+
+def sign_in_link_window(email: str) -> bool:
+    """True for the first request in this address's current window (an idempotency key
+    `signin-link|<address>|<window>`, held until the window ends)."""
+    from datetime import UTC, datetime, timedelta
+
+    from upstream.adapters.firestore_idempotency import FirestoreIdempotency
+
+    now = datetime.now(UTC)
+    window = int(now.timestamp()) // SIGN_IN_LINK_WINDOW_SECONDS
+    return FirestoreIdempotency(firestore_client()).claim(
+        f"signin-link|{email}|{window}", now + timedelta(seconds=SIGN_IN_LINK_WINDOW_SECONDS),
+        now)
 
 
 def _monthly_sources() -> FirestoreWeeklySources:

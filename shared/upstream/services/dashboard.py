@@ -107,6 +107,8 @@ class DashboardDeps:
     pdf: Callable[[str], bytes] | None = None  # HTML → PDF (adapters/pdf.py)
     monthly: MonthlySources | None = None  # what the monthly report reads
     people: Callable[[], PeopleDeps] | None = None  # the people page's use-cases
+    # One e-mailed sign-in link per address per window: True when this one may go.
+    link_window: Callable[[str], bool] | None = None
 
 
 _Visit = Visit

@@ -63,6 +63,10 @@ MFA_NOT_YET = ("Your account has a second factor, which this dashboard cannot as
                "Ask your administrator for help.")
 LINK_REFUSED = ("This invitation link has expired or was already used. Ask your practice's "
                 "administrator to send a new one.")
+SIGN_IN_LINK_SENT = ("If that address belongs to someone at a practice on Upstream, a sign-in "
+                     "link is on its way. It works once, within an hour.")
+SIGN_IN_LINK_REFUSED = ("This sign-in link has expired or was already used. Ask for a new one "
+                        "on the sign-in page.")
 
 
 class SessionIdentity(Protocol):
@@ -75,6 +79,8 @@ class SessionIdentity(Protocol):
 
 class SignIn(Protocol):
     def sign_in_with_password(self, email: str, password: str) -> SignedIn: ...
+
+    def sign_in_with_email_link(self, email: str, code: str) -> SignedIn: ...
 
     def accept_invitation(self, code: str, password: str) -> str: ...
 
@@ -244,6 +250,52 @@ def welcome(request: WebRequest, deps: DashboardDeps) -> Page:
     return done or message(400, "Invitation", LINK_REFUSED)
 
 
+def request_link(request: WebRequest, deps: DashboardDeps) -> Page:
+    """`POST /login/link`: e-mail a one-time sign-in link. The same answer whatever the
+    address (see `people.send_sign_in_link`)."""
+    from upstream.services.people import Actor, send_sign_in_link
+
+    submitted = form(request.body)
+    if not _form_ok(request, submitted):
+        return login_form(request, deps, "That form had expired; try again.", 403)
+    if deps.people is not None and deps.link_window is not None:
+        send_sign_in_link(submitted.get("email", ""),
+                          Actor("anonymous", "", request.client_ip,
+                                request.headers.get("User-Agent")),
+                          deps.clock(), deps.people(), deps.link_window)
+    return message(200, "Check your e-mail", SIGN_IN_LINK_SENT)
+
+
+def link_form(request: WebRequest, deps: DashboardDeps) -> Page:
+    """`GET /login/link/finish`: the e-mailed link lands here and asks for one click, so a
+    mail scanner opening the link (a GET) does not spend its one use."""
+    token, extra = _form_token(request)
+    code, email = request.query.get("code", "")[:512], request.query.get("email", "")[:254]
+    if not code or not email:
+        return message(400, "Sign-in link", SIGN_IN_LINK_REFUSED)
+    return page(200, "link_sign_in.html", extra, code=code, email=email, form_token=token)
+
+
+def finish_link(request: WebRequest, deps: DashboardDeps) -> Page:
+    """`POST /login/link/finish`: the code and its address → a session, audited."""
+    submitted = form(request.body)
+    code = submitted.get("code", "")[:512]
+    if not _form_ok(request, submitted):
+        return message(403, "Sign-in link", "That form had expired; open the link again.")
+    if not code or deps.sign_in is None:
+        return message(400, "Sign-in link", SIGN_IN_LINK_REFUSED)
+    try:
+        email = people.normalise_email(submitted.get("email", ""))
+        signed = deps.sign_in().sign_in_with_email_link(email, code)
+    except (people.PeopleError, SignInRefused) as exc:
+        log.info("sign-in link refused", extra={"reason": getattr(exc, "reason", "address")})
+        if getattr(exc, "reason", "") == "MFA_REQUIRED":
+            return message(401, "Sign-in link", MFA_NOT_YET)
+        return message(400, "Sign-in link", SIGN_IN_LINK_REFUSED)
+    done = _person_session(request, deps, signed, deps.clock(), "/", "POST /login/link/finish")
+    return done or message(400, "Sign-in link", SIGN_IN_LINK_REFUSED)
+
+
 def sign_out(principal: Principal, request: WebRequest, deps: DashboardDeps) -> Page:
     """A person's sign-out revokes their sessions everywhere (a cookie copied off a shared
     front-desk PC dies with it); a key's session just drops its cookie."""
@@ -255,7 +307,9 @@ def sign_out(principal: Principal, request: WebRequest, deps: DashboardDeps) -> 
 PublicPage = Callable[[WebRequest, "DashboardDeps"], Page]
 PUBLIC: dict[tuple[str, str], PublicPage] = {
     ("/login", "GET"): login_form, ("/login", "POST"): login,
-    ("/welcome", "GET"): welcome_form, ("/welcome", "POST"): welcome}
+    ("/welcome", "GET"): welcome_form, ("/welcome", "POST"): welcome,
+    ("/login/link", "POST"): request_link, ("/login/link/finish", "GET"): link_form,
+    ("/login/link/finish", "POST"): finish_link}
 
 
 def public_page(request: WebRequest, deps: DashboardDeps) -> Page | None:

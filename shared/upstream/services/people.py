@@ -39,6 +39,10 @@ class IdentityAdmin(Protocol):
 
     def invitation_code(self, customer_id: str, email: str) -> str: ...
 
+    def sign_in_link_code(self, customer_id: str, email: str, continue_url: str) -> str: ...
+
+    def practice_of(self, email: str) -> str | None: ...
+
 
 class Mailer(Protocol):
     @property
@@ -207,3 +211,49 @@ def enable_person(customer_id: str, email_text: str, actor: Actor, now: datetime
     deps.identity.enable(customer_id, email)
     _record(customer_id, actor, "user enable", email, now, deps)
     return {"customer_id": customer_id, "email": email, "disabled": False}
+
+
+def sign_in_link(dashboard_url: str, code: str, email: str) -> str:
+    return (f"{dashboard_url.rstrip('/')}/login/link/finish?code={quote(code, safe='')}"
+            f"&email={quote(email, safe='')}")
+
+
+def sign_in_email(sender: str, to: str, link: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"], message["To"] = sender, to
+    message["Subject"] = "Your Upstream sign-in link"
+    message.set_content(
+        f"Sign in to Upstream with this link (it works once, within an hour):\n{link}\n\n"
+        "If you did not ask for it, ignore this e-mail: nothing happens until the link is "
+        "used, and your password (if you have one) still works.\n")
+    return message
+
+
+def send_sign_in_link(email_text: str, actor: Actor, now: datetime, deps: PeopleDeps,
+                      first_in_window: Callable[[str], bool]) -> None:
+    """E-mail a one-time sign-in link to an active person, silently nothing otherwise: the
+    caller answers the same either way (no oracle of who has an account). One link per
+    address per window (`first_in_window`, keyed by the address), so the form cannot be
+    used to flood someone's inbox. Without a mail server nothing is sent (a link is a
+    credential; it is never shown to whoever typed the address)."""
+    try:
+        email = people.normalise_email(email_text)
+    except PeopleError:
+        return
+    customer = deps.identity.practice_of(email)
+    mailer = deps.mailer()
+    if customer is None or mailer is None or not first_in_window(email):
+        log.info("sign-in link not sent", extra={"reason": "unknown, throttled or no mail"})
+        return
+    code = deps.identity.sign_in_link_code(customer, email,
+                                           deps.dashboard_url.rstrip("/") + "/login/link/finish")
+    try:
+        mailer.send(sign_in_email(mailer.sender, email,
+                                  sign_in_link(deps.dashboard_url, code, email)))
+    except Exception as exc:  # noqa: BLE001 - any mail failure: logged, the page answers alike
+        log.warning("sign-in link not sent", extra={"customer_id": customer,
+                                                    "reason": type(exc).__name__})
+        return
+    deps.audit.append(customer, audit.entry(
+        at=now, actor=f"user:{email}", role="", action="sign-in link sent",
+        resource_path="session", outcome=202, ip=actor.ip, user_agent=actor.user_agent))
