@@ -95,7 +95,9 @@ class FirebaseIdentity:
 
     def set_role(self, customer_id: str, email: str, role: Role) -> None:
         """The new role in the claims, and every session revoked: the person's next click
-        asks them to sign in again, and the new session carries the new role."""
+        asks them to sign in again, and the new session carries the new role. Revocation is
+        to the second (Identity Platform's `tokensValidAfterTime`): a session made within
+        the same second as the change outlives it."""
         user = self._member(customer_id, email)
         if user is None:
             raise PeopleError("no such person in this practice")
