@@ -8,6 +8,7 @@ under the practice as `cli:<login>`.
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,16 @@ def _deps_and_actor() -> tuple[Any, Any]:
     from upstream.services.people import Actor
 
     return people_deps(), Actor(f"cli:{getpass.getuser()}", "operator", None, "upstream")
+
+
+def _run(project: str | None, fmt: str, call: Callable[[Any, Any, datetime], Any]) -> None:
+    """Connect, call the use-case as the operator, show its answer; a refusal is one line."""
+    _connect(project)
+    deps, actor = _deps_and_actor()
+    try:
+        _show(call(deps, actor, datetime.now(UTC)), fmt)
+    except PeopleError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group()
@@ -50,13 +61,8 @@ def user_add(customer_id: str, email: str, role: str, password: str | None, exis
     if project and password is None and not os.environ.get("UPSTREAM_DASHBOARD_URL"):
         raise click.ClickException("set UPSTREAM_DASHBOARD_URL to the dashboard's public URL: "
                                    "the invitation links there")
-    _connect(project)
-    deps, actor = _deps_and_actor()
-    try:
-        _show(add_person(customer_id, email, role, password, actor, datetime.now(UTC), deps,
-                         exists_ok), fmt)
-    except PeopleError as exc:
-        raise click.ClickException(str(exc)) from None
+    _run(project, fmt, lambda deps, actor, now: add_person(
+        customer_id, email, role, password, actor, now, deps, exists_ok))
 
 
 @user.command("list")
@@ -67,12 +73,7 @@ def user_list(customer_id: str, project: str | None, fmt: str) -> None:
     """The practice's people and their roles."""
     from upstream.services.people import list_people
 
-    _connect(project)
-    deps, actor = _deps_and_actor()
-    try:
-        _show(list_people(customer_id, actor, datetime.now(UTC), deps), fmt)
-    except PeopleError as exc:
-        raise click.ClickException(str(exc)) from None
+    _run(project, fmt, lambda deps, actor, now: list_people(customer_id, actor, now, deps))
 
 
 @user.command("disable")
@@ -84,12 +85,8 @@ def user_disable(customer_id: str, email: str, project: str | None, fmt: str) ->
     """Disable EMAIL: refused on their next request, sessions revoked (the last owner stays)."""
     from upstream.services.people import disable_person
 
-    _connect(project)
-    deps, actor = _deps_and_actor()
-    try:
-        _show(disable_person(customer_id, email, actor, datetime.now(UTC), deps), fmt)
-    except PeopleError as exc:
-        raise click.ClickException(str(exc)) from None
+    _run(project, fmt, lambda deps, actor, now: disable_person(customer_id, email, actor, now,
+                                                                deps))
 
 
 @user.command("enable")
@@ -101,12 +98,8 @@ def user_enable(customer_id: str, email: str, project: str | None, fmt: str) -> 
     """Let a disabled EMAIL sign in again (with the role they had)."""
     from upstream.services.people import enable_person
 
-    _connect(project)
-    deps, actor = _deps_and_actor()
-    try:
-        _show(enable_person(customer_id, email, actor, datetime.now(UTC), deps), fmt)
-    except PeopleError as exc:
-        raise click.ClickException(str(exc)) from None
+    _run(project, fmt, lambda deps, actor, now: enable_person(customer_id, email, actor, now,
+                                                               deps))
 
 
 @user.command("role")
@@ -120,12 +113,8 @@ def user_role(customer_id: str, email: str, role: str, project: str | None, fmt:
     owner stays an owner)."""
     from upstream.services.people import change_role
 
-    _connect(project)
-    deps, actor = _deps_and_actor()
-    try:
-        _show(change_role(customer_id, email, role, actor, datetime.now(UTC), deps), fmt)
-    except PeopleError as exc:
-        raise click.ClickException(str(exc)) from None
+    _run(project, fmt, lambda deps, actor, now: change_role(customer_id, email, role, actor,
+                                                             now, deps))
 
 
 def register(main: click.Group) -> None:

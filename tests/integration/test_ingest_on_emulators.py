@@ -80,8 +80,9 @@ def put(env: dict[str, Any], name: str, data: bytes) -> StorageObjectEvent:
     return StorageObjectEvent.model_validate(blob._properties)
 
 
-def pull_all(env: dict[str, Any]) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
+def _pull_raw(env: dict[str, Any]) -> list[Any]:
+    """Every message waiting on the tap subscription, acknowledged."""
+    messages: list[Any] = []
     while True:
         try:
             response = env["subscriber"].pull(subscription=env["sub"], max_messages=100,
@@ -92,8 +93,12 @@ def pull_all(env: dict[str, Any]) -> list[dict[str, Any]]:
             break
         env["subscriber"].acknowledge(subscription=env["sub"],
                                       ack_ids=[m.ack_id for m in response.received_messages])
-        messages += [json.loads(m.message.data) for m in response.received_messages]
+        messages += [m.message for m in response.received_messages]
     return messages
+
+
+def pull_all(env: dict[str, Any]) -> list[dict[str, Any]]:
+    return [json.loads(message.data) for message in _pull_raw(env)]
 
 
 def snapshot(env: dict[str, Any], customer: str) -> dict[str, Any]:
@@ -247,20 +252,7 @@ class _Delivered:
 
 
 def _pull_deliveries(env: dict[str, Any]) -> list[_Delivered]:
-    delivered: list[_Delivered] = []
-    while True:
-        try:
-            response = env["subscriber"].pull(subscription=env["sub"], max_messages=100,
-                                              timeout=3)
-        except FutureTimeout:
-            break
-        if not response.received_messages:
-            break
-        env["subscriber"].acknowledge(subscription=env["sub"],
-                                      ack_ids=[m.ack_id for m in response.received_messages])
-        delivered += [_Delivered(m.message.data, dict(m.message.attributes))
-                      for m in response.received_messages]
-    return delivered
+    return [_Delivered(message.data, dict(message.attributes)) for message in _pull_raw(env)]
 
 
 def _aggregates_and_recompute(env: dict[str, Any], customer: str) -> tuple[Any, Any]:

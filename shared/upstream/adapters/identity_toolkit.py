@@ -36,6 +36,16 @@ class SignedIn:
     email: str
 
 
+def _signed_in(data: dict[str, Any], email: str) -> SignedIn:
+    if data.get("mfaPendingCredential"):
+        # A second factor is enrolled: this server does not finish that step yet.
+        raise SignInRefused("MFA_REQUIRED")
+    token = data.get("idToken")
+    if not isinstance(token, str) or not token:
+        raise SignInRefused("NO_TOKEN")
+    return SignedIn(token, str(data.get("email") or email))
+
+
 class IdentityToolkit:
     def __init__(self, base_url: str, api_key: str,
                  session: requests.Session | None = None) -> None:
@@ -64,25 +74,13 @@ class IdentityToolkit:
         return data
 
     def sign_in_with_password(self, email: str, password: str) -> SignedIn:
-        data = self._post("accounts:signInWithPassword",
-                          {"email": email, "password": password, "returnSecureToken": True})
-        if data.get("mfaPendingCredential"):
-            # A second factor is enrolled: this server does not finish that step yet.
-            raise SignInRefused("MFA_REQUIRED")
-        token = data.get("idToken")
-        if not isinstance(token, str) or not token:
-            raise SignInRefused("NO_TOKEN")
-        return SignedIn(token, str(data.get("email") or email))
+        return _signed_in(self._post("accounts:signInWithPassword", {
+            "email": email, "password": password, "returnSecureToken": True}), email)
 
     def sign_in_with_email_link(self, email: str, code: str) -> SignedIn:
         """The e-mailed link's one-time code, for the address it was made for."""
-        data = self._post("accounts:signInWithEmailLink", {"email": email, "oobCode": code})
-        if data.get("mfaPendingCredential"):
-            raise SignInRefused("MFA_REQUIRED")
-        token = data.get("idToken")
-        if not isinstance(token, str) or not token:
-            raise SignInRefused("NO_TOKEN")
-        return SignedIn(token, str(data.get("email") or email))
+        return _signed_in(self._post("accounts:signInWithEmailLink",
+                                     {"email": email, "oobCode": code}), email)
 
     def accept_invitation(self, code: str, password: str) -> str:
         """Set the first password with the invitation's one-time code; the person's e-mail."""
