@@ -32,6 +32,11 @@ class UploadBusy(RuntimeError):
     """Another delivery holds the upload's lease: raise so Eventarc retries later."""
 
 
+class ServiceUnavailable(RuntimeError):
+    """A backing service (Identity Platform) did not answer: an outage, answered 503 and
+    retried by the person, never a refusal of what they typed nor a 500."""
+
+
 class TenantDirectory(Protocol):
     def get(self, customer_id: str) -> dict[str, Any] | None: ...
 

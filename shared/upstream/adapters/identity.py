@@ -14,8 +14,10 @@ few hundred practices that is a few pages of 1,000 users, read only by admin com
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import firebase_admin
@@ -25,8 +27,27 @@ from firebase_admin import exceptions as fb_exceptions
 from upstream.domain.practice import people
 from upstream.domain.practice.people import PeopleError, Principal, Role
 from upstream.logs import get_logger
+from upstream.ports import ServiceUnavailable
 
 log = get_logger(__name__)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+# firebase-admin's errors for "no answer" (its requests transport's connection errors and
+# timeouts become these) and for the service's own failures, as against a refusal of input.
+_OUTAGES = (fb_exceptions.UnavailableError, fb_exceptions.DeadlineExceededError,
+            fb_exceptions.InternalError, fb_exceptions.UnknownError)
+
+
+def _outage_as_unavailable(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Identity Platform down is `ServiceUnavailable` (a 503 to retry), not the library's
+    exception escaping as a 500 nor a refusal the person would read as "wrong address"."""
+    @wraps(method)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except _OUTAGES as exc:
+            raise ServiceUnavailable(f"Identity Platform: {type(exc).__name__}") from exc
+    return guarded
 
 # firebase-admin refuses a session cookie shorter than 5 minutes or longer than 2 weeks.
 SESSION_COOKIE_HOURS = 10
@@ -54,6 +75,7 @@ class FirebaseIdentity:
 
     # --- people ------------------------------------------------------------------------------
 
+    @_outage_as_unavailable
     def people(self, customer_id: str) -> list[dict[str, Any]]:
         found = []
         for user in auth.list_users(app=self._app).iterate_all():
@@ -70,6 +92,7 @@ class FirebaseIdentity:
             return None
         return user
 
+    @_outage_as_unavailable
     def add(self, customer_id: str, email: str, role: Role, password: str | None) -> str:
         """Create the person with their claims; returns the uid. A password makes a user who
         signs in with it alone (the local stack and tests); without one the account has no
@@ -85,6 +108,7 @@ class FirebaseIdentity:
         auth.set_custom_user_claims(user.uid, people.claims(customer_id, role), app=self._app)
         return str(user.uid)
 
+    @_outage_as_unavailable
     def disable(self, customer_id: str, email: str) -> None:
         user = self._member(customer_id, email)
         if user is None:
@@ -93,6 +117,7 @@ class FirebaseIdentity:
         auth.update_user(user.uid, disabled=True, app=self._app)
         auth.revoke_refresh_tokens(user.uid, app=self._app)
 
+    @_outage_as_unavailable
     def set_role(self, customer_id: str, email: str, role: Role) -> None:
         """The new role in the claims, and every session revoked: the person's next click
         asks them to sign in again, and the new session carries the new role. Revocation is
@@ -106,12 +131,14 @@ class FirebaseIdentity:
         auth.set_custom_user_claims(user.uid, people.claims(customer_id, role), app=self._app)
         auth.revoke_refresh_tokens(user.uid, app=self._app)
 
+    @_outage_as_unavailable
     def enable(self, customer_id: str, email: str) -> None:
         user = self._member(customer_id, email)
         if user is None:
             raise PeopleError("no such person in this practice")
         auth.update_user(user.uid, disabled=False, app=self._app)
 
+    @_outage_as_unavailable
     def invitation_code(self, customer_id: str, email: str) -> str:
         """A one-time code that sets the person's first password (Identity Platform's
         password-reset action: single use, one hour). Our own page takes it, so the link in
@@ -124,6 +151,7 @@ class FirebaseIdentity:
             raise PeopleError("Identity Platform gave no invitation code")
         return str(codes[0])
 
+    @_outage_as_unavailable
     def sign_in_link_code(self, customer_id: str, email: str, continue_url: str) -> str:
         """A one-time e-mail sign-in code for an active person of the practice (Identity
         Platform's EMAIL_SIGNIN action: single use, within its expiry). Our own page takes
@@ -138,6 +166,7 @@ class FirebaseIdentity:
             raise PeopleError("Identity Platform gave no sign-in code")
         return str(codes[0])
 
+    @_outage_as_unavailable
     def practice_of(self, email: str) -> str | None:
         """The practice an active person belongs to, or None (no account, disabled, or an
         account without our claims)."""

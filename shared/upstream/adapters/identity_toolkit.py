@@ -7,7 +7,8 @@ Three calls: `accounts:signInWithPassword` (e-mail and password → an ID token)
 is the emulator's on the local stack and `https://identitytoolkit.googleapis.com` in
 production; the web API key is not a secret (it names the project to the sign-in endpoints).
 Every refusal comes back as one `SignInRefused` with a reason code for the log, never the
-password or the code.
+password or the code; an outage (no answer, or a 5xx) as `ServiceUnavailable`, so a person is
+told to try again rather than that their password was wrong.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+
+from upstream.ports import ServiceUnavailable
 
 TIMEOUT_SECONDS = 10
 PRODUCTION_BASE = "https://identitytoolkit.googleapis.com"
@@ -62,11 +65,13 @@ class IdentityToolkit:
             response = self._http.post(f"{self._base}/{method}", params={"key": self._key},
                                        json=body, timeout=TIMEOUT_SECONDS)
         except requests.RequestException as exc:
-            raise SignInRefused("UNREACHABLE") from exc
+            raise ServiceUnavailable("Identity Platform did not answer") from exc
         try:
             data = response.json()
         except ValueError:
             data = {}
+        if response.status_code >= 500:
+            raise ServiceUnavailable(f"Identity Platform answered {response.status_code}")
         if not response.ok or not isinstance(data, dict):
             error = data.get("error") if isinstance(data, dict) else None
             message = str((error or {}).get("message") or f"HTTP_{response.status_code}")

@@ -76,6 +76,7 @@ from upstream.services.web_pages import (
     redirect,
     safe_next,
 )
+from upstream.services.webhooks import INFRASTRUCTURE
 
 log = get_logger(__name__)
 
@@ -271,6 +272,31 @@ _REFUSED_LEVEL = {"write": "Your role can look but not change anything here.",
 
 
 def handle(request: WebRequest, deps: DashboardDeps) -> Page:
+    """Every page, public or signed in; an outage of what stands behind them (Firestore,
+    Identity Platform) is one 503 page to retry, never a 500 or a misleading refusal."""
+    try:
+        return _handle(request, deps)
+    except INFRASTRUCTURE as exc:
+        log.warning("dashboard unavailable", extra={"error": type(exc).__name__,
+                                                    "path_template": _template_of(request)})
+        return _message(503, "Unavailable", "Upstream cannot reach its storage or sign-in "
+                                            "service right now; try again in a moment.")
+
+
+def _template_of(request: WebRequest) -> str:
+    """The route's template for the log (never the path itself: it can carry an id)."""
+    try:
+        (handler, _), _ = _MAP.bind("dashboard", "/").match(request.path, method=request.method)
+    except (NotFound, MethodNotAllowed):
+        return "public or unknown"
+    return _template(handler, request.method)
+
+
+def _template(handler: Handler, method: str) -> str:
+    return next(p for p, m, h, _ in PAGES if h is handler and m == method)
+
+
+def _handle(request: WebRequest, deps: DashboardDeps) -> Page:
     public = public_page(request, deps)
     if public is not None:
         return public
@@ -289,7 +315,7 @@ def handle(request: WebRequest, deps: DashboardDeps) -> Page:
             return _message(401, "Signed out", "Your sign-in has ended. Sign in again.")
         return _redirect(next_after_sign_in(request.path))
     page = _signed_in(request, deps, handler, level, args, principal, secret, now)
-    template = next(p for p, m, h, _ in PAGES if h is handler and m == request.method)
+    template = _template(handler, request.method)
     if not access_audit.record(
             deps.stores, principal.customer_id, at=now, actor=principal.actor,
             role=principal.role, action=f"{request.method} {template}",

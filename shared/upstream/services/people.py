@@ -22,6 +22,7 @@ from upstream.domain import audit
 from upstream.domain.practice import people
 from upstream.domain.practice.people import PeopleError, Role
 from upstream.logs import get_logger
+from upstream.services.webhooks import INFRASTRUCTURE
 
 log = get_logger(__name__)
 
@@ -235,11 +236,22 @@ def send_sign_in_link(email_text: str, actor: Actor, now: datetime, deps: People
     caller answers the same either way (no oracle of who has an account). One link per
     address per window (`first_in_window`, keyed by the address), so the form cannot be
     used to flood someone's inbox. Without a mail server nothing is sent (a link is a
-    credential; it is never shown to whoever typed the address)."""
+    credential; it is never shown to whoever typed the address). An outage of Identity
+    Platform or Firestore part-way is logged and answered alike too: a 503 for a known
+    address alone would tell who has an account."""
     try:
         email = people.normalise_email(email_text)
     except PeopleError:
         return
+    try:
+        _send_sign_in_link(email, actor, now, deps, first_in_window)
+    except INFRASTRUCTURE as exc:
+        log.warning("sign-in link not sent", extra={"reason": "outage",
+                                                    "error": type(exc).__name__})
+
+
+def _send_sign_in_link(email: str, actor: Actor, now: datetime, deps: PeopleDeps,
+                       first_in_window: Callable[[str], bool]) -> None:
     customer = deps.identity.practice_of(email)
     mailer = deps.mailer()
     if customer is None or mailer is None or not first_in_window(email):

@@ -37,7 +37,13 @@ from upstream.domain.webhooks import (
     verify_hub_signature,
 )
 from upstream.logs import get_logger
-from upstream.ports import IdempotencyStore, Publisher, SecretStore, TenantDirectory
+from upstream.ports import (
+    IdempotencyStore,
+    Publisher,
+    SecretStore,
+    ServiceUnavailable,
+    TenantDirectory,
+)
 from upstream.services.tenants import athena_secret, webhook_secret
 
 log = get_logger(__name__)
@@ -53,7 +59,10 @@ DEFAULT_BURST = 600.0
 _CUSTOMER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _MAX_KEY = 200
 PROBLEM = "application/problem+json"
-INFRASTRUCTURE = (gexc.GoogleAPICallError, gexc.RetryError, ConnectionError, TimeoutError)
+# What an outage raises through our adapters (Google's clients, sockets, Identity Platform):
+# answered 503 or retried, never a 500.
+INFRASTRUCTURE = (gexc.GoogleAPICallError, gexc.RetryError, ConnectionError, TimeoutError,
+                  ServiceUnavailable)
 
 
 @dataclass(frozen=True, slots=True)
