@@ -37,12 +37,16 @@ resource "google_storage_bucket" "uploads" {
       default_kms_key_name = encryption.value
     }
   }
-  # The dashboard's upload page PUTs files here with V4 signed URLs (the api function signs
-  # them): only that origin, only PUT, only the two headers the signature covers.
+  # The dashboard's upload page sends files here with V4 signed URLs (the api function signs
+  # them): only that origin, only the methods and headers of a signed or resumable upload.
   cors {
-    origin          = [var.dashboard_url]
-    method          = ["PUT"]
-    response_header = ["Content-Type", "x-goog-content-length-range"]
+    origin = [var.dashboard_url]
+    # PUT: a signed single upload or a resumable session's chunk; POST: the signed start of a
+    # resumable session. The page reads the session's Location and, after a dropped chunk,
+    # its Range; it sends Content-Range with each chunk.
+    method = ["PUT", "POST"]
+    response_header = ["Content-Type", "x-goog-content-length-range", "x-goog-resumable",
+    "Content-Range", "Location", "Range"]
     max_age_seconds = 3600
   }
 }

@@ -32,6 +32,9 @@ def stack_config(tmp_path_factory: pytest.TempPathFactory) -> StackConfig:
 @pytest.fixture(scope="session")
 def emulators(stack_config: StackConfig) -> Iterator[StackConfig]:
     os.environ.update(stack_config.emulator_env())
+    # The dashboard sends files from 256 KiB up as resumable sessions here (8 MiB in use), so
+    # the Chromium walk proves the chunked path on a small file.
+    os.environ.setdefault("UPSTREAM_UPLOAD_RESUMABLE_FROM_BYTES", str(256 * 1024))
     try:
         manager.up(stack_config)
         yield stack_config

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     uploads_bucket: str = "upstream-uploads"
     upload_endpoint: str = "https://storage.googleapis.com"
     upload_signer: Literal["iam", "local"] = "iam"
+    # From this size the page sends a file as a resumable session in chunks (a dropped
+    # connection costs one chunk, not the file); below it, one signed PUT (one round trip).
+    # 8 MiB is Cloud Storage's own advice for when resumable pays, and a few minutes of an
+    # office's uplink; the Chromium walk lowers it to prove the chunked path on a small file.
+    upload_resumable_from_bytes: int = Field(8 * 1024 * 1024, ge=256 * 1024)
     secrets_backend: Literal["local", "gcp"] = "local"
     secrets_file: Path = Path(".upstream/secrets.json")
     # Firestore commits at most 500 writes; one slot is the batch's progress marker.

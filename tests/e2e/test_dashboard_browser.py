@@ -234,6 +234,7 @@ def test_invited_owner_sets_a_password_a_viewer_cannot_act_and_the_owner_reads_t
 
     _person_sign_in(browser, base, owner, "owner password one")
     _upload_in_the_browser(browser, emulators, tmp_path)
+    _resumable_upload_through_a_dropped_connection(browser, emulators, tmp_path / "large")
     _change_a_channel_and_send_a_test(browser, emulators)
     _change_a_role_on_the_people_page(browser)
     browser.find_element(By.ID, "nav-audit").click()
@@ -302,6 +303,41 @@ def _upload_in_the_browser(browser: Any, emulators: StackConfig, tmp_path: Path)
         jar = {c["name"]: c["value"] for c in browser.get_cookies()}
         rejects = requests.get(link, cookies=jar, timeout=10)
         assert rejects.status_code == 200 and rejects.text.startswith("line,reason")
+
+
+def _resumable_upload_through_a_dropped_connection(browser: Any, emulators: StackConfig,
+                                                   out: Path) -> None:
+    """A file over the stack's resumable threshold (lowered to 256 KiB for the tests) goes as a
+    session in chunks. Its chunks are blocked in Chromium (DevTools' blocked URLs: each
+    fails like a dropped connection) until the page says so and waits; unblocked, the page
+    asks the session where it stopped and finishes. What is stored is exactly the file."""
+    import hashlib
+
+    from selenium.webdriver.common.by import By
+
+    cli(emulators, "sample", "--out", str(out), "--start", "2025-05-01", "--end",
+        "2025-05-31", "--lines-per-day", "300", "--seed", "8")
+    claims = sorted((out / "claims").iterdir())[0]
+    data = claims.read_bytes()
+    assert len(data) > 2 * 256 * 1024, len(data)  # three chunks or more
+    browser.find_element(By.ID, "nav-upload").click()
+    wait_for(lambda: browser.find_elements(By.ID, "drop-zone"), timeout=30)
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*upload_id=*"]})
+    try:
+        browser.find_element(By.ID, "file").send_keys(str(claims))
+        browser.find_element(By.ID, "upload-button").click()
+        wait_for(lambda: "Connection lost" in browser.find_element(
+            By.ID, "upload-status").text, timeout=30)
+    finally:
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    wanted = f"/uploads/md5-{hashlib.md5(data).hexdigest()}-{len(data)}"
+    wait_for(lambda: wanted in browser.current_url, timeout=90)
+    wait_for(lambda: browser.find_element(By.ID, "upload-state").get_attribute(
+        "data-status") == "complete", timeout=180, interval=1)
+    rows = int(browser.find_element(By.ID, "rows").text)
+    assert rows == data.count(b"\n") - 1  # every line of the file, once
+    browser.get_log("browser")  # the blocked chunks were logged as failed requests: drain
 
 
 def _change_a_channel_and_send_a_test(browser: Any, emulators: StackConfig) -> None:

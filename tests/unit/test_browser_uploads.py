@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,6 +23,7 @@ from upstream.services.dashboard import DashboardDeps
 from upstream.services.dashboard_uploads import (
     _OBJECT,
     MAX_UPLOAD_BYTES,
+    RESUMABLE_FROM_BYTES,
     object_name,
     safe_file_name,
 )
@@ -82,13 +84,36 @@ def test_the_gateway_accepts_exactly_the_signed_request() -> None:
     assert "signature" in str(stranger.refusal("PUT", path, query, headers, 10, now))
 
 
+def test_a_resumable_start_is_signed_as_a_post_carrying_its_header() -> None:
+    signer = LocalKeySigner(KEY, "upstream-uploads", ENDPOINT)
+    gateway = Gateway("http://storage", ENDPOINT, "http://dash", KEY)
+    signed = signer.put_url("uploads/acme/claims/20260107T120000-0a1b2c3d-big.csv", 1000, 15,
+                            resumable=True)
+    assert signed.headers["x-goog-resumable"] == "start"
+    path, query, headers = _request_of(signed)
+    now = datetime.now(UTC)
+    assert gateway.refusal("POST", path, query, headers, 0, now) is None
+    assert "signature" in str(gateway.refusal("PUT", path, query, headers, 0, now))
+    without = {k: v for k, v in headers.items() if k != "x-goog-resumable"}
+    assert "signature" in str(gateway.refusal("POST", path, query, without, 0, now))
+    assert "signature" in str(gateway.refusal("POST", path.replace("/acme/", "/beta/"), query,
+                                              headers, 0, now))
+    single = signer.put_url("uploads/acme/claims/20260107T120000-0a1b2c3d-big.csv", 1000, 15)
+    path, query, headers = _request_of(single)
+    assert "signature" in str(gateway.refusal("POST", path, query, {
+        **headers, "x-goog-resumable": "start"}, 0, now))  # a PUT's URL cannot start a session
+
+
 class Files:
     def __init__(self) -> None:
         self.signed: list[tuple[str, int, float]] = []
+        self.resumable: list[bool] = []
         self.objects: dict[str, bytes] = {}
 
-    def put_url(self, name: str, max_bytes: int, minutes: float) -> SignedPut:
+    def put_url(self, name: str, max_bytes: int, minutes: float,
+                resumable: bool = False) -> SignedPut:
         self.signed.append((name, max_bytes, minutes))
+        self.resumable.append(resumable)
         return SignedPut(f"{ENDPOINT}/upstream-uploads/{name}?X-Goog-Signature=s",
                          {"Content-Type": "application/octet-stream"}, NOW)
 
@@ -143,7 +168,24 @@ def test_a_signed_url_only_for_a_real_file_of_a_known_kind() -> None:
                                                           "size": "5"}).status == 403
     viewer = person_cookie(deps, "viewer@acme.test", "viewer-password")
     assert request(deps, "GET", "/upload", viewer).status == 403
-    assert len(files.signed) == 1
+    assert len(files.signed) == 1 and files.resumable == [False] and not body["resumable"]
+
+
+@pytest.mark.parametrize(("threshold", "size", "resumable", "chunk"), [
+    (RESUMABLE_FROM_BYTES, RESUMABLE_FROM_BYTES - 1, False, 8 * 2**20),
+    (RESUMABLE_FROM_BYTES, RESUMABLE_FROM_BYTES, True, 8 * 2**20),
+    (RESUMABLE_FROM_BYTES, MAX_UPLOAD_BYTES, True, 8 * 2**20),
+    (256 * 1024, 700_000, True, 256 * 1024),
+    (300 * 1024, 700_000, True, 256 * 1024)])
+def test_a_large_file_goes_as_a_resumable_session_in_legal_chunks(
+        threshold: int, size: int, resumable: bool, chunk: int) -> None:
+    deps, _, files, cookie, csrf = _dashboard()
+    lowered = replace(deps, resumable_from=threshold)
+    answer = request(lowered, "POST", "/uploads/new", cookie, {
+        "csrf": csrf, "kind": "claims", "filename": "big.csv", "size": str(size)})
+    body = json.loads(answer.html)
+    assert (body["resumable"], body["chunk"]) == (resumable, chunk)
+    assert files.resumable == [resumable] and body["chunk"] % (256 * 1024) == 0
 
 
 def test_following_an_upload_to_its_summary_and_rejects_within_the_practice() -> None:

@@ -1,5 +1,7 @@
 """V4 signed URLs for the browser's upload: a PUT of one object name, one content type, at
-most `max_bytes` (the signed `x-goog-content-length-range` header), for a few minutes.
+most `max_bytes` (the signed `x-goog-content-length-range` header), for a few minutes; or,
+for a large file, the same bound on the `POST` that starts a resumable upload session
+(`x-goog-resumable: start`, signed too), whose chunks then go to the session's URI.
 
 google-cloud-storage builds the URL; what signs it differs:
 - production: the function's own service account through the IAM `signBlob` API (no key
@@ -37,8 +39,17 @@ class SignedPut:
     expires_at: datetime
 
 
-def _headers(max_bytes: int) -> dict[str, str]:
-    return {"Content-Type": CONTENT_TYPE, LENGTH_HEADER: f"0,{max_bytes}"}
+RESUMABLE_HEADER = "x-goog-resumable"
+
+
+def _headers(max_bytes: int, resumable: bool = False) -> dict[str, str]:
+    headers = {"Content-Type": CONTENT_TYPE, LENGTH_HEADER: f"0,{max_bytes}"}
+    return {**headers, RESUMABLE_HEADER: "start"} if resumable else headers
+
+
+def _method(resumable: bool) -> str:
+    """google-cloud-storage signs "RESUMABLE" as a POST carrying `x-goog-resumable: start`."""
+    return "RESUMABLE" if resumable else "PUT"
 
 
 class LocalKeySigner:
@@ -51,12 +62,13 @@ class LocalKeySigner:
         self._bucket = storage.Client(project="local", credentials=anonymous).bucket(bucket)
         self._endpoint = endpoint
 
-    def put_url(self, name: str, max_bytes: int, minutes: float) -> SignedPut:
+    def put_url(self, name: str, max_bytes: int, minutes: float,
+                resumable: bool = False) -> SignedPut:
         url = self._bucket.blob(name).generate_signed_url(
-            version="v4", method="PUT", expiration=timedelta(minutes=minutes),
+            version="v4", method=_method(resumable), expiration=timedelta(minutes=minutes),
             content_type=CONTENT_TYPE, headers={LENGTH_HEADER: f"0,{max_bytes}"},
             credentials=self._credentials, api_access_endpoint=self._endpoint)
-        return SignedPut(url, _headers(max_bytes),
+        return SignedPut(url, _headers(max_bytes, resumable),
                          datetime.now(UTC) + timedelta(minutes=minutes))
 
 
@@ -66,18 +78,19 @@ class IamSigner:
     def __init__(self, client: storage.Client, bucket: str) -> None:
         self._bucket = client.bucket(bucket)
 
-    def put_url(self, name: str, max_bytes: int, minutes: float) -> SignedPut:
+    def put_url(self, name: str, max_bytes: int, minutes: float,
+                resumable: bool = False) -> SignedPut:
         import google.auth
         from google.auth.transport.requests import Request
 
         credentials, _ = google.auth.default()
         credentials.refresh(Request())  # type: ignore[no-untyped-call]
         url = self._bucket.blob(name).generate_signed_url(
-            version="v4", method="PUT", expiration=timedelta(minutes=minutes),
+            version="v4", method=_method(resumable), expiration=timedelta(minutes=minutes),
             content_type=CONTENT_TYPE, headers={LENGTH_HEADER: f"0,{max_bytes}"},
             service_account_email=getattr(credentials, "service_account_email", None),
             access_token=credentials.token)
-        return SignedPut(url, _headers(max_bytes),
+        return SignedPut(url, _headers(max_bytes, resumable),
                          datetime.now(UTC) + timedelta(minutes=minutes))
 
 
@@ -104,8 +117,9 @@ class BrowserUploads:
         self._bucket = client.bucket(bucket)
         self._signer = signer
 
-    def put_url(self, name: str, max_bytes: int, minutes: float) -> SignedPut:
-        return self._signer.put_url(name, max_bytes, minutes)
+    def put_url(self, name: str, max_bytes: int, minutes: float,
+                resumable: bool = False) -> SignedPut:
+        return self._signer.put_url(name, max_bytes, minutes, resumable)
 
     def md5_and_size(self, name: str) -> tuple[str, int] | None:
         import base64

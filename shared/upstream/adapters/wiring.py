@@ -274,7 +274,8 @@ def dashboard_deps() -> DashboardDeps:
                          uploads=browser_uploads(), pdf=_pdf_renderer(),
                          monthly=_monthly_sources(), people=people_deps,
                          link_window=sign_in_link_window,
-                         upload_endpoint=get_settings().upload_endpoint)
+                         upload_endpoint=get_settings().upload_endpoint,
+                         resumable_from=get_settings().upload_resumable_from_bytes)
 
 
 # One e-mailed sign-in link per address per ten minutes: enough for a person who lost the

@@ -55,6 +55,7 @@ from upstream.services.dashboard_signin import (
     signed_in_as,
 )
 from upstream.services.dashboard_uploads import (
+    RESUMABLE_FROM_BYTES,
     UploadFiles,
     follow,
     new_upload,
@@ -104,6 +105,7 @@ class DashboardDeps:
     test_channel: ChannelTester | None = None  # publishes a channel test for the dispatcher
     uploads: UploadFiles | None = None  # browser uploads: signed URLs, objects, rejects
     upload_endpoint: str = "https://storage.googleapis.com"
+    resumable_from: int = RESUMABLE_FROM_BYTES  # files this large go up in chunks
     histories: HistoryCache = field(default_factory=dict)  # the check's denial history, daily
     pdf: Callable[[str], bytes] | None = None  # HTML → PDF (adapters/pdf.py)
     monthly: MonthlySources | None = None  # what the monthly report reads

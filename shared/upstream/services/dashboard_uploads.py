@@ -1,6 +1,9 @@
 """Uploading in the browser: the page asks for a signed URL, the browser PUTs the file straight
 to Cloud Storage under `uploads/<practice>/<kind>/…` with a progress bar, and then follows
-the upload's summary until it is complete, with its rejects to download.
+the upload's summary until it is complete, with its rejects to download. A file from
+`resumable_from` bytes up goes as a resumable session instead: the signed URL starts it, the
+page sends 8 MiB chunks, and after a dropped connection asks the session where it stopped and
+goes on from there (a few retries with a growing pause) rather than starting again.
 
 The bytes never pass through the `api` function, and what lands is an ordinary bucket object:
 the same `file_ingest` path as a bucket drop or `upstream upload`, nothing else. The object
@@ -32,6 +35,11 @@ if TYPE_CHECKING:
 # (~300k lines, ~60 MB); anything beyond 100 MB is not one of ours.
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 URL_MINUTES = 15  # long enough for 100 MB on a slow office line, short enough to be useless
+RESUMABLE_FROM_BYTES = 8 * 1024 * 1024
+# Each chunk but the last is a multiple of 256 KiB (Cloud Storage's rule); 8 MiB keeps a
+# 100 MB file to 13 requests and a lost chunk to seconds of a slow uplink.
+CHUNK_BYTES = 8 * 1024 * 1024
+CHUNK_GRANULE = 256 * 1024
 REJECTS_LIMIT = 50 * 1024 * 1024
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _OBJECT = re.compile(rf"^uploads/(?P<customer>{CUSTOMER_ID})/"
@@ -40,7 +48,8 @@ _OBJECT = re.compile(rf"^uploads/(?P<customer>{CUSTOMER_ID})/"
 
 
 class UploadFiles(Protocol):
-    def put_url(self, name: str, max_bytes: int, minutes: float) -> SignedPut: ...
+    def put_url(self, name: str, max_bytes: int, minutes: float,
+                resumable: bool = False) -> SignedPut: ...
 
     def md5_and_size(self, name: str) -> tuple[str, int] | None: ...
 
@@ -91,8 +100,13 @@ def new_upload(visit: Visit, deps: DashboardDeps) -> Page:
         return _json(400, {"error": f"that file is over {MAX_UPLOAD_BYTES // 2**20} MB"})
     name = object_name(visit.principal.customer_id, kind, visit.form.get("filename", ""),
                        visit.now)
-    signed = deps.uploads.put_url(name, MAX_UPLOAD_BYTES, URL_MINUTES)
+    resumable = size >= deps.resumable_from
+    signed = deps.uploads.put_url(name, MAX_UPLOAD_BYTES, URL_MINUTES, resumable)
+    # A threshold lowered below one chunk (the Chromium walk) sends chunks no larger than it,
+    # still a multiple of 256 KiB.
+    chunk = min(CHUNK_BYTES, deps.resumable_from - deps.resumable_from % CHUNK_GRANULE)
     return _json(200, {"url": signed.url, "headers": signed.headers, "object": name,
+                       "resumable": resumable, "chunk": chunk,
                        "follow": "/uploads/follow?object=" + quote(name, safe="/")})
 
 
