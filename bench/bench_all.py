@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = (
     ("ingest", "bench/bench_ingest.py", ("file_ingest through", "aggregator", "function peak",
                                          "ratio ingest")),
-    ("webhook", "bench/bench_webhook.py", ("latency p50", "floor", "accepted", "in process")),
+    ("webhook", "bench/bench_webhook.py", ("latency p50", "floor", "accepted", "in process",
+                                            "after 15 s idle", "CPU pressure")),
     ("event to alert", "bench/bench_event_alert.py", ("event to alert",)),
     ("detection", "bench/bench_detect.py", ("detected", "false alerts by type")),
     ("network", "bench/bench_network.py", ("network test over", "median days earlier")),
