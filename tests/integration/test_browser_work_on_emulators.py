@@ -68,7 +68,7 @@ def test_a_resumable_session_through_the_gateway_survives_a_lost_answer(
     and its start to its signature."""
     import hashlib
 
-    from upstream.stack.resumable import CHUNK_GRANULE
+    from upstream.adapters.signed_urls import CHUNK_GRANULE
 
     uploads = _uploads(clean_stack)
     name = f"uploads/nobody-{unique}/claims/20260107T120000-0a1b2c3d-big.csv"

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from upstream.stack.resumable import CHUNK_GRANULE, ResumableSessions
+from upstream.adapters.signed_urls import CHUNK_GRANULE
+from upstream.stack.resumable import ResumableSessions
 
 NAME = "/upstream-uploads/uploads/acme/claims/20260107T120000-0a1b2c3d-big.csv"
 

@@ -40,6 +40,8 @@ class SignedPut:
 
 
 RESUMABLE_HEADER = "x-goog-resumable"
+# Cloud Storage takes a resumable session's chunks in multiples of this, all but the last.
+CHUNK_GRANULE = 256 * 1024
 
 
 def _headers(max_bytes: int, resumable: bool = False) -> dict[str, str]:

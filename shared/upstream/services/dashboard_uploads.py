@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote, urlsplit
 
-from upstream.adapters.signed_urls import SignedPut
+from upstream.adapters.signed_urls import CHUNK_GRANULE, SignedPut
 from upstream.domain.records import RecordKind
 from upstream.events import content_id
 from upstream.services.dashboard_visit import Visit, common
@@ -39,7 +39,6 @@ RESUMABLE_FROM_BYTES = 8 * 1024 * 1024
 # Each chunk but the last is a multiple of 256 KiB (Cloud Storage's rule); 8 MiB keeps a
 # 100 MB file to 13 requests and a lost chunk to seconds of a slow uplink.
 CHUNK_BYTES = 8 * 1024 * 1024
-CHUNK_GRANULE = 256 * 1024
 REJECTS_LIMIT = 50 * 1024 * 1024
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _OBJECT = re.compile(rf"^uploads/(?P<customer>{CUSTOMER_ID})/"

@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-CHUNK_GRANULE = 256 * 1024  # Cloud Storage's multiple for every chunk but the last
+from upstream.adapters.signed_urls import CHUNK_GRANULE
+
 _RANGE = re.compile(r"^bytes (?:(?P<first>\d{1,15})-(?P<last>\d{1,15})|\*)/(?P<total>\d{1,15}|\*)$")
 
 
