@@ -26,6 +26,7 @@ from firebase_admin import exceptions as fb_exceptions
 
 from upstream.domain.practice import people
 from upstream.domain.practice.people import PeopleError, Principal, Role
+from upstream.domain.practice.sso import FederatedPerson
 from upstream.logs import get_logger
 from upstream.ports import ServiceUnavailable
 
@@ -176,6 +177,25 @@ class FirebaseIdentity:
             return None
         customer = (user.custom_claims or {}).get(people.CLAIM_CUSTOMER)
         return str(customer) if customer and not user.disabled else None
+
+    @_outage_as_unavailable
+    def federated_person(self, customer_id: str, email: str,
+                         provider: str) -> FederatedPerson | None:
+        """The practice's person with this address, with the provider subject linked to them
+        (Identity Platform's provider data), or None when the address is not the practice's."""
+        user = self._member(customer_id, email)
+        if user is None:
+            return None
+        linked = next((str(p.uid) for p in user.provider_data if p.provider_id == provider),
+                      None)
+        return FederatedPerson(str(user.uid), bool(user.disabled), linked)
+
+    @_outage_as_unavailable
+    def custom_token(self, uid: str) -> str:
+        """A one-hour custom token for the person, so the server can link a provider identity
+        to exactly them (in production signed through IAM signBlob: infra/identity.tf)."""
+        token = auth.create_custom_token(uid, app=self._app)
+        return token.decode() if isinstance(token, bytes) else str(token)
 
     # --- sign-in -----------------------------------------------------------------------------
 

@@ -1,9 +1,12 @@
 """Signing a person in: Identity Platform's REST API (the Identity Toolkit), called by the
 dashboard's server so the pages keep carrying no script.
 
-Three calls: `accounts:signInWithPassword` (e-mail and password → an ID token),
-`accounts:signInWithEmailLink` (an e-mailed one-time sign-in code → an ID token) and
-`accounts:resetPassword` (an invitation's one-time code and the chosen password). The base URL
+The calls: `accounts:signInWithPassword` (e-mail and password → an ID token),
+`accounts:signInWithEmailLink` (an e-mailed one-time sign-in code → an ID token),
+`accounts:resetPassword` (an invitation's one-time code and the chosen password), and for
+single sign-on `accounts:signInWithIdp` (the practice's provider's ID token → ours, linking
+it to the invited person first) with `accounts:signInWithCustomToken` (that person's own
+token for the link, minted by firebase-admin). The base URL
 is the emulator's on the local stack and `https://identitytoolkit.googleapis.com` in
 production; the web API key is not a secret (it names the project to the sign-in endpoints).
 Every refusal comes back as one `SignInRefused` with a reason code for the log, never the
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -37,6 +41,7 @@ class SignInRefused(Exception):
 class SignedIn:
     id_token: str
     email: str
+    uid: str = ""
 
 
 def _signed_in(data: dict[str, Any], email: str) -> SignedIn:
@@ -46,7 +51,7 @@ def _signed_in(data: dict[str, Any], email: str) -> SignedIn:
     token = data.get("idToken")
     if not isinstance(token, str) or not token:
         raise SignInRefused("NO_TOKEN")
-    return SignedIn(token, str(data.get("email") or email))
+    return SignedIn(token, str(data.get("email") or email), str(data.get("localId") or ""))
 
 
 class IdentityToolkit:
@@ -94,3 +99,20 @@ class IdentityToolkit:
         if not isinstance(email, str) or not email:
             raise SignInRefused("NO_EMAIL")
         return email
+
+    def sign_in_with_idp(self, provider: str, provider_token: str, nonce: str,
+                         request_uri: str, link_to: str | None = None) -> SignedIn:
+        """The OIDC provider's ID token (already verified by us) → the linked person's ID
+        token; with `link_to` (that person's own ID token) the provider identity is linked to
+        them first (a provider identity linked elsewhere is FEDERATED_USER_ID_ALREADY_LINKED)."""
+        body: dict[str, Any] = {
+            "postBody": urlencode({"id_token": provider_token, "providerId": provider,
+                                   "nonce": nonce}),
+            "requestUri": request_uri, "returnSecureToken": True}
+        if link_to:
+            body["idToken"] = link_to
+        return _signed_in(self._post("accounts:signInWithIdp", body), "")
+
+    def sign_in_with_custom_token(self, token: str) -> SignedIn:
+        return _signed_in(self._post("accounts:signInWithCustomToken",
+                                     {"token": token, "returnSecureToken": True}), "")

@@ -6,6 +6,7 @@ import json
 import os
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where i
     from upstream.services.map_ehr_events import MapperDeps
     from upstream.services.people import PeopleDeps
     from upstream.services.score_claims import RiskDeps
+    from upstream.services.sso_sign_in import SsoDeps
     from upstream.services.webhooks import WebhookDeps
 from upstream.settings import get_settings
 
@@ -273,7 +275,8 @@ def dashboard_deps() -> DashboardDeps:
                          sign_in=identity_toolkit, test_channel=channel_tester(),
                          uploads=browser_uploads(), pdf=_pdf_renderer(),
                          monthly=_monthly_sources(), people=people_deps,
-                         link_window=sign_in_link_window,
+                         link_window=sign_in_link_window, sso=sso_deps,
+                         secrets=secret_store(),
                          upload_endpoint=get_settings().upload_endpoint,
                          resumable_from=get_settings().upload_resumable_from_bytes)
 
@@ -363,6 +366,29 @@ def identity_toolkit() -> IdentityToolkit:
         return IdentityToolkit.for_emulator(emulator)
     settings = get_settings()
     return IdentityToolkit(settings.identity_base_url, settings.identity_api_key)
+
+
+@cache
+def sso_deps() -> SsoDeps:
+    """Single sign-on: the practice's provider over HTTP (its discovery and keys cached in
+    this process), Identity Platform, and each state used once (Firestore idempotency)."""
+    from upstream.adapters.firestore_idempotency import FirestoreIdempotency
+    from upstream.adapters.oidc_provider import OidcProvider
+    from upstream.domain.practice.sso import client_secret_name
+    from upstream.services.sso_sign_in import SsoDeps
+
+    # Uncached: a practice that turns single sign-on off is off at the next sign-in.
+    tenants = FirestoreTenants(firestore_client())
+    once = FirestoreIdempotency(firestore_client())
+
+    def first_use(key: str, expires: datetime) -> bool:
+        return once.claim(key, expires, datetime.now(UTC))
+
+    return SsoDeps(provider=OidcProvider(), people=identity(), toolkit=identity_toolkit(),
+                   tenant=tenants.get,
+                   client_secret=lambda customer: (secret_store().get(
+                       client_secret_name(customer)) or b"").decode("utf-8", "replace"),
+                   first_use=first_use, dashboard_url=get_settings().dashboard_url)
 
 
 def people_deps() -> PeopleDeps:

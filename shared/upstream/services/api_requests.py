@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from upstream.domain.automation.tiers import AutomationSettings
 from upstream.domain.notify.routing import NotificationSettings
+from upstream.domain.practice.sso import SsoSettings
 
 MAX_PAGE = 200
 
@@ -117,11 +118,14 @@ class SettingsBody(_Strict):
     state: State | None = None
     # What each payer contracted per unit of each code (underpayment against the contract).
     fee_schedule: list[FeeRowIn] | None = Field(None, max_length=2000)
+    # Single sign-on with the practice's own OpenID Connect provider (the client secret is
+    # set on the settings page, into Secret Manager, never in this body).
+    sso: SsoSettings | None = None
 
 
 # What the specialty checks and the risk score read from the tenant document.
 PRACTICE_SETTINGS = ("risk_rules", "providers", "visit_limits", "kx_thresholds",
-                     "esrd_base_rate_cents", "state", "fee_schedule")
+                     "esrd_base_rate_cents", "state", "fee_schedule", "sso")
 
 
 class ActionQuery(_Strict):

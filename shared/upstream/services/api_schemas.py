@@ -100,6 +100,7 @@ class SettingsOut(_Open):
     visit_limits: dict[str, int] | None = None
     kx_thresholds: dict[str, int] | None = None
     esrd_base_rate_cents: int | None = None
+    sso: dict[str, Any] | None = None
 
 
 class ActionOut(_Open):

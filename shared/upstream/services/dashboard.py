@@ -27,6 +27,7 @@ from upstream.domain.notify import chart
 from upstream.domain.practice.gains import gains, line_doc_ids
 from upstream.domain.practice.people import Principal
 from upstream.logs import get_logger
+from upstream.ports import SecretStore
 from upstream.services import access_audit
 from upstream.services import dashboard_people as people_pages
 from upstream.services.api import ACTIONS, ApiStores
@@ -47,6 +48,7 @@ from upstream.services.dashboard_settings import (
     test_channel,
 )
 from upstream.services.dashboard_signin import (
+    PUBLIC,
     SessionIdentity,
     SignIn,
     next_after_sign_in,
@@ -54,6 +56,7 @@ from upstream.services.dashboard_signin import (
     sign_out,
     signed_in_as,
 )
+from upstream.services.dashboard_sso import PAGES as SSO_PAGES
 from upstream.services.dashboard_uploads import (
     RESUMABLE_FROM_BYTES,
     UploadFiles,
@@ -67,6 +70,7 @@ from upstream.services.dashboard_visit import Visit, common
 from upstream.services.monthly_report import MonthlySources
 from upstream.services.people import PeopleDeps
 from upstream.services.risk_history import HistoryCache
+from upstream.services.sso_sign_in import SsoDeps
 from upstream.services.web_pages import (
     MAX_FORM,
     Page,
@@ -112,6 +116,8 @@ class DashboardDeps:
     people: Callable[[], PeopleDeps] | None = None  # the people page's use-cases
     # One e-mailed sign-in link per address per window: True when this one may go.
     link_window: Callable[[str], bool] | None = None
+    sso: Callable[[], SsoDeps] | None = None  # single sign-on with practices' own providers
+    secrets: SecretStore | None = None  # the settings page stores the provider's secret
 
 
 _Visit = Visit
@@ -285,6 +291,10 @@ def handle(request: WebRequest, deps: DashboardDeps) -> Page:
                                             "service right now; try again in a moment.")
 
 
+# Pages open without a session: sign-in, invitations, e-mailed links, single sign-on.
+_PUBLIC = {**PUBLIC, **SSO_PAGES}
+
+
 def _template_of(request: WebRequest) -> str:
     """The route's template for the log (never the path itself: it can carry an id)."""
     try:
@@ -299,7 +309,7 @@ def _template(handler: Handler, method: str) -> str:
 
 
 def _handle(request: WebRequest, deps: DashboardDeps) -> Page:
-    public = public_page(request, deps)
+    public = public_page(request, deps, _PUBLIC)
     if public is not None:
         return public
     try:

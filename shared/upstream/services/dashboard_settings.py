@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
 from upstream.domain.practice import settings_forms as forms
+from upstream.domain.practice.sso import client_secret_name
 from upstream.services.api_requests import SettingsBody
 from upstream.services.automation import settings_for
 from upstream.services.dashboard_visit import Visit, common
@@ -57,11 +59,21 @@ def _stored(tenant: Mapping[str, Any]) -> dict[str, Any]:
             for npi, p in (tenant.get("providers") or {}).items()),
         "modifiers": forms.csv_text(rules.get("modifiers"), forms.MODIFIER_COLUMNS),
         "prior_auth": forms.csv_text(rules.get("prior_auth"), forms.PRIOR_AUTH_COLUMNS),
-        "disable_defaults": "on" if rules.get("disable_defaults") else ""}
+        "disable_defaults": "on" if rules.get("disable_defaults") else "",
+        **_sso_values(tenant)}
     for action in forms.ACTIONS:
         values[f"allow_{action}"] = "on" if action in {a.value for a in auto.allowed_actions} \
             else ""
     return values
+
+
+def _sso_values(tenant: Mapping[str, Any]) -> dict[str, str]:
+    raw = tenant.get("sso")
+    stored: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
+    return {"sso_issuer": str(stored.get("issuer") or ""),
+            "sso_client_id": str(stored.get("client_id") or ""),
+            "sso_domains": ", ".join(str(d) for d in stored.get("domains") or []),
+            "sso_required": "on" if stored.get("required") else ""}
 
 
 def _typed(section: str, form: Mapping[str, str]) -> dict[str, Any]:
@@ -72,7 +84,8 @@ def _typed(section: str, form: Mapping[str, str]) -> dict[str, Any]:
         for index in sorted({k.split("_")[0] for k in form if k.startswith("ch")}):
             rows.append({f: form.get(f"{index}_{f}", "") for f in forms.CHANNEL_FIELDS})
         typed["channels"] = [r for r in rows if r.get("id")]
-    for checkbox in ("auto_execute", "disable_defaults",
+    typed.pop("sso_client_secret", None)  # never echoed into the page
+    for checkbox in ("auto_execute", "disable_defaults", "sso_required",
                      *(f"allow_{a}" for a in forms.ACTIONS)):
         typed.setdefault(checkbox, "")
     return typed
@@ -84,9 +97,16 @@ def settings_page(visit: Visit, deps: DashboardDeps, errors: dict[str, str] | No
     values = _stored(tenant)
     if section is not None:
         values.update(_typed(section, visit.form))
+    customer = visit.principal.customer_id
+    sso_deps = deps.sso() if deps.sso is not None else None
     return page(status, "settings.html", **common(visit), values=values, errors=errors or {},
                 section=section, severities=SEVERITIES, states=STATES, actions=forms.ACTIONS,
-                can_test=deps.test_channel is not None, back="/settings")
+                can_test=deps.test_channel is not None, back="/settings",
+                sso_callback=sso_deps.redirect_uri if sso_deps else None,
+                sso_start=(sso_deps.dashboard_url.rstrip("/") + "/login/sso?practice="
+                           + quote(customer)) if sso_deps else None,
+                sso_secret_set=bool(deps.secrets and deps.secrets.get(
+                    client_secret_name(customer))))
 
 
 def save_section(visit: Visit, deps: DashboardDeps, section: str) -> Page:
@@ -106,9 +126,34 @@ def save_section(visit: Visit, deps: DashboardDeps, section: str) -> Page:
             errors.setdefault(forms.field_of(loc), forms.where(loc) + str(error["msg"]))
         return settings_page(visit, deps, errors, section, 400)
     stored = checked.model_dump(mode="json")
-    deps.stores.update_tenant(visit.principal.customer_id,
-                              {k: stored[k] for k in body if stored.get(k) is not None})
+    fields = {k: stored[k] for k in body if stored.get(k) is not None}
+    if section == "sso":
+        refused = _sso_secret(visit, deps, checked.sso is not None)
+        if refused:
+            return settings_page(visit, deps, refused, section, 400)
+        fields = {"sso": stored.get("sso")}  # None turns single sign-on off
+    deps.stores.update_tenant(visit.principal.customer_id, fields)
     return redirect(f"/settings?done=saved#{section}")
+
+
+def _sso_secret(visit: Visit, deps: DashboardDeps, enabling: bool) -> dict[str, str]:
+    """The provider's client secret into Secret Manager (typed once, never shown again);
+    errors beside the field when single sign-on would be on without one."""
+    typed = visit.form.get("sso_client_secret", "").strip()
+    if not enabling:
+        return {}
+    name = client_secret_name(visit.principal.customer_id)
+    if deps.secrets is None:
+        return {"sso_client_secret": "This deployment cannot store secrets from the page."}
+    if typed:
+        if len(typed) > 512 or not typed.isprintable():
+            return {"sso_client_secret": "The client secret your provider issued (printable "
+                                         "characters, at most 512)."}
+        deps.secrets.put(name, typed.encode())
+        return {}
+    if deps.secrets.get(name) is None:
+        return {"sso_client_secret": "The client secret your provider issued for Upstream."}
+    return {}
 
 
 def test_channel(visit: Visit, deps: DashboardDeps, channel_id: str) -> Page:

@@ -32,6 +32,7 @@ from upstream.domain import session as sessions
 from upstream.domain.api_keys import allows, key_usable, parse_bearer
 from upstream.domain.practice import people
 from upstream.domain.practice.people import Principal
+from upstream.domain.practice.sso import settings_of as sso_settings_of
 from upstream.logs import get_logger
 from upstream.services import access_audit
 from upstream.services.web_pages import (
@@ -67,6 +68,15 @@ SIGN_IN_LINK_SENT = ("If that address belongs to someone at a practice on Upstre
                      "link is on its way. It works once, within an hour.")
 SIGN_IN_LINK_REFUSED = ("This sign-in link has expired or was already used. Ask for a new one "
                         "on the sign-in page.")
+
+
+SSO_REQUIRED = ("Your practice signs in through its own single sign-on. Use "
+                "/login/sso?practice={practice} (the sign-in page's single sign-on button).")
+
+
+def sso_required(deps: DashboardDeps, customer_id: str) -> bool:
+    settings = sso_settings_of(deps.stores.tenant(customer_id) or {})
+    return settings is not None and settings.required
 
 
 class SessionIdentity(Protocol):
@@ -145,15 +155,21 @@ def _audit_sign_in(request: WebRequest, deps: DashboardDeps, principal: Principa
                                client_ip=request.client_ip)
 
 
-def _person_session(request: WebRequest, deps: DashboardDeps, signed: SignedIn, now: datetime,
-                    target: str, action: str) -> Page | None:
-    """The session cookie for a fresh ID token, audited; None if it is refused."""
+def person_session(request: WebRequest, deps: DashboardDeps, signed: SignedIn, now: datetime,
+                   target: str, action: str, single_sign_on: bool = False) -> Page | None:
+    """The session cookie for a fresh ID token, audited; None if it is refused. A practice
+    that requires single sign-on gets no session from a password or an e-mailed link (said
+    only after the right password or link: no oracle)."""
     if deps.identity is None:
         return None
     value = deps.identity.session_cookie(signed.id_token)
     principal = deps.identity.verify_session_cookie(value) if value else None
     if value is None or principal is None:
         return None
+    if not single_sign_on and sso_required(deps, principal.customer_id):
+        log.info("person sign-in refused", extra={"reason": "practice requires sso"})
+        return message(403, "Single sign-on", SSO_REQUIRED.format(
+            practice=quote(principal.customer_id)))
     if not _audit_sign_in(request, deps, principal, now, action):
         return message(503, "Unavailable", "Upstream cannot record this sign-in right now; "
                                            "try again in a moment.")
@@ -193,7 +209,7 @@ def _password(request: WebRequest, deps: DashboardDeps, submitted: dict[str, str
         if reason == "MFA_REQUIRED":  # only after the right password: no oracle
             return login_form(request, deps, MFA_NOT_YET, 401, target)
         return None
-    return _person_session(request, deps, signed, now, target, "POST /login")
+    return person_session(request, deps, signed, now, target, "POST /login")
 
 
 def _key(request: WebRequest, deps: DashboardDeps, key_text: str, now: datetime,
@@ -246,7 +262,7 @@ def welcome(request: WebRequest, deps: DashboardDeps) -> Page:
     except SignInRefused as exc:
         log.info("invitation refused", extra={"reason": exc.reason})
         return message(400, "Invitation", LINK_REFUSED)
-    done = _person_session(request, deps, signed, deps.clock(), "/", "POST /welcome")
+    done = person_session(request, deps, signed, deps.clock(), "/", "POST /welcome")
     return done or message(400, "Invitation", LINK_REFUSED)
 
 
@@ -292,7 +308,7 @@ def finish_link(request: WebRequest, deps: DashboardDeps) -> Page:
         if getattr(exc, "reason", "") == "MFA_REQUIRED":
             return message(401, "Sign-in link", MFA_NOT_YET)
         return message(400, "Sign-in link", SIGN_IN_LINK_REFUSED)
-    done = _person_session(request, deps, signed, deps.clock(), "/", "POST /login/link/finish")
+    done = person_session(request, deps, signed, deps.clock(), "/", "POST /login/link/finish")
     return done or message(400, "Sign-in link", SIGN_IN_LINK_REFUSED)
 
 
@@ -312,8 +328,9 @@ PUBLIC: dict[tuple[str, str], PublicPage] = {
     ("/login/link/finish", "POST"): finish_link}
 
 
-def public_page(request: WebRequest, deps: DashboardDeps) -> Page | None:
-    handler = PUBLIC.get((request.path.rstrip("/") or "/", request.method))
+def public_page(request: WebRequest, deps: DashboardDeps,
+                table: dict[tuple[str, str], PublicPage] = PUBLIC) -> Page | None:
+    handler = table.get((request.path.rstrip("/") or "/", request.method))
     if handler is None:
         return None
     if len(request.body) > MAX_FORM:

@@ -22,7 +22,7 @@ from typing import Any
 
 from upstream.domain.practice.fee_schedule import FeeScheduleError, parse_fee_schedule
 
-SECTIONS = ("notifications", "practice", "automation", "providers", "risk_rules")
+SECTIONS = ("notifications", "practice", "automation", "providers", "risk_rules", "sso")
 CHANNEL_FIELDS = ("id", "kind", "min_severity", "mode", "recipients", "url", "types",
                   "weekly_summary", "quiet_start", "quiet_end")
 MODIFIER_COLUMNS = ("payer", "state", "plan", "cpt", "modifiers", "when_credential",
@@ -181,9 +181,20 @@ def risk_rules(form: Mapping[str, str]) -> dict[str, Any]:
         "disable_defaults": bool(form.get("disable_defaults"))}}
 
 
+def single_sign_on(form: Mapping[str, str]) -> dict[str, Any]:
+    """The practice's OpenID Connect provider; an empty issuer turns single sign-on off. The
+    client secret is not part of the body: it goes to Secret Manager (`dashboard_settings`)."""
+    issuer = form.get("sso_issuer", "").strip()
+    if not issuer:
+        return {"sso": None}
+    return {"sso": {"issuer": issuer, "client_id": form.get("sso_client_id", "").strip(),
+                    "domains": _words(form.get("sso_domains", "").lower()),
+                    "required": bool(form.get("sso_required"))}}
+
+
 PARSERS: dict[str, Callable[[Mapping[str, str]], dict[str, Any]]] = {
     "notifications": notifications, "practice": practice, "automation": automation,
-    "providers": providers, "risk_rules": risk_rules}
+    "providers": providers, "risk_rules": risk_rules, "sso": single_sign_on}
 
 
 def field_of(loc: tuple[Any, ...]) -> str:
@@ -196,6 +207,8 @@ def field_of(loc: tuple[Any, ...]) -> str:
         return str(loc[1]) if len(loc) > 1 else "channels"
     if section == "risk_rules" and len(loc) > 1:
         return str(loc[1]) if loc[1] in ("modifiers", "prior_auth") else "disable_defaults"
+    if section == "sso":
+        return "sso_" + str(loc[1]) if len(loc) > 1 else "sso_issuer"
     if section == "automation" and len(loc) > 1:
         return {"dollar_threshold_cents": "dollar_threshold"}.get(str(loc[1]), str(loc[1]))
     return {"esrd_base_rate_cents": "esrd_base_rate"}.get(section, section)
