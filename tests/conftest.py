@@ -20,6 +20,9 @@ from upstream.stack.config import StackConfig
 if TYPE_CHECKING:
     from google.cloud import firestore
 
+# Single sign-on's provider and people (`idp`, `world`), for the tests of its parts and pages.
+pytest_plugins = ["tests.unit.sso_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def stack_config(tmp_path_factory: pytest.TempPathFactory) -> StackConfig:

@@ -48,9 +48,11 @@ class Endpoints:
 def _json(response: requests.Response, what: str) -> dict[str, Any]:
     if response.status_code >= 500:
         raise ServiceUnavailable(f"the provider's {what} answered {response.status_code}")
-    body = response.raw.read(MAX_BODY + 1, decode_content=True)
-    if len(body) > MAX_BODY:
-        raise SsoError(f"{what} too large")
+    body = b""
+    for chunk in response.iter_content(64 * 1024):
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise SsoError(f"{what} too large")
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
