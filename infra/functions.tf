@@ -110,8 +110,10 @@ locals {
       # Replaying a practice's dead letters (POST /v1/admin/dead-letters/<topic>/replay)
       # republishes them to their topic; it reads the holds (pubsub.tf api_reads_holds).
       publishes = ["claims", "ehr-events", "ehr-fetch", "alerts", "detector-runs"]
-      secrets   = ["dashboard-session-key"]
-      bucket    = false
+      # The session key; a practice's single sign-on client secret (its settings page
+      # writes it: identity.tf api_writes_sso_secrets).
+      secrets = ["dashboard-session-key", "sso-client-secret"]
+      bucket  = false
     }
     risk_scorer = {
       trigger     = "topic:claims"

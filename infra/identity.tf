@@ -1,5 +1,5 @@
-# People of a practice sign in with Identity Platform (Contract 6): e-mail and password or an
-# e-mailed link, with a TOTP second factor. Roles and the practice are custom claims set by `upstream user add`
+# People of a practice sign in with Identity Platform (Contract 6): e-mail and password, an
+# e-mailed link, or the practice's own single sign-on (below), with a TOTP second factor. Roles and the practice are custom claims set by `upstream user add`
 # (firebase-admin), never by the client.
 
 resource "google_project_service" "identity_toolkit" {
@@ -66,4 +66,36 @@ resource "google_project_iam_member" "api_identity" {
   project = var.project
   role    = "roles/firebaseauth.admin"
   member  = "serviceAccount:${google_service_account.function["api"].email}"
+}
+
+# Single sign-on with a practice's own OpenID Connect provider (Contract 6). The dashboard's
+# server runs the code flow itself (PKCE, the client secret from Secret Manager) and verifies
+# the provider's ID token; Identity Platform then signs the person in with that token
+# (`accounts:signInWithIdp`), so it must know the provider: same issuer and client id as the
+# practice's settings page. Identity Platform needs no client secret for that (ID tokens
+# only), so none is in Terraform state.
+resource "google_identity_platform_oauth_idp_config" "practice" {
+  for_each     = var.sso_providers
+  project      = var.project
+  name         = "oidc.upstream-${each.key}" # domain/practice/sso.py provider_id
+  display_name = "Upstream ${each.key}"
+  issuer       = each.value.issuer
+  client_id    = each.value.client_id
+  enabled      = true
+  response_type {
+    id_token = true
+    code     = false
+  }
+  depends_on = [google_project_service.identity_toolkit]
+}
+
+# The settings page stores the provider's client secret as a new version of the practice's
+# declared secret (adapters/secrets.py adds a version, creating nothing). Linking the
+# provider to the invited person uses a custom token the api function signs as itself
+# through IAM signBlob: iam.tf api_signs_upload_urls already grants that.
+resource "google_secret_manager_secret_iam_member" "api_writes_sso_secrets" {
+  for_each  = toset(var.tenants)
+  secret_id = google_secret_manager_secret.tenant["sso-client-secret-${each.value}"].id
+  role      = "roles/secretmanager.secretVersionAdder"
+  member    = "serviceAccount:${google_service_account.function["api"].email}"
 }

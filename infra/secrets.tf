@@ -4,7 +4,7 @@
 locals {
   # Per-tenant secrets the code reads (shared/upstream/services/tenants.py).
   tenant_secret_prefixes = ["patient-hash-key", "webhook-secret", "athena-hub-secret", "athena-oauth",
-  "slack-webhooks", "outbound-webhook-secret"]
+  "slack-webhooks", "outbound-webhook-secret", "sso-client-secret"]
   tenant_secrets = { for pair in setproduct(local.tenant_secret_prefixes, var.tenants) :
   "${pair[0]}-${pair[1]}" => { prefix = pair[0], tenant = pair[1] } }
   # Global secrets the code reads.

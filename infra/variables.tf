@@ -76,3 +76,12 @@ variable "operator_email" {
   description = "Who is paged when a dead-letter topic holds a message or an upload stays processing for an hour (Contract 7)."
   type        = string
 }
+
+variable "sso_providers" {
+  description = "Practices that sign in with their own OpenID Connect provider: customer id => the issuer and client id their settings page holds."
+  type = map(object({
+    issuer    = string
+    client_id = string
+  }))
+  default = {}
+}

@@ -71,6 +71,8 @@ def _handler(state: FakeSecretManager) -> type[BaseHTTPRequestHandler]:
                 state.versions[secret] = []
                 return self._answer(200, {"name": f"{path}/{secret}"})
             secret = path.split("/")[3].removesuffix(":addVersion")
+            if secret not in state.versions:
+                return self._error(404, "NOT_FOUND")
             state.versions[secret].append(base64.b64decode(body["payload"]["data"]))
             return self._answer(200, {"name": f"{path}/versions/{len(state.versions[secret])}"})
 
@@ -121,12 +123,12 @@ def test_put_creates_the_secret_once_then_adds_versions(
     state, store = secret_manager
     store.put("webhook-secret-acme", b"first")
     store.put("webhook-secret-acme", b"second")
-    create, add, create_again, add_again = state.requests
+    missing, create, add, add_again = state.requests
+    assert missing[1] == add[1] == add_again[1] == \
+        "projects/upstream-prod/secrets/webhook-secret-acme:addVersion"
     assert create == ("POST", "projects/upstream-prod/secrets",
                       {"replication": {"automatic": {}}})
-    assert add[1] == "projects/upstream-prod/secrets/webhook-secret-acme:addVersion"
     assert base64.b64decode(add[2]["payload"]["data"]) == b"first"
-    assert create_again[0] == "POST" and add_again[1] == add[1]
     assert state.versions["webhook-secret-acme"] == [b"first", b"second"]
     assert store.get("webhook-secret-acme") == b"second"  # put invalidates the cache
 

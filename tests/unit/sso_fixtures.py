@@ -100,7 +100,8 @@ def world(idp: FakeIdp) -> Iterator[tuple[SsoDeps, People, FakeIdp]]:
     yield deps, people, idp
 
 
-def authorize(url: str, email: str, password: str = "idp-pass") -> dict[str, str]:
+def authorize(url: str, email: str, password: str = "idp-pass",
+              redirect: str = REDIRECT) -> dict[str, str]:
     """The person at the provider's page: the callback's query it sends the browser back with."""
     parts = urlsplit(url)
     asked = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -109,5 +110,5 @@ def authorize(url: str, email: str, password: str = "idp-pass") -> dict[str, str
                            allow_redirects=False)
     assert answer.status_code == 302, answer.text
     location = urlsplit(answer.headers["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT
+    assert f"{location.scheme}://{location.netloc}{location.path}" == redirect
     return {k: v[0] for k, v in parse_qs(location.query).items()}

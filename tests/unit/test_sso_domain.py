@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from upstream.domain.practice import sso
 from upstream.domain.practice.sso import SsoError, SsoSettings, Ticket
+from upstream.services.tenants import sso_client_secret
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 SECRET = b"k" * 32
@@ -158,4 +159,4 @@ def test_several_audiences_need_the_authorised_party_to_be_us() -> None:
 
 def test_provider_ids_are_ours_per_practice() -> None:
     assert sso.provider_id("acme") == "oidc.upstream-acme"
-    assert sso.client_secret_name("acme") == "sso-client-secret-acme"
+    assert sso_client_secret("acme") == "sso-client-secret-acme"

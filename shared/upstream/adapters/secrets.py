@@ -112,15 +112,20 @@ class SecretManagerStore:
         return values
 
     def put(self, name: str, value: bytes) -> None:
-        parent = f"projects/{self._project}"
+        """A new version of the secret, which is made first only if it does not exist: a
+        function holding just `secretVersionAdder` on a secret Terraform declared (the
+        dashboard storing a practice's single sign-on secret) never needs to create one."""
+        version = {"parent": self._client.secret_path(self._project, name),
+                   "payload": {"data": value}}
         try:
-            self._client.create_secret(request={
-                "parent": parent, "secret_id": name,
-                "secret": {"replication": {"automatic": {}}}})
-        except gexc.Conflict:  # gRPC raises AlreadyExists (a Conflict), REST a bare 409 Conflict
-            pass
-        self._client.add_secret_version(request={
-            "parent": self._client.secret_path(self._project, name),
-            "payload": {"data": value}})
+            self._client.add_secret_version(request=version)
+        except gexc.NotFound:
+            try:
+                self._client.create_secret(request={
+                    "parent": f"projects/{self._project}", "secret_id": name,
+                    "secret": {"replication": {"automatic": {}}}})
+            except gexc.Conflict:  # made meanwhile (gRPC AlreadyExists, REST a bare 409)
+                pass
+            self._client.add_secret_version(request=version)
         self._cache.pop(name, None)
         self._recent.pop(name, None)

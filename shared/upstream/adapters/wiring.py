@@ -374,8 +374,8 @@ def sso_deps() -> SsoDeps:
     this process), Identity Platform, and each state used once (Firestore idempotency)."""
     from upstream.adapters.firestore_idempotency import FirestoreIdempotency
     from upstream.adapters.oidc_provider import OidcProvider
-    from upstream.domain.practice.sso import client_secret_name
     from upstream.services.sso_sign_in import SsoDeps
+    from upstream.services.tenants import sso_client_secret
 
     # Uncached: a practice that turns single sign-on off is off at the next sign-in.
     tenants = FirestoreTenants(firestore_client())
@@ -387,7 +387,7 @@ def sso_deps() -> SsoDeps:
     return SsoDeps(provider=OidcProvider(), people=identity(), toolkit=identity_toolkit(),
                    tenant=tenants.get,
                    client_secret=lambda customer: (secret_store().get(
-                       client_secret_name(customer)) or b"").decode("utf-8", "replace"),
+                       sso_client_secret(customer)) or b"").decode("utf-8", "replace"),
                    first_use=first_use, dashboard_url=get_settings().dashboard_url)
 
 

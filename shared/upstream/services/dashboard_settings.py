@@ -15,10 +15,10 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from upstream.domain.practice import settings_forms as forms
-from upstream.domain.practice.sso import client_secret_name
 from upstream.services.api_requests import SettingsBody
 from upstream.services.automation import settings_for
 from upstream.services.dashboard_visit import Visit, common
+from upstream.services.tenants import sso_client_secret
 from upstream.services.web_pages import Page, message, page, redirect
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def settings_page(visit: Visit, deps: DashboardDeps, errors: dict[str, str] | No
                 sso_start=(sso_deps.dashboard_url.rstrip("/") + "/login/sso?practice="
                            + quote(customer)) if sso_deps else None,
                 sso_secret_set=bool(deps.secrets and deps.secrets.get(
-                    client_secret_name(customer))))
+                    sso_client_secret(customer))))
 
 
 def save_section(visit: Visit, deps: DashboardDeps, section: str) -> Page:
@@ -142,7 +142,7 @@ def _sso_secret(visit: Visit, deps: DashboardDeps, enabling: bool) -> dict[str, 
     typed = visit.form.get("sso_client_secret", "").strip()
     if not enabling:
         return {}
-    name = client_secret_name(visit.principal.customer_id)
+    name = sso_client_secret(visit.principal.customer_id)
     if deps.secrets is None:
         return {"sso_client_secret": "This deployment cannot store secrets from the page."}
     if typed:

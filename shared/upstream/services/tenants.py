@@ -31,6 +31,12 @@ def athena_oauth_secret(customer_id: str) -> str:
     return f"athena-oauth-{customer_id}"
 
 
+def sso_client_secret(customer_id: str) -> str:
+    """The client secret of the practice's single sign-on provider (the settings page sets
+    it; the api function reads it to exchange a sign-in's code)."""
+    return f"sso-client-secret-{customer_id}"
+
+
 def slack_webhooks_secret(customer_id: str) -> str:
     """JSON `{channel id: Slack incoming-webhook URL}` (the URL is the credential)."""
     return f"slack-webhooks-{customer_id}"

@@ -69,7 +69,7 @@ def _loopback(host: str) -> bool:
 
 class SsoSettings(BaseModel):
     """A practice's OpenID Connect provider. The client secret is not here: it is a secret
-    (`sso-client-secret-<customer>` in Secret Manager), set from the settings page."""
+    (`services/tenants.sso_client_secret`, in Secret Manager), set from the settings page."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -107,10 +107,6 @@ def provider_id(customer_id: str) -> str:
     """The practice's provider in Identity Platform: `oidc.` and a name of our own, so one
     practice's configuration can never name another's (infra/identity.tf makes the same)."""
     return f"oidc.upstream-{customer_id}"
-
-
-def client_secret_name(customer_id: str) -> str:
-    return f"sso-client-secret-{customer_id}"
 
 
 @dataclass(frozen=True, slots=True)
