@@ -22,11 +22,9 @@ the ones the practice invited.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import ipaddress
-import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -36,10 +34,13 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from upstream.domain import sealed
+
 # The round trip through the IdP: a person who types a password there and answers a second
 # factor needs minutes, not hours; a stolen state cookie is dead after this.
 STATE_MINUTES = 10
 STATE_COOKIE = "upstream_sso"
+_PURPOSE = "sso-state"
 # RFC 7636 4.1: a verifier of 43–128 characters; 32 random bytes give 43.
 _VERIFIER_BYTES = 32
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -136,51 +137,32 @@ class Ticket:
     @property
     def challenge(self) -> str:
         """RFC 7636 4.2, S256: BASE64URL(SHA256(verifier))."""
-        return _b64(hashlib.sha256(self.verifier.encode()).digest())
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(secret: bytes, payload: str) -> str:
-    return _b64(hmac.new(secret, f"sso-state\x1f{payload}".encode(), hashlib.sha256).digest())
+        return sealed.b64(hashlib.sha256(self.verifier.encode()).digest())
 
 
 def new_ticket(customer_id: str, target: str, now: datetime) -> Ticket:
     return Ticket(customer_id, secrets.token_urlsafe(24), secrets.token_urlsafe(24),
-                  _b64(secrets.token_bytes(_VERIFIER_BYTES)), target,
+                  sealed.b64(secrets.token_bytes(_VERIFIER_BYTES)), target,
                   now + timedelta(minutes=STATE_MINUTES))
 
 
 def seal(secret: bytes, ticket: Ticket) -> str:
-    payload = _b64(json.dumps({
+    return sealed.seal(secret, _PURPOSE, {
         "c": ticket.customer_id, "s": ticket.state, "n": ticket.nonce, "v": ticket.verifier,
-        "t": ticket.target, "e": int(ticket.expires.timestamp())},
-        separators=(",", ":")).encode())
-    return f"{payload}.{_mac(secret, payload)}"
+        "t": ticket.target}, ticket.expires)
 
 
-def unseal(secret: bytes, sealed: str | None, state: str | None, now: datetime) -> Ticket:
+def unseal(secret: bytes, cookie: str | None, state: str | None, now: datetime) -> Ticket:
     """The ticket whose state the IdP sent back, or SsoError: forged, altered, expired, from
     another browser (no cookie), or the state of another round trip."""
-    if not sealed or sealed.count(".") != 1 or len(sealed) > 2048:
-        raise SsoError("no state cookie")
-    payload, mac = sealed.split(".")
-    if not hmac.compare_digest(_mac(secret, payload).encode(), mac.encode("utf-8", "replace")):
-        raise SsoError("state cookie forged")
     try:
-        data = json.loads(_unb64(payload))
+        data, expires = sealed.unseal(secret, _PURPOSE, cookie, now)
         ticket = Ticket(str(data["c"]), str(data["s"]), str(data["n"]), str(data["v"]),
-                        str(data["t"]), datetime.fromtimestamp(int(data["e"]), tz=now.tzinfo))
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                        str(data["t"]), expires)
+    except sealed.Unsealed as exc:
+        raise SsoError(f"state cookie {exc}") from None
+    except KeyError:
         raise SsoError("state cookie malformed") from None
-    if ticket.expires <= now:
-        raise SsoError("state expired")
     if not state or not hmac.compare_digest(ticket.state.encode(),
                                             state.encode("utf-8", "replace")):
         raise SsoError("state mismatch")
