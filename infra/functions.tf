@@ -111,8 +111,8 @@ locals {
       # republishes them to their topic; it reads the holds (pubsub.tf api_reads_holds).
       publishes = ["claims", "ehr-events", "ehr-fetch", "alerts", "detector-runs"]
       # The session key; a practice's single sign-on client secret (its settings page
-      # writes it: identity.tf api_writes_sso_secrets).
-      secrets = ["dashboard-session-key", "sso-client-secret"]
+      # writes it: identity.tf api_writes_sso_secrets); the authenticator codes' seed key.
+      secrets = ["dashboard-session-key", "sso-client-secret", "totp-seed-key"]
       bucket  = false
     }
     risk_scorer = {

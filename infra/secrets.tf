@@ -8,7 +8,7 @@ locals {
   tenant_secrets = { for pair in setproduct(local.tenant_secret_prefixes, var.tenants) :
   "${pair[0]}-${pair[1]}" => { prefix = pair[0], tenant = pair[1] } }
   # Global secrets the code reads.
-  global_secrets = ["network-signal-key", "smtp-credentials", "dashboard-session-key"]
+  global_secrets = ["network-signal-key", "smtp-credentials", "dashboard-session-key", "totp-seed-key"]
 
   # Who reads what: a function listing a prefix gets access to that secret of every tenant.
   secret_readers = merge(
@@ -36,7 +36,9 @@ resource "google_secret_manager_secret" "tenant" {
 }
 
 # Platform keys: network signals made unattributable (domain/detect/network.py), SMTP
-# credentials, and the key that signs dashboard sessions (domain/session.py).
+# credentials, the key that signs dashboard sessions (domain/session.py), and the key each
+# person's authenticator secret is derived from (domain/practice/second_factor.py: rotating
+# it asks everyone to add their authenticator again).
 resource "google_secret_manager_secret" "global" {
   for_each  = toset(local.global_secrets)
   secret_id = each.value

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     # the Auth emulator instead (FIREBASE_AUTH_EMULATOR_HOST).
     identity_base_url: str = "https://identitytoolkit.googleapis.com"
     identity_api_key: str = ""
+    # The roles that sign in with an authenticator code after the password or e-mailed link,
+    # where a practice has not chosen its own (settings page). Production: owners and admins
+    # (they change people and settings). The local stack sets none, so people made with
+    # `--password` sign in with the password alone (tests, the demo).
+    mfa_roles: str = "owner,admin"
     # Browser uploads (the dashboard): V4 signed PUT URLs into this bucket, signed through
     # IAM in production; the local stack signs with its own key and points at its gateway.
     uploads_bucket: str = "upstream-uploads"
@@ -54,6 +59,10 @@ class Settings(BaseSettings):
     # How long one delivery owns an upload before another may take over: the function's
     # timeout (540 s, the 2nd-gen event maximum) so a live run is never doubled.
     ingest_lease_seconds: int = 540
+
+
+def mfa_roles(settings: Settings) -> tuple[str, ...]:
+    return tuple(r.strip() for r in settings.mfa_roles.split(",") if r.strip())
 
 
 @cache

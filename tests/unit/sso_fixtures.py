@@ -35,8 +35,8 @@ class People:
                          provider: str) -> FederatedPerson | None:
         return self.members.get((customer_id, email))
 
-    def custom_token(self, uid: str) -> str:
-        return f"custom:{uid}"
+    def custom_token(self, uid: str, claims: dict[str, Any] | None = None) -> str:
+        return f"custom:{uid}:{(claims or {}).get('upstream_2fa', '')}"
 
 
 @dataclass
@@ -45,7 +45,8 @@ class Toolkit:
     refuse: str | None = None
 
     def sign_in_with_custom_token(self, token: str) -> SignedIn:
-        return SignedIn(f"own:{token.split(':')[1]}", "", "")
+        _, uid, how = token.split(":")
+        return SignedIn(f"marked:{uid}:{how}" if how else f"own:{uid}", "", uid)
 
     def sign_in_with_idp(self, provider: str, provider_token: str, nonce: str,
                          request_uri: str, link_to: str | None = None) -> SignedIn:

@@ -106,9 +106,9 @@ def _with_sso(world: Any) -> tuple[DashboardDeps, Any]:
     deps, stores, _, identity = people_dashboard()
     stores.tenants["acme"]["sso"] = sso_deps.tenant("acme")["sso"]
     # What Identity Platform's sign-in for the linked person (uid u-b) gives the session.
-    identity.by_token["session-token:u-b"] = Principal(
+    identity.by_token["marked:u-b:sso"] = Principal(
         "acme", "user:biller@clinic.example", "biller",
-        for_user("acme", "biller@clinic.example", "biller").levels, "seed", "u-b")
+        for_user("acme", "biller@clinic.example", "biller").levels, "seed", "u-b", True)
     return replace(deps, sso=lambda: replace(sso_deps, tenant=stores.tenants.get)), stores
 
 

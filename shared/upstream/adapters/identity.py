@@ -191,10 +191,12 @@ class FirebaseIdentity:
         return FederatedPerson(str(user.uid), bool(user.disabled), linked)
 
     @_outage_as_unavailable
-    def custom_token(self, uid: str) -> str:
-        """A one-hour custom token for the person, so the server can link a provider identity
-        to exactly them (in production signed through IAM signBlob: infra/identity.tf)."""
-        token = auth.create_custom_token(uid, app=self._app)
+    def custom_token(self, uid: str, claims: dict[str, Any] | None = None) -> str:
+        """A one-hour custom token for the person: to link a provider identity to exactly
+        them, or to sign them in with our second-step claim (`upstream_2fa`), which then
+        rides in their ID token and session cookie. Signed in production through IAM
+        signBlob as the api function itself (infra/iam.tf); only our server can make one."""
+        token = auth.create_custom_token(uid, claims, app=self._app)
         return token.decode() if isinstance(token, bytes) else str(token)
 
     # --- sign-in -----------------------------------------------------------------------------

@@ -43,9 +43,10 @@ if TYPE_CHECKING:  # the detection stack (scipy, statsmodels) loads only where i
     from upstream.services.map_ehr_events import MapperDeps
     from upstream.services.people import PeopleDeps
     from upstream.services.score_claims import RiskDeps
+    from upstream.services.second_factor_sign_in import SecondFactorDeps
     from upstream.services.sso_sign_in import SsoDeps
     from upstream.services.webhooks import WebhookDeps
-from upstream.settings import get_settings
+from upstream.settings import get_settings, mfa_roles
 
 log = get_logger(__name__)
 
@@ -128,6 +129,7 @@ def dead_letter_hold() -> PubSubDeadLetters:
 
 NETWORK_KEY_SECRET = "network-signal-key"
 SESSION_KEY_SECRET = "dashboard-session-key"
+TOTP_KEY_SECRET = "totp-seed-key"
 
 
 def _platform_key(name: str) -> bytes | None:
@@ -262,7 +264,8 @@ def api_deps() -> ApiDeps:
     from upstream.services.api import ApiDeps
 
     return ApiDeps(stores=FirestoreApiStores(firestore_client()), automation=automation_deps(),
-                   dead_letters=dead_letter_hold(), identity=identity())
+                   dead_letters=dead_letter_hold(), identity=identity(),
+                   mfa_roles=mfa_roles(get_settings()))
 
 
 @cache
@@ -276,7 +279,8 @@ def dashboard_deps() -> DashboardDeps:
                          uploads=browser_uploads(), pdf=_pdf_renderer(),
                          monthly=_monthly_sources(), people=people_deps,
                          link_window=sign_in_link_window, sso=sso_deps,
-                         secrets=secret_store(),
+                         secrets=secret_store(), second_factor=second_factor_deps,
+                         mfa_roles=mfa_roles(get_settings()),
                          upload_endpoint=get_settings().upload_endpoint,
                          resumable_from=get_settings().upload_resumable_from_bytes)
 
@@ -366,6 +370,31 @@ def identity_toolkit() -> IdentityToolkit:
         return IdentityToolkit.for_emulator(emulator)
     settings = get_settings()
     return IdentityToolkit(settings.identity_base_url, settings.identity_api_key)
+
+
+def totp_seed_key() -> bytes:
+    """Derives each person's authenticator secret (second_factor.py); missing in production
+    is a deployment error, never a guessable key."""
+    key = _platform_key(TOTP_KEY_SECRET)
+    if key is None or len(key) < 32:
+        raise RuntimeError(f"secret {TOTP_KEY_SECRET} is missing or shorter than 32 bytes")
+    return key
+
+
+@cache
+def second_factor_deps() -> SecondFactorDeps:
+    from upstream.adapters.firestore_idempotency import FirestoreIdempotency
+    from upstream.adapters.firestore_second_factor import FirestoreSecondFactors
+    from upstream.services.second_factor_sign_in import SecondFactorDeps
+
+    once = FirestoreIdempotency(firestore_client())
+
+    def first_use(key: str, expires: datetime) -> bool:
+        return once.claim(key, expires, datetime.now(UTC))
+
+    return SecondFactorDeps(factors=FirestoreSecondFactors(firestore_client()),
+                            seed_key=totp_seed_key, minter=identity(),
+                            toolkit=identity_toolkit(), first_use=first_use)
 
 
 @cache

@@ -24,6 +24,7 @@ from werkzeug.routing import Map, RequestRedirect, Rule
 from upstream.domain import audit, safe_json
 from upstream.domain.aggregates import DailyCell
 from upstream.domain.payers import PayerNormalizer
+from upstream.domain.practice import second_factor
 from upstream.domain.practice.people import Principal
 from upstream.domain.risk.check import CheckError, parse_claim
 from upstream.logs import get_logger
@@ -117,6 +118,9 @@ class ApiDeps:
     automation: AutomationDeps | None = None
     dead_letters: DeadLetterHold | None = None
     identity: TokenVerifier | None = None  # people's ID tokens; keys work without it
+    # The roles whose ID tokens must carry our second-step claim where a practice has not
+    # chosen (production: owner, admin).
+    mfa_roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,6 +446,9 @@ def handle(method: str, path: str, query: Mapping[str, str], headers: Mapping[st
         return problem(413, "too-large", f"Body over {MAX_BODY // 1024} KiB")
     now = deps.clock()
     principal = authenticate(headers, deps.stores, deps.identity, now)
+    if principal is not None and principal.is_person and not second_factor.satisfied(
+            principal, deps.stores.tenant(principal.customer_id) or {}, deps.mfa_roles):
+        principal = None  # a password alone is not enough for this role (second_factor.py)
     if principal is None:
         # No tenant to file an audit entry under: the refusal is logged instead.
         log.warning("api request refused", extra={"reason": "unauthenticated",

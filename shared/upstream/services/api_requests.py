@@ -121,11 +121,15 @@ class SettingsBody(_Strict):
     # Single sign-on with the practice's own OpenID Connect provider (the client secret is
     # set on the settings page, into Secret Manager, never in this body).
     sso: SsoSettings | None = None
+    # The roles that sign in with an authenticator code (second_factor.py); unset, the
+    # deployment's default (production: owner, admin).
+    mfa_roles: list[Literal["owner", "admin", "biller", "viewer"]] | None = Field(
+        None, max_length=4)
 
 
 # What the specialty checks and the risk score read from the tenant document.
 PRACTICE_SETTINGS = ("risk_rules", "providers", "visit_limits", "kx_thresholds",
-                     "esrd_base_rate_cents", "state", "fee_schedule", "sso")
+                     "esrd_base_rate_cents", "state", "fee_schedule", "sso", "mfa_roles")
 
 
 class ActionQuery(_Strict):

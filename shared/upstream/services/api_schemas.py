@@ -101,6 +101,7 @@ class SettingsOut(_Open):
     kx_thresholds: dict[str, int] | None = None
     esrd_base_rate_cents: int | None = None
     sso: dict[str, Any] | None = None
+    mfa_roles: list[str] | None = None
 
 
 class ActionOut(_Open):

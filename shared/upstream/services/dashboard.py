@@ -41,6 +41,7 @@ from upstream.services.dashboard_audit import audit_csv, audit_page
 from upstream.services.dashboard_check import check_page, run_check
 from upstream.services.dashboard_payers import payer_page, payers_page
 from upstream.services.dashboard_reports import alert_pdf, evidence_csv, monthly_csv, monthly_pdf
+from upstream.services.dashboard_second_factor import PAGES as SECOND_FACTOR_PAGES
 from upstream.services.dashboard_settings import (
     ChannelTester,
     save_section,
@@ -70,6 +71,7 @@ from upstream.services.dashboard_visit import Visit, common
 from upstream.services.monthly_report import MonthlySources
 from upstream.services.people import PeopleDeps
 from upstream.services.risk_history import HistoryCache
+from upstream.services.second_factor_sign_in import SecondFactorDeps
 from upstream.services.sso_sign_in import SsoDeps
 from upstream.services.web_pages import (
     MAX_FORM,
@@ -118,6 +120,9 @@ class DashboardDeps:
     link_window: Callable[[str], bool] | None = None
     sso: Callable[[], SsoDeps] | None = None  # single sign-on with practices' own providers
     secrets: SecretStore | None = None  # the settings page stores the provider's secret
+    second_factor: Callable[[], SecondFactorDeps] | None = None  # authenticator codes
+    # The roles that need a code where a practice has not chosen (production: owner, admin).
+    mfa_roles: tuple[str, ...] = ()
 
 
 _Visit = Visit
@@ -292,7 +297,7 @@ def handle(request: WebRequest, deps: DashboardDeps) -> Page:
 
 
 # Pages open without a session: sign-in, invitations, e-mailed links, single sign-on.
-_PUBLIC = {**PUBLIC, **SSO_PAGES}
+_PUBLIC = {**PUBLIC, **SSO_PAGES, **SECOND_FACTOR_PAGES}
 
 
 def _template_of(request: WebRequest) -> str:

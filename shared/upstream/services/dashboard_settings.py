@@ -14,7 +14,9 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
+from upstream.domain.practice import second_factor as factor
 from upstream.domain.practice import settings_forms as forms
+from upstream.domain.practice.people import ROLES
 from upstream.services.api_requests import SettingsBody
 from upstream.services.automation import settings_for
 from upstream.services.dashboard_visit import Visit, common
@@ -33,7 +35,7 @@ STATES = ("AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI"
           "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "PR", "GU", "VI")
 
 
-def _stored(tenant: Mapping[str, Any]) -> dict[str, Any]:
+def _stored(tenant: Mapping[str, Any], default_mfa_roles: tuple[str, ...]) -> dict[str, Any]:
     """Every field of every form, as the stored settings fill it."""
     notices = tenant.get("notifications") or {}
     auto = settings_for(dict(tenant))
@@ -61,6 +63,8 @@ def _stored(tenant: Mapping[str, Any]) -> dict[str, Any]:
         "prior_auth": forms.csv_text(rules.get("prior_auth"), forms.PRIOR_AUTH_COLUMNS),
         "disable_defaults": "on" if rules.get("disable_defaults") else "",
         **_sso_values(tenant)}
+    required = factor.required_roles(tenant, default_mfa_roles)
+    values.update({f"mfa_{role}": "on" if role in required else "" for role in ROLES})
     for action in forms.ACTIONS:
         values[f"allow_{action}"] = "on" if action in {a.value for a in auto.allowed_actions} \
             else ""
@@ -86,6 +90,7 @@ def _typed(section: str, form: Mapping[str, str]) -> dict[str, Any]:
         typed["channels"] = [r for r in rows if r.get("id")]
     typed.pop("sso_client_secret", None)  # never echoed into the page
     for checkbox in ("auto_execute", "disable_defaults", "sso_required",
+                     *(f"mfa_{role}" for role in ROLES),
                      *(f"allow_{a}" for a in forms.ACTIONS)):
         typed.setdefault(checkbox, "")
     return typed
@@ -94,7 +99,7 @@ def _typed(section: str, form: Mapping[str, str]) -> dict[str, Any]:
 def settings_page(visit: Visit, deps: DashboardDeps, errors: dict[str, str] | None = None,
                   section: str | None = None, status: int = 200) -> Page:
     tenant = deps.stores.tenant(visit.principal.customer_id) or {}
-    values = _stored(tenant)
+    values = _stored(tenant, deps.mfa_roles)
     if section is not None:
         values.update(_typed(section, visit.form))
     customer = visit.principal.customer_id
@@ -131,7 +136,8 @@ def save_section(visit: Visit, deps: DashboardDeps, section: str) -> Page:
         refused = _sso_secret(visit, deps, checked.sso is not None)
         if refused:
             return settings_page(visit, deps, refused, section, 400)
-        fields = {"sso": stored.get("sso")}  # None turns single sign-on off
+        # None turns single sign-on off; the roles are the practice's choice from now on.
+        fields = {"sso": stored.get("sso"), "mfa_roles": stored.get("mfa_roles") or []}
     deps.stores.update_tenant(visit.principal.customer_id, fields)
     return redirect(f"/settings?done=saved#{section}")
 

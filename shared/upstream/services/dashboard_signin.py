@@ -24,13 +24,14 @@ import hmac
 import secrets
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from upstream.adapters.identity_toolkit import SignedIn, SignInRefused
 from upstream.domain import session as sessions
 from upstream.domain.api_keys import allows, key_usable, parse_bearer
 from upstream.domain.practice import people
+from upstream.domain.practice import second_factor as factor
 from upstream.domain.practice.people import Principal
 from upstream.domain.practice.sso import settings_of as sso_settings_of
 from upstream.logs import get_logger
@@ -74,9 +75,26 @@ SSO_REQUIRED = ("Your practice signs in through its own single sign-on. Use "
                 "/login/sso?practice={practice} (the sign-in page's single sign-on button).")
 
 
-def sso_required(deps: DashboardDeps, customer_id: str) -> bool:
-    settings = sso_settings_of(deps.stores.tenant(customer_id) or {})
+def sso_required(tenant: dict[str, Any]) -> bool:
+    settings = sso_settings_of(tenant)
     return settings is not None and settings.required
+
+
+def ask_second_factor(request: WebRequest, deps: DashboardDeps, principal: Principal,
+                      target: str, now: datetime) -> Page:
+    """The first factor was right and the role needs a code: no session yet, only the
+    sealed pending step, and on to the code (or to adding an authenticator)."""
+    if deps.second_factor is None:  # fail closed: never a session without the code
+        log.warning("second factor required but not configured")
+        return message(503, "Unavailable", "Your practice asks for an authenticator code, "
+                                           "which this deployment cannot check yet.")
+    pending = factor.Pending(principal.customer_id, principal.uid,
+                             principal.actor.removeprefix("user:"), target,
+                             secrets.token_urlsafe(18))
+    sealed = factor.seal_pending(deps.session_key(), pending, now)
+    log.info("second factor asked", extra={"customer_id": principal.customer_id})
+    return redirect("/login/2fa", {"Set-Cookie": set_cookie(
+        factor.PENDING_COOKIE, sealed, request.secure, factor.PENDING_MINUTES * 60)})
 
 
 class SessionIdentity(Protocol):
@@ -101,7 +119,12 @@ def signed_in_as(request: WebRequest, deps: DashboardDeps, secret: bytes,
     if not value or len(value) > 8192:
         return None
     if value.count(".") == 2:  # a person's Identity Platform session cookie
-        return deps.identity.verify_session_cookie(value) if deps.identity else None
+        person = deps.identity.verify_session_cookie(value) if deps.identity else None
+        if person is None:
+            return None
+        # A role that needs a second factor needs a session made through it.
+        tenant = deps.stores.tenant(person.customer_id) or {}
+        return person if factor.satisfied(person, tenant, deps.mfa_roles) else None
     session = sessions.verify(secret, value, now)
     stored = deps.stores.key(session.key_id) if session else None
     if session is None or stored is None or not key_usable(stored, now) \
@@ -114,7 +137,7 @@ def signed_in_as(request: WebRequest, deps: DashboardDeps, secret: bytes,
                      machine.levels, machine.session_seed)
 
 
-def _form_token(request: WebRequest) -> tuple[str, dict[str, str]]:
+def form_token(request: WebRequest) -> tuple[str, dict[str, str]]:
     """The pre-session double-submit token: the one in the cookie, or a new one to set."""
     existing = cookie(request.headers, FORM_COOKIE)
     if existing and 16 <= len(existing) <= 64:
@@ -124,7 +147,7 @@ def _form_token(request: WebRequest) -> tuple[str, dict[str, str]]:
                                             FORM_COOKIE_SECONDS)}
 
 
-def _form_ok(request: WebRequest, submitted: dict[str, str]) -> bool:
+def form_ok(request: WebRequest, submitted: dict[str, str]) -> bool:
     expected = cookie(request.headers, FORM_COOKIE) or ""
     given = submitted.get("form_token", "")
     return bool(expected) and hmac.compare_digest(expected.encode(),
@@ -133,7 +156,7 @@ def _form_ok(request: WebRequest, submitted: dict[str, str]) -> bool:
 
 def login_form(request: WebRequest, deps: DashboardDeps, error: str | None = None,
                status: int = 200, target: str | None = None) -> Page:
-    token, extra = _form_token(request)
+    token, extra = form_token(request)
     return page(status, "login.html", extra, error=error, form_token=token,
                 next=target or safe_next(request.query.get("next")),
                 people=deps.identity is not None)
@@ -166,10 +189,13 @@ def person_session(request: WebRequest, deps: DashboardDeps, signed: SignedIn, n
     principal = deps.identity.verify_session_cookie(value) if value else None
     if value is None or principal is None:
         return None
-    if not single_sign_on and sso_required(deps, principal.customer_id):
+    tenant = deps.stores.tenant(principal.customer_id) or {}
+    if not single_sign_on and sso_required(tenant):
         log.info("person sign-in refused", extra={"reason": "practice requires sso"})
         return message(403, "Single sign-on", SSO_REQUIRED.format(
             practice=quote(principal.customer_id)))
+    if not factor.satisfied(principal, tenant, deps.mfa_roles):
+        return ask_second_factor(request, deps, principal, target, now)
     if not _audit_sign_in(request, deps, principal, now, action):
         return message(503, "Unavailable", "Upstream cannot record this sign-in right now; "
                                            "try again in a moment.")
@@ -181,7 +207,7 @@ def person_session(request: WebRequest, deps: DashboardDeps, signed: SignedIn, n
 def login(request: WebRequest, deps: DashboardDeps) -> Page:
     submitted = form(request.body)
     target = safe_next(submitted.get("next"))
-    if not _form_ok(request, submitted):
+    if not form_ok(request, submitted):
         return login_form(request, deps, "That form had expired; sign in again.", 403, target)
     now = deps.clock()
     if submitted.get("email"):
@@ -233,7 +259,7 @@ def _key(request: WebRequest, deps: DashboardDeps, key_text: str, now: datetime,
 
 def welcome_form(request: WebRequest, deps: DashboardDeps, error: str | None = None,
                  status: int = 200, code: str | None = None) -> Page:
-    token, extra = _form_token(request)
+    token, extra = form_token(request)
     code = code if code is not None else request.query.get("code", "")[:512]
     if not code:
         return message(400, "Invitation", LINK_REFUSED)
@@ -247,7 +273,7 @@ def welcome(request: WebRequest, deps: DashboardDeps) -> Page:
     code = submitted.get("code", "")[:512]
     if not code or deps.sign_in is None:
         return message(400, "Invitation", LINK_REFUSED)
-    if not _form_ok(request, submitted):
+    if not form_ok(request, submitted):
         return welcome_form(request, deps, "That form had expired; try again.", 403, code)
     password = submitted.get("password", "")
     if len(password) < MIN_PASSWORD or len(password) > 128:
@@ -272,7 +298,7 @@ def request_link(request: WebRequest, deps: DashboardDeps) -> Page:
     from upstream.services.people import Actor, send_sign_in_link
 
     submitted = form(request.body)
-    if not _form_ok(request, submitted):
+    if not form_ok(request, submitted):
         return login_form(request, deps, "That form had expired; try again.", 403)
     if deps.people is not None and deps.link_window is not None:
         send_sign_in_link(submitted.get("email", ""),
@@ -285,7 +311,7 @@ def request_link(request: WebRequest, deps: DashboardDeps) -> Page:
 def link_form(request: WebRequest, deps: DashboardDeps) -> Page:
     """`GET /login/link/finish`: the e-mailed link lands here and asks for one click, so a
     mail scanner opening the link (a GET) does not spend its one use."""
-    token, extra = _form_token(request)
+    token, extra = form_token(request)
     code, email = request.query.get("code", "")[:512], request.query.get("email", "")[:254]
     if not code or not email:
         return message(400, "Sign-in link", SIGN_IN_LINK_REFUSED)
@@ -296,7 +322,7 @@ def finish_link(request: WebRequest, deps: DashboardDeps) -> Page:
     """`POST /login/link/finish`: the code and its address → a session, audited."""
     submitted = form(request.body)
     code = submitted.get("code", "")[:512]
-    if not _form_ok(request, submitted):
+    if not form_ok(request, submitted):
         return message(403, "Sign-in link", "That form had expired; open the link again.")
     if not code or deps.sign_in is None:
         return message(400, "Sign-in link", SIGN_IN_LINK_REFUSED)

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from upstream.adapters.identity_toolkit import SignedIn, SignInRefused
 from upstream.domain.practice import sso
 from upstream.domain.practice.sso import FederatedPerson, SsoError, SsoSettings, Ticket
+from upstream.services.second_factor_sign_in import SecondFactorRefused, mint
 
 CALLBACK_PATH = "/login/sso/callback"
 
@@ -45,7 +46,7 @@ class FederatedPeople(Protocol):
     def federated_person(self, customer_id: str, email: str,
                          provider: str) -> FederatedPerson | None: ...
 
-    def custom_token(self, uid: str) -> str: ...
+    def custom_token(self, uid: str, claims: dict[str, Any] | None = None) -> str: ...
 
 
 class IdpSignIn(Protocol):
@@ -142,4 +143,9 @@ def _sign_in(deps: SsoDeps, ticket: Ticket, subject: str, email: str,
         raise SsoError(f"Identity Platform refused: {exc.reason}") from None
     if signed.uid and signed.uid != person.uid:
         raise SsoError("Identity Platform signed in someone else")
-    return SignedIn(signed.id_token, email, person.uid)
+    # The practice's provider stands in for our second step: the session says so.
+    try:
+        marked = mint(deps.people, deps.toolkit, person.uid, "sso")
+    except SecondFactorRefused as exc:
+        raise SsoError(exc.reason) from None
+    return SignedIn(marked.id_token, email, person.uid)

@@ -101,4 +101,7 @@ class StackConfig(BaseSettings):
             "UPSTREAM_UPLOADS_BUCKET": self.bucket,
             "UPSTREAM_UPLOAD_ENDPOINT": self.url(self.gateway_port),
             "UPSTREAM_UPLOAD_SIGNER": "local",
+            # No authenticator codes by default here: `--password` people (tests, the demo)
+            # sign in with the password alone; a practice can still require them.
+            "UPSTREAM_MFA_ROLES": "",
         }

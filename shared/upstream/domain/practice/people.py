@@ -36,6 +36,7 @@ _LEVELS_OF_SCOPES: dict[str, frozenset[str]] = {
 }
 CLAIM_CUSTOMER = "upstream_customer"
 CLAIM_ROLE = "upstream_role"
+CLAIM_SECOND_FACTOR = "upstream_2fa"  # set only through our custom tokens (second_factor.py)
 # RFC 5321 caps a path at 256 octets; anything longer is not an address a practice uses.
 MAX_EMAIL = 254
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -55,6 +56,9 @@ class Principal:
     levels: frozenset[str]
     session_seed: str = ""  # what a dashboard CSRF token is bound to
     uid: str = ""  # the Identity Platform user (people only): what a sign-out revokes
+    # The session passed our second step (a code, or the practice's own single sign-on):
+    # the `upstream_2fa` claim only our server's custom tokens carry (second_factor.py).
+    second_factor: bool = False
 
     def may(self, level: str) -> bool:
         return level in self.levels
@@ -65,9 +69,9 @@ class Principal:
 
 
 def for_user(customer_id: str, email: str, role: str, session_seed: str = "",
-             uid: str = "") -> Principal:
+             uid: str = "", second_factor: bool = False) -> Principal:
     return Principal(customer_id, f"user:{email}", role,
-                     _LEVELS_OF_ROLE.get(role, frozenset()), session_seed, uid)
+                     _LEVELS_OF_ROLE.get(role, frozenset()), session_seed, uid, second_factor)
 
 
 def for_key(customer_id: str, key_id: str, scopes: list[str] | tuple[str, ...],
@@ -106,7 +110,8 @@ def from_claims(decoded: dict[str, Any], session_seed: str = "") -> Principal | 
             or not isinstance(email, str) or not email:
         return None
     return for_user(customer, email.lower(), str(role), session_seed,
-                    str(decoded.get("uid") or decoded.get("sub") or ""))
+                    str(decoded.get("uid") or decoded.get("sub") or ""),
+                    decoded.get(CLAIM_SECOND_FACTOR) in ("totp", "sso"))
 
 
 def check_not_last_owner(people: list[dict[str, Any]], email: str) -> None:

@@ -182,14 +182,16 @@ def risk_rules(form: Mapping[str, str]) -> dict[str, Any]:
 
 
 def single_sign_on(form: Mapping[str, str]) -> dict[str, Any]:
-    """The practice's OpenID Connect provider; an empty issuer turns single sign-on off. The
-    client secret is not part of the body: it goes to Secret Manager (`dashboard_settings`)."""
+    """Sign-in: the roles asked for an authenticator code, and the practice's OpenID Connect
+    provider (an empty issuer turns single sign-on off). The client secret is not part of the
+    body: it goes to Secret Manager (`dashboard_settings`)."""
+    roles = [role for role in ("owner", "admin", "biller", "viewer") if form.get(f"mfa_{role}")]
     issuer = form.get("sso_issuer", "").strip()
     if not issuer:
-        return {"sso": None}
+        return {"sso": None, "mfa_roles": roles}
     return {"sso": {"issuer": issuer, "client_id": form.get("sso_client_id", "").strip(),
                     "domains": _words(form.get("sso_domains", "").lower()),
-                    "required": bool(form.get("sso_required"))}}
+                    "required": bool(form.get("sso_required"))}, "mfa_roles": roles}
 
 
 PARSERS: dict[str, Callable[[Mapping[str, str]], dict[str, Any]]] = {
@@ -209,6 +211,8 @@ def field_of(loc: tuple[Any, ...]) -> str:
         return str(loc[1]) if loc[1] in ("modifiers", "prior_auth") else "disable_defaults"
     if section == "sso":
         return "sso_" + str(loc[1]) if len(loc) > 1 else "sso_issuer"
+    if section == "mfa_roles":
+        return "mfa_roles"
     if section == "automation" and len(loc) > 1:
         return {"dollar_threshold_cents": "dollar_threshold"}.get(str(loc[1]), str(loc[1]))
     return {"esrd_base_rate_cents": "esrd_base_rate"}.get(section, section)

@@ -1,0 +1,78 @@
+"""The second step's pages: `GET /login/2fa` (the code form, or once the new authenticator
+to add, as a QR code and a typed key) and `POST /login/2fa` (the code → the session). The
+first factor's success reaches here only as the sealed pending cookie
+(`dashboard_signin.ask_second_factor`), good for five minutes.
+
+Answers: a wrong code is the form again with one message (401); the fifth in a row locks for
+fifteen minutes (429, said so); an expired or forged pending cookie sends the person back to
+the sign-in page. Nothing here tells whether an address has an account.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from upstream.domain.practice import second_factor as factor
+from upstream.logs import get_logger
+from upstream.services import second_factor_sign_in as step
+from upstream.services.dashboard_signin import form_ok, form_token, person_session
+from upstream.services.web_pages import Page, WebRequest, cookie, form, message, page
+
+if TYPE_CHECKING:
+    from upstream.services.dashboard import DashboardDeps
+
+log = get_logger(__name__)
+
+EXPIRED = "That sign-in step has expired. Sign in again."
+WRONG = "That code was not accepted. Type the six digits your app shows now."
+LOCKED = (f"Too many wrong codes. Wait {factor.LOCK_MINUTES} minutes, or ask your practice's "
+          "administrator to reset your authenticator.")
+
+
+def _pending(request: WebRequest, deps: DashboardDeps) -> factor.Pending | None:
+    return factor.open_pending(deps.session_key(), cookie(request.headers,
+                                                          factor.PENDING_COOKIE), deps.clock())
+
+
+def _form(request: WebRequest, deps: DashboardDeps, pending: factor.Pending,
+          error: str | None = None, status: int = 200) -> Page:
+    import segno
+
+    assert deps.second_factor is not None
+    token, extra = form_token(request)
+    enrolment = step.enrolment(deps.second_factor(), pending)
+    qr = segno.make(enrolment.uri, error="m").svg_data_uri(scale=5) if enrolment else None
+    return page(status, "second_factor.html", extra, error=error, enrolment=enrolment, qr=qr,
+                email=pending.email, form_token=token)
+
+
+def code_form(request: WebRequest, deps: DashboardDeps) -> Page:
+    pending = _pending(request, deps)
+    if pending is None or deps.second_factor is None:
+        return message(400, "Sign in", EXPIRED)
+    return _form(request, deps, pending)
+
+
+def submit(request: WebRequest, deps: DashboardDeps) -> Page:
+    submitted = form(request.body)
+    pending = _pending(request, deps)
+    if pending is None or deps.second_factor is None:
+        return message(400, "Sign in", EXPIRED)
+    if not form_ok(request, submitted):
+        return _form(request, deps, pending, "That form had expired; type the code again.", 403)
+    now = deps.clock()
+    try:
+        signed = step.verify(deps.second_factor(), pending, submitted.get("code", "")[:16], now)
+    except step.SecondFactorRefused as exc:
+        log.info("second factor refused", extra={"reason": exc.reason,
+                                                 "customer_id": pending.customer_id})
+        if exc.reason == "locked":
+            return message(429, "Sign in", LOCKED)
+        if exc.reason.startswith("sign-in refused"):
+            return message(400, "Sign in", EXPIRED)
+        return _form(request, deps, pending, WRONG, 401)
+    done = person_session(request, deps, signed, now, pending.target, "POST /login/2fa")
+    return done or message(400, "Sign in", EXPIRED)
+
+
+PAGES = {("/login/2fa", "GET"): code_form, ("/login/2fa", "POST"): submit}
