@@ -1,4 +1,5 @@
-"""`upstream user add|list|disable|enable|role` (Contract 5 and 6): a practice's people.
+"""`upstream user add|list|disable|enable|role|reset-2fa` (Contract 5 and 6): a practice's
+people.
 
 Against the local stack (its Auth emulator) by default; `--project P` talks to a real
 Identity Platform project with Application Default Credentials. Each command is audited
@@ -115,6 +116,20 @@ def user_role(customer_id: str, email: str, role: str, project: str | None, fmt:
 
     _run(project, fmt, lambda deps, actor, now: change_role(customer_id, email, role, actor,
                                                              now, deps))
+
+
+@user.command("reset-2fa")
+@click.argument("customer_id")
+@click.argument("email")
+@PROJECT
+@click.option("--format", "fmt", type=FORMATS, default="json")
+def user_reset_2fa(customer_id: str, email: str, project: str | None, fmt: str) -> None:
+    """EMAIL lost their authenticator: they add a new one at their next sign-in, and their
+    sessions end now."""
+    from upstream.services.people import reset_authenticator
+
+    _run(project, fmt, lambda deps, actor, now: reset_authenticator(customer_id, email, actor,
+                                                                     now, deps))
 
 
 def register(main: click.Group) -> None:

@@ -374,8 +374,11 @@ class Admin:
         if email in self.crew:
             raise PeopleError("that e-mail address already has an Upstream account")
         self.crew[email] = {"customer": customer_id, "email": email, "role": role,
-                            "disabled": False}
+                            "disabled": False, "uid": f"uid-{email}"}
         return f"uid-{email}"
+
+    def revoke(self, customer_id: str, email: str) -> None:
+        self.revoked = [*getattr(self, "revoked", []), email]
 
     def disable(self, customer_id: str, email: str) -> None:
         people.check_not_last_owner(self.people(customer_id), email)

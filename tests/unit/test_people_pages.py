@@ -88,7 +88,8 @@ def test_a_disabled_person_is_enabled_again_with_their_role() -> None:
     disable_person("acme", "v@acme.test", OWNER, NOW, deps)
     enable_person("acme", "v@acme.test", OWNER, NOW, deps)
     assert admin.crew["v@acme.test"] == {"customer": "acme", "email": "v@acme.test",
-                                         "role": "viewer", "disabled": False}
+                                         "role": "viewer", "disabled": False,
+                                         "uid": "uid-v@acme.test"}
     assert [e["action"] for _, e in log.entries] == ["user disable", "user enable"]
 
 
@@ -139,7 +140,8 @@ def test_owners_manage_people_in_the_browser_one_audit_entry_per_change() -> Non
     assert service_log.entries == []
     assert admin.crew["new@acme.test"]["role"] == "biller" and len(mailer.sent) == 2
     assert admin.crew["v@acme.test"] == {"customer": "acme", "email": "v@acme.test",
-                                         "role": "biller", "disabled": False}
+                                         "role": "biller", "disabled": False,
+                                         "uid": "uid-v@acme.test"}
 
 
 def test_the_page_refuses_with_reasons_and_escapes_what_was_typed() -> None:

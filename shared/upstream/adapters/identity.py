@@ -133,6 +133,14 @@ class FirebaseIdentity:
         auth.revoke_refresh_tokens(user.uid, app=self._app)
 
     @_outage_as_unavailable
+    def revoke(self, customer_id: str, email: str) -> None:
+        """End every session of the person (their next click asks them to sign in)."""
+        user = self._member(customer_id, email)
+        if user is None:
+            raise PeopleError("no such person in this practice")
+        auth.revoke_refresh_tokens(user.uid, app=self._app)
+
+    @_outage_as_unavailable
     def enable(self, customer_id: str, email: str) -> None:
         user = self._member(customer_id, email)
         if user is None:

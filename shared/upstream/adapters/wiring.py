@@ -422,11 +422,13 @@ def sso_deps() -> SsoDeps:
 
 def people_deps() -> PeopleDeps:
     from upstream.adapters.firestore_audit import FirestoreAudit
+    from upstream.adapters.firestore_second_factor import FirestoreSecondFactors
     from upstream.services.people import PeopleDeps
 
     return PeopleDeps(identity=identity(), tenants=FirestoreTenants(firestore_client()),
                       audit=FirestoreAudit(firestore_client()), mailer=smtp_sender,
-                      dashboard_url=get_settings().dashboard_url)
+                      dashboard_url=get_settings().dashboard_url,
+                      authenticators=FirestoreSecondFactors(firestore_client()))
 
 
 @cache

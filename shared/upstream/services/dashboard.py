@@ -276,6 +276,7 @@ PAGES: tuple[tuple[str, str, Handler, str], ...] = (
     ("/people/disable", "POST", people_pages.disable, "admin"),
     ("/people/enable", "POST", people_pages.enable, "admin"),
     ("/people/invite", "POST", people_pages.reinvite, "admin"),
+    ("/people/reset-2fa", "POST", people_pages.reset_authenticator, "admin"),
     ("/logout", "POST", logout, "read"),
 )
 _MAP = Map([Rule(path, methods=[method], endpoint=(handler, level))

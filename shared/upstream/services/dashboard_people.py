@@ -23,7 +23,8 @@ from upstream.services.web_pages import Page, message, page, redirect
 
 DONE = {"added": "Added; the invitation is on its way", "role": "Role changed: their next "
         "click asks them to sign in again", "disabled": "Disabled: they are signed out",
-        "enabled": "Enabled: they can sign in again", "invited": "A new invitation is on its way"}
+        "enabled": "Enabled: they can sign in again", "invited": "A new invitation is on its way",
+        "reset-2fa": "Authenticator reset: they add a new one at their next sign-in"}
 
 
 class PeopleSource(Protocol):
@@ -135,3 +136,13 @@ def reinvite(visit: Visit, deps: PeopleSource) -> Page:
             role=str(target[0]["role"]))}
 
     return _change(visit, deps, "invited", act, lambda email: f"people/{email}/invite")
+
+
+def reset_authenticator(visit: Visit, deps: PeopleSource) -> Page:
+    if visit.form.get("email", "").strip().lower() == visit.principal.actor.partition(":")[2]:
+        return people_page(visit, deps, "ask another owner or admin to reset your own "
+                                        "authenticator", dict(visit.form), 400)
+    return _change(visit, deps, "reset-2fa", lambda made, actor, email:
+                   people_service.reset_authenticator(visit.principal.customer_id, email,
+                                                      actor, visit.now, made),
+                   lambda email: f"people/{email}/reset-2fa")

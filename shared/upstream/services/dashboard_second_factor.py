@@ -68,7 +68,8 @@ def submit(request: WebRequest, deps: DashboardDeps) -> Page:
                                                  "customer_id": pending.customer_id})
         if exc.reason == "locked":
             return message(429, "Sign in", LOCKED)
-        if exc.reason.startswith("sign-in refused"):
+        if exc.reason.startswith("sign-in refused") or exc.reason in ("pending used",
+                                                                       "not enrolled"):
             return message(400, "Sign in", EXPIRED)
         return _form(request, deps, pending, WRONG, 401)
     done = person_session(request, deps, signed, now, pending.target, "POST /login/2fa")

@@ -44,6 +44,12 @@ class IdentityAdmin(Protocol):
 
     def practice_of(self, email: str) -> str | None: ...
 
+    def revoke(self, customer_id: str, email: str) -> None: ...
+
+
+class Authenticators(Protocol):
+    def reset(self, customer_id: str, uid: str) -> None: ...
+
 
 class Mailer(Protocol):
     @property
@@ -67,6 +73,7 @@ class PeopleDeps:
     audit: AuditLog
     mailer: Callable[[], Mailer | None]
     dashboard_url: str
+    authenticators: Authenticators | None = None  # second-factor state (reset when lost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +209,23 @@ def change_role(customer_id: str, email_text: str, role_text: str, actor: Actor,
     deps.identity.set_role(customer_id, email, role)
     _record(customer_id, actor, f"user role {role}", email, now, deps)
     return {"customer_id": customer_id, "email": email, "role": role, "changed": True}
+
+
+def reset_authenticator(customer_id: str, email_text: str, actor: Actor, now: datetime,
+                        deps: PeopleDeps) -> dict[str, Any]:
+    """A lost or replaced phone: the person adds a new authenticator at their next sign-in
+    (after their password), and every session they have ends now (the old phone's among
+    them). Only an owner resets an owner's."""
+    _practice(customer_id, deps)
+    email = people.normalise_email(email_text)
+    target = _target(customer_id, email, deps)
+    _check_owner_grant(actor, target, "")
+    if deps.authenticators is None:
+        raise PeopleError("authenticators are not kept in this deployment")
+    deps.authenticators.reset(customer_id, str(target.get("uid") or ""))
+    deps.identity.revoke(customer_id, email)
+    _record(customer_id, actor, "user reset-2fa", email, now, deps)
+    return {"customer_id": customer_id, "email": email, "authenticator": "reset"}
 
 
 def enable_person(customer_id: str, email_text: str, actor: Actor, now: datetime,

@@ -21,8 +21,9 @@ from upstream.domain.practice.second_factor import FactorState, Pending
 
 
 class SecondFactorRefused(Exception):
-    """`reason`: `wrong code`, `locked`, `step used`, `not enrolled` (for the log and for
-    which message the page shows: a locked person is told to wait)."""
+    """`reason`: `wrong code`, `locked`, `step used` (that code's time step was used),
+    `pending used` (this sign-in already made its session), `not enrolled`, `sign-in
+    refused` (for the log, and which message the page shows)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -109,10 +110,12 @@ def verify(deps: SecondFactorDeps, pending: Pending, code: str, now: datetime) -
             return None
         return factor.after_success(current, step)
 
-    if deps.factors.change(pending.customer_id, pending.uid, use) is None:
-        raise SecondFactorRefused("step used")  # the same code raced in twice
+    # This sign-in's pending step once (a session made, the step is spent), then the code's
+    # time step once (two sign-ins racing with one code: one wins).
     if not deps.first_use(f"2fa-pending|{pending.ticket}",
                           now + timedelta(minutes=factor.PENDING_MINUTES)):
+        raise SecondFactorRefused("pending used")
+    if deps.factors.change(pending.customer_id, pending.uid, use) is None:
         raise SecondFactorRefused("step used")
     return mint(deps.minter, deps.toolkit, pending.uid, "totp")
 
