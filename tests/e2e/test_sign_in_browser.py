@@ -78,3 +78,47 @@ def test_single_sign_on_in_chromium(browser: Any, emulators: StackConfig,  # noq
     wait_for(lambda: "Single sign-on did not work" in browser.page_source, timeout=30)
     assert not browser.find_elements(By.ID, "alerts")
     assert browser.get_cookie("upstream_session") is None
+
+
+def test_an_owner_adds_an_authenticator_and_signs_in_with_a_code_in_chromium(
+        browser: Any, emulators: StackConfig) -> None:  # noqa: F811
+    """The practice asks owners for a code: the QR code shows (an SVG data image under the
+    page's CSP), the typed key gives the code an app would, and the code signs in."""
+    import base64
+    import time
+    import uuid
+
+    from selenium.webdriver.common.by import By
+
+    from upstream.domain.practice import second_factor as factor
+
+    customer, email = f"mfa-{uuid.uuid4().hex[:8]}", f"owner-{uuid.uuid4().hex[:8]}@clinic.test"
+    FirestoreTenants(emulator_db(emulators)).upsert(customer, {
+        "name": "Riverside ABA", "mfa_roles": ["owner", "admin"]})
+    FirebaseIdentity(emulators.project).add(customer, email, "owner", "owner-password-1")
+    base = manager.function_urls(emulators)["api"].rstrip("/")
+    browser.delete_all_cookies()
+    _severe(browser)  # what earlier tests left in the log
+    browser.get(base + "/login")
+    browser.find_element(By.ID, "email").send_keys(email)
+    browser.find_element(By.ID, "password").send_keys("owner-password-1")
+    browser.find_element(By.ID, "sign-in").click()
+    wait_for(lambda: browser.find_elements(By.ID, "totp-qr"), timeout=30)
+    qr = browser.find_element(By.ID, "totp-qr")
+    assert browser.execute_script("return arguments[0].naturalWidth", qr) > 0
+    key = browser.find_element(By.ID, "totp-secret").text
+    secret = base64.b32decode(key + "=" * (-len(key) % 8))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "second-factor-enrol.png"))
+    browser.find_element(By.ID, "code").send_keys("000000" if factor.code_at(
+        secret, time.time()) != "000000" else "111111")
+    browser.find_element(By.ID, "verify-code").click()
+    wait_for(lambda: "not accepted" in browser.page_source, timeout=30)
+    assert [e["message"] for e in _severe(browser)] == [
+        f"{base}/login/2fa - Failed to load resource: the server responded with a status of "
+        "401 (UNAUTHORIZED)"]  # the wrong code's answer, and nothing else
+    browser.find_element(By.ID, "code").send_keys(factor.code_at(secret, time.time()))
+    browser.find_element(By.ID, "verify-code").click()
+    wait_for(lambda: browser.find_elements(By.ID, "alerts"), timeout=30)
+    assert f"{email} (owner)" in browser.page_source
+    assert _severe(browser) == []
