@@ -21,17 +21,13 @@ resource "google_identity_platform_config" "default" {
       password_required = false
     }
   }
-  # TOTP (authenticator apps) is offered project-wide; a person who enrolled a factor must
-  # pass it. The dashboard's server does not yet run the second step (it refuses such a
-  # sign-in with a clear message), so enrolment waits for that step: see the README.
+  # Identity Platform's own second factors stay off: Upstream asks for the authenticator
+  # code itself (domain/practice/second_factor.py; the Auth emulator cannot enrol TOTP, so
+  # Identity Platform's flow could not be proven). Left on, someone holding only a password
+  # could enrol a factor of their own on the account through the public REST API and lock
+  # its owner out of the dashboard.
   mfa {
-    state = "ENABLED"
-    provider_configs {
-      state = "ENABLED"
-      totp_provider_config {
-        adjacent_intervals = 1 # one 30 s step of clock drift either way
-      }
-    }
+    state = "DISABLED"
   }
   # Sign-up is refused: people are created by an admin (`upstream user add`), never by
   # themselves from the sign-in endpoint.

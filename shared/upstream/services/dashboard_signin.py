@@ -61,8 +61,10 @@ PERSON_SESSION_SECONDS = 10 * 3600  # adapters/identity.py SESSION_COOKIE_HOURS
 # invitation asks for more (NIST SP 800-63B 5.1.1.2: at least 8, length over composition).
 MIN_PASSWORD = 10
 REFUSED = "That e-mail and password, or that access key, were not accepted."
-MFA_NOT_YET = ("Your account has a second factor, which this dashboard cannot ask for yet. "
-               "Ask your administrator for help.")
+# Identity Platform's own second factors are off (infra/identity.tf: Upstream asks for the
+# authenticator code itself); an account that has one anyway is told, not let in.
+MFA_NOT_YET = ("Your account has a second factor Upstream does not use. Ask your "
+               "administrator for help.")
 LINK_REFUSED = ("This invitation link has expired or was already used. Ask your practice's "
                 "administrator to send a new one.")
 SIGN_IN_LINK_SENT = ("If that address belongs to someone at a practice on Upstream, a sign-in "
