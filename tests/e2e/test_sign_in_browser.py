@@ -18,7 +18,8 @@ from upstream.adapters.secrets import LocalFileSecretStore
 from upstream.services.tenants import sso_client_secret
 from upstream.stack import manager
 from upstream.stack.config import StackConfig
-from upstream.stack.fake_idp import FakeIdp, serve
+from upstream.stack.fake_idp import FakeIdp
+from upstream.stack.quiet_server import serve
 
 pytestmark = pytest.mark.emulators
 

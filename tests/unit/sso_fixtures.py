@@ -19,7 +19,8 @@ from upstream.adapters.identity_toolkit import SignedIn, SignInRefused
 from upstream.adapters.oidc_provider import OidcProvider
 from upstream.domain.practice.sso import FederatedPerson
 from upstream.services.sso_sign_in import SsoDeps
-from upstream.stack.fake_idp import FakeIdp, serve
+from upstream.stack.fake_idp import FakeIdp
+from upstream.stack.quiet_server import serve
 
 REDIRECT = "http://dashboard.test/login/sso/callback"
 

@@ -18,7 +18,8 @@ from upstream.adapters.athena_api import (
     AthenaCredentials,
     AthenaUnavailable,
 )
-from upstream.stack.fake_athena import FIXTURES, FakeAthena, serve
+from upstream.stack.fake_athena import FIXTURES, FakeAthena
+from upstream.stack.quiet_server import serve
 
 CREDENTIALS = AthenaCredentials("client-1", "s3cret")
 

@@ -152,13 +152,18 @@ def network_key() -> bytes | None:
     return key
 
 
-def session_key() -> bytes:
-    """Signs dashboard session cookies. Missing in production is a deployment error: the
-    dashboard answers 500 rather than sign with something guessable."""
-    key = _platform_key(SESSION_KEY_SECRET)
+def _required_key(name: str) -> bytes:
+    """A platform key without which a page must not work: missing in production is a
+    deployment error, answered 500, never replaced by something guessable."""
+    key = _platform_key(name)
     if key is None or len(key) < 32:
-        raise RuntimeError(f"secret {SESSION_KEY_SECRET} is missing or shorter than 32 bytes")
+        raise RuntimeError(f"secret {name} is missing or shorter than 32 bytes")
     return key
+
+
+def session_key() -> bytes:
+    """Signs dashboard session cookies and the sign-in steps' sealed values."""
+    return _required_key(SESSION_KEY_SECRET)
 
 
 @cache
@@ -373,51 +378,43 @@ def identity_toolkit() -> IdentityToolkit:
 
 
 def totp_seed_key() -> bytes:
-    """Derives each person's authenticator secret (second_factor.py); missing in production
-    is a deployment error, never a guessable key."""
-    key = _platform_key(TOTP_KEY_SECRET)
-    if key is None or len(key) < 32:
-        raise RuntimeError(f"secret {TOTP_KEY_SECRET} is missing or shorter than 32 bytes")
-    return key
+    """Derives each person's authenticator secret (second_factor.py)."""
+    return _required_key(TOTP_KEY_SECRET)
+
+
+def _first_use() -> Callable[[str, datetime], bool]:
+    """True the first time a key is claimed before its expiry (Firestore idempotency)."""
+    from upstream.adapters.firestore_idempotency import FirestoreIdempotency
+
+    once = FirestoreIdempotency(firestore_client())
+    return lambda key, expires: once.claim(key, expires, datetime.now(UTC))
 
 
 @cache
 def second_factor_deps() -> SecondFactorDeps:
-    from upstream.adapters.firestore_idempotency import FirestoreIdempotency
     from upstream.adapters.firestore_second_factor import FirestoreSecondFactors
     from upstream.services.second_factor_sign_in import SecondFactorDeps
 
-    once = FirestoreIdempotency(firestore_client())
-
-    def first_use(key: str, expires: datetime) -> bool:
-        return once.claim(key, expires, datetime.now(UTC))
-
     return SecondFactorDeps(factors=FirestoreSecondFactors(firestore_client()),
                             seed_key=totp_seed_key, minter=identity(),
-                            toolkit=identity_toolkit(), first_use=first_use)
+                            toolkit=identity_toolkit(), first_use=_first_use())
 
 
 @cache
 def sso_deps() -> SsoDeps:
     """Single sign-on: the practice's provider over HTTP (its discovery and keys cached in
     this process), Identity Platform, and each state used once (Firestore idempotency)."""
-    from upstream.adapters.firestore_idempotency import FirestoreIdempotency
     from upstream.adapters.oidc_provider import OidcProvider
     from upstream.services.sso_sign_in import SsoDeps
     from upstream.services.tenants import sso_client_secret
 
     # Uncached: a practice that turns single sign-on off is off at the next sign-in.
     tenants = FirestoreTenants(firestore_client())
-    once = FirestoreIdempotency(firestore_client())
-
-    def first_use(key: str, expires: datetime) -> bool:
-        return once.claim(key, expires, datetime.now(UTC))
-
     return SsoDeps(provider=OidcProvider(), people=identity(), toolkit=identity_toolkit(),
                    tenant=tenants.get,
                    client_secret=lambda customer: (secret_store().get(
                        sso_client_secret(customer)) or b"").decode("utf-8", "replace"),
-                   first_use=first_use, dashboard_url=get_settings().dashboard_url)
+                   first_use=_first_use(), dashboard_url=get_settings().dashboard_url)
 
 
 def people_deps() -> PeopleDeps:

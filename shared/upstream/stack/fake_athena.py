@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from upstream.adapters.athena_api import SCOPE, TOKEN_PATH
+from upstream.stack import quiet_server
 
 FIXTURES = Path(__file__).with_name("data") / "athena_fixtures.json"
 _CLAIM = re.compile(r"^/v1/(?P<practice>\d+)/claims/(?P<claim>[A-Za-z0-9]+)$")
@@ -153,20 +153,6 @@ def clients_from_secrets_file(path: Path) -> Callable[[], dict[str, str]]:
     return read
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log: request paths carry patient ids (`/patients/<id>/insurances`)."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
-
-
-def serve(app: FakeAthena, host: str, port: int) -> Any:
-    """A started server (threaded); `.shutdown()` stops it."""
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -176,8 +162,7 @@ def main() -> None:
     args = parser.parse_args()
     app = FakeAthena(json.loads(args.fixtures.read_text()),
                      clients_from_secrets_file(args.secrets_file))
-    make_server(args.host, args.port, app, threaded=True,
-                request_handler=_QuietHandler).serve_forever()
+    quiet_server.server(app, args.host, args.port).serve_forever()
 
 
 if __name__ == "__main__":

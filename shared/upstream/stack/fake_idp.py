@@ -31,8 +31,9 @@ from urllib.parse import urlencode
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from upstream.stack import quiet_server
 
 CODE_SECONDS = 60
 TOKEN_SECONDS = 300
@@ -203,20 +204,6 @@ class FakeIdp:
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": self._kid})
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log: the callback's query carries one-time codes."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
-
-
-def serve(app: FakeIdp, host: str, port: int) -> Any:
-    """A started server (threaded); `.shutdown()` stops it."""
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -230,8 +217,7 @@ def main() -> None:
     people = {p.split(":", 1)[0].lower(): (p.split(":", 1)[1], True) for p in args.person}
     app = FakeIdp(f"http://{args.host}:{args.port}",
                   {args.client_id: (args.client_secret, args.redirect_uri)}, people)
-    make_server(args.host, args.port, app, threaded=True,
-                request_handler=_QuietHandler).serve_forever()
+    quiet_server.server(app, args.host, args.port).serve_forever()
 
 
 if __name__ == "__main__":
