@@ -77,7 +77,7 @@ audit-deps: $(STAMP)  ## pip-audit of requirements.lock; packages it could not c
 	$(BIN)/python .ci/audit_deps.py
 
 FUZZ_EXAMPLES ?= 1000
-fuzz: $(STAMP)  ## hypothesis on every input parser and both receivers and the API (FUZZ_EXAMPLES per target)
+fuzz: $(STAMP)  ## hypothesis on every input parser, both receivers, the API and the sign-in pages (FUZZ_EXAMPLES per target)
 	UPSTREAM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -q -p no:cacheprovider \
 	  --hypothesis-show-statistics | grep -E "^tests/|passing|failing|invalid|Typical|Stopped|passed|failed"
 

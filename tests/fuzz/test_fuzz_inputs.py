@@ -1,5 +1,5 @@
 """Hostile input for every door into Upstream, pure and fast: the CSV reader, the FHIR mapper,
-the 835 reader, both webhook receivers and the JSON API. Each must end every input as a
+the 835 reader, both webhook receivers, the JSON API and the dashboard's sign-in pages. Each must end every input as a
 result or a reasoned refusal: no other exception, no 5xx, nothing silently dropped."""
 
 from __future__ import annotations
@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 from tests.conftest import SHARED
 from tests.unit.test_api import call, setup
 from tests.unit.test_ingest import CTX
+from tests.unit.test_second_factor_pages import _world
 from tests.unit.test_webhooks import deps, ehr_headers, sign
 from upstream.domain.fhir_input import Unreadable, iter_resources
 from upstream.domain.fhir_map import map_resource
@@ -24,6 +27,9 @@ from upstream.domain.ingest import Rejected, parse_records
 from upstream.domain.records import RecordKind
 from upstream.domain.remittance import RemittanceUnreadable, read_835
 from upstream.domain.table import UnreadableFile, open_table
+from upstream.services.dashboard import handle
+from upstream.services.sso_sign_in import SsoDeps
+from upstream.services.web_pages import WebRequest
 from upstream.services.webhooks import receive_athena, receive_ehr
 
 HEADERS = ["Claim #", "Patient ID", "Primary Insurance", "CPT Code", "DOS", "Billed", "Paid",
@@ -192,3 +198,57 @@ def test_the_api_never_answers_5xx(method: str, template: str, ident: str,
     path = template.replace("{id}", ident)
     status, answer = call(api, method, path, tokens["write"] if scheme else None, query, body)
     assert status < 500, (method, path, answer)
+
+
+SIGN_IN_DOORS = [("/login", "GET"), ("/login", "POST"), ("/welcome", "GET"),
+                 ("/welcome", "POST"), ("/login/link", "POST"), ("/login/link/finish", "GET"),
+                 ("/login/link/finish", "POST"), ("/login/sso", "GET"),
+                 ("/login/sso/callback", "GET"), ("/login/2fa", "GET"), ("/login/2fa", "POST")]
+COOKIE_NAMES = st.sampled_from(["upstream_session", "upstream_form", "upstream_sso",
+                                "upstream_2fa", "x"])
+
+
+@given(door=st.sampled_from(SIGN_IN_DOORS),
+       query=st.dictionaries(st.sampled_from(["practice", "next", "code", "state", "error",
+                                              "email", "x"]), TEXT, max_size=4),
+       form=st.dictionaries(st.sampled_from(["email", "password", "key", "code", "form_token",
+                                             "next", "confirm", "x"]), TEXT, max_size=5),
+       raw=st.one_of(st.none(), st.binary(max_size=300)),
+       cookies=st.dictionaries(COOKIE_NAMES, st.text(st.characters(
+           min_codepoint=33, max_codepoint=126, blacklist_characters=";,"), max_size=80),
+           max_size=3))
+def test_the_sign_in_doors_never_answer_5xx(door: tuple[str, str], query: dict[str, str],
+                                            form: dict[str, str], raw: bytes | None,
+                                            cookies: dict[str, str]) -> None:
+    """Anyone may knock on these pages (no session yet): whatever they send, an answer
+    below 500, and never a session cookie without a right password, link or code."""
+    deps, stores, _, _, _ = _world()
+    stores.tenants["acme"]["sso"] = {"issuer": "https://idp.acme.test", "client_id": "c",
+                                     "domains": ["acme.test"]}
+    deps = replace(deps, sso=lambda: SsoDeps(
+        provider=_ProviderOffline(), people=None, toolkit=None,  # type: ignore[arg-type]
+        tenant=stores.tenants.get, client_secret=lambda c: "s", first_use=lambda k, e: True,
+        dashboard_url="https://dash.acme.test"))
+    body = raw if raw is not None else urlencode(form).encode()
+    jar = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    page = handle(WebRequest(door[1], door[0], query, {"Cookie": jar}, body, True), deps)
+    assert page.status < 500 or page.status == 503, (door, page.status)
+    assert "upstream_session=" not in page.headers.get("Set-Cookie", "") \
+        or form.get("password") in ("owner-password", "viewer-password", "biller-password")
+
+
+class _ProviderOffline:
+    """The practice's provider as far as a stranger's request can reach it: discovery (the
+    start page builds its link), never the code exchange (no sealed state gets that far)."""
+
+    def endpoints(self, settings: Any) -> Any:
+        from upstream.adapters.oidc_provider import Endpoints
+
+        return Endpoints(settings.issuer, settings.issuer + "/authorize",
+                         settings.issuer + "/token", settings.issuer + "/jwks")
+
+    def exchange(self, *args: Any) -> str:
+        raise AssertionError("a forged state reached the code exchange")
+
+    def verify(self, *args: Any) -> dict[str, Any]:
+        raise AssertionError("a forged state reached the token check")
