@@ -1,6 +1,7 @@
 """Hostile input for every door into Upstream, pure and fast: the CSV reader, the FHIR mapper,
-the 835 reader, both webhook receivers, the JSON API and the dashboard's sign-in pages. Each must end every input as a
-result or a reasoned refusal: no other exception, no 5xx, nothing silently dropped."""
+the 835 reader, both webhook receivers, the JSON API and the dashboard's sign-in pages. Each
+must end every input as a result or a reasoned refusal: no other exception, no 5xx, nothing
+silently dropped."""
 
 from __future__ import annotations
 

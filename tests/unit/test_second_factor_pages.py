@@ -145,7 +145,7 @@ def test_a_biller_needs_no_code_and_a_key_session_neither() -> None:
 
 
 def test_wrong_replayed_and_too_many_codes() -> None:
-    deps, _, factors, _, _ = _world()
+    deps, stores, factors, _, _ = _world()
     uid = "uid-owner@acme.test"
     pending = _pending_cookie(_password(deps, "owner@acme.test", "owner-password"))
     _second(deps, "GET", pending)  # the enrolment
@@ -163,6 +163,10 @@ def test_wrong_replayed_and_too_many_codes() -> None:
         assert _second(deps, "POST", second_try, wrong).status == 401
     locked = _second(deps, "POST", second_try, wrong)
     assert locked.status == 429 and "Too many wrong codes" in locked.html
+    tried = [(e["actor"], e["role"], e["outcome"]) for e in stores.audit["acme"]
+             if e["action"] == "POST /login/2fa"]
+    assert tried[-1] == ("user:owner@acme.test", "owner", 429)
+    assert [o for _, _, o in tried].count(401) == factor.MAX_FAILURES  # each wrong code
     assert _second(deps, "POST", second_try, _code_now(deps, factors, uid, 1)).status == 429
 
 

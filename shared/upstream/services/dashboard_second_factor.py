@@ -10,10 +10,12 @@ the sign-in page. Nothing here tells whether an address has an account.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from upstream.domain.practice import second_factor as factor
 from upstream.logs import get_logger
+from upstream.services import access_audit
 from upstream.services import second_factor_sign_in as step
 from upstream.services.dashboard_signin import form_ok, form_token, person_session
 from upstream.services.web_pages import Page, WebRequest, cookie, form, message, page
@@ -67,13 +69,29 @@ def submit(request: WebRequest, deps: DashboardDeps) -> Page:
         log.info("second factor refused", extra={"reason": exc.reason,
                                                  "customer_id": pending.customer_id})
         if exc.reason == "locked":
-            return message(429, "Sign in", LOCKED)
-        if exc.reason.startswith("sign-in refused") or exc.reason in ("pending used",
-                                                                       "not enrolled"):
-            return message(400, "Sign in", EXPIRED)
-        return _form(request, deps, pending, WRONG, 401)
+            refused = message(429, "Sign in", LOCKED)
+        elif exc.reason.startswith("sign-in refused") or exc.reason in ("pending used",
+                                                                         "not enrolled"):
+            refused = message(400, "Sign in", EXPIRED)
+        else:
+            refused = _form(request, deps, pending, WRONG, 401)
+        return refused if _audit_refusal(request, deps, pending, refused.status, now) \
+            else message(503, "Unavailable", "Upstream cannot record this sign-in right now; "
+                                             "try again in a moment.")
     done = person_session(request, deps, signed, now, pending.target, "POST /login/2fa")
     return done or message(400, "Sign in", EXPIRED)
+
+
+def _audit_refusal(request: WebRequest, deps: DashboardDeps, pending: factor.Pending,
+                   status: int, now: datetime) -> bool:
+    """Each refused code is on the practice's audit (who, when, from where, which answer):
+    an owner sees someone trying codes against a person's account. A success is audited
+    with the session it makes (`person_session`)."""
+    return access_audit.record(deps.stores, pending.customer_id, at=now,
+                               actor=f"user:{pending.email}", role=pending.role,
+                               action="POST /login/2fa", resource_path="session",
+                               outcome=status, headers=request.headers,
+                               client_ip=request.client_ip)
 
 
 PAGES = {("/login/2fa", "GET"): code_form, ("/login/2fa", "POST"): submit}

@@ -92,7 +92,7 @@ def ask_second_factor(request: WebRequest, deps: DashboardDeps, principal: Princ
                                            "which this deployment cannot check yet.")
     pending = factor.Pending(principal.customer_id, principal.uid,
                              principal.actor.removeprefix("user:"), target,
-                             secrets.token_urlsafe(18))
+                             secrets.token_urlsafe(18), principal.role)
     sealed = factor.seal_pending(deps.session_key(), pending, now)
     log.info("second factor asked", extra={"customer_id": principal.customer_id})
     return redirect("/login/2fa", {"Set-Cookie": set_cookie(

@@ -159,12 +159,13 @@ class Pending:
     email: str
     target: str
     ticket: str  # used once: a second code cannot reuse this step after a session was made
+    role: str = ""  # for the audit of each code tried
 
 
 def seal_pending(secret_key: bytes, pending: Pending, now: datetime) -> str:
     return sealed.seal(secret_key, _PURPOSE, {"c": pending.customer_id, "u": pending.uid,
                                               "m": pending.email, "t": pending.target,
-                                              "k": pending.ticket},
+                                              "k": pending.ticket, "r": pending.role},
                        now + timedelta(minutes=PENDING_MINUTES))
 
 
@@ -172,6 +173,6 @@ def open_pending(secret_key: bytes, cookie: str | None, now: datetime) -> Pendin
     try:
         data, _ = sealed.unseal(secret_key, _PURPOSE, cookie, now)
         return Pending(str(data["c"]), str(data["u"]), str(data["m"]), str(data["t"]),
-                       str(data["k"]))
+                       str(data["k"]), str(data.get("r") or ""))
     except (sealed.Unsealed, KeyError):
         return None
