@@ -87,6 +87,15 @@ def _password(deps: DashboardDeps, email: str, password: str) -> Page:
                                                  "next": "/alerts"})
 
 
+def _by_link(deps: DashboardDeps, toolkit: Toolkit, email: str) -> Page:
+    """The e-mailed sign-in link's page, submitted: the first factor that proves the mailbox
+    (what adding an authenticator needs)."""
+    code = f"link-{len(toolkit.codes)}"
+    toolkit.codes[code] = email
+    return request(deps, "POST", "/login/link/finish", form={
+        "code": code, "email": email, "form_token": FORM_TOKEN})
+
+
 def _pending_cookie(page: Page) -> str:
     match = re.match(rf"{factor.PENDING_COOKIE}=([^;]*);", page.headers.get("Set-Cookie", ""))
     assert match, page.headers
@@ -115,8 +124,8 @@ def _session(page: Page) -> str:
 
 
 def test_an_owner_adds_an_authenticator_then_signs_in_with_a_code() -> None:
-    deps, stores, factors, _, _ = _world()
-    first = _password(deps, "owner@acme.test", "owner-password")
+    deps, stores, factors, toolkit, _ = _world()
+    first = _by_link(deps, toolkit, "owner@acme.test")
     assert first.status == 303 and first.headers["Location"] == "/login/2fa"
     assert sessions.COOKIE not in first.headers["Set-Cookie"]  # no session yet
     pending = _pending_cookie(first)
@@ -127,7 +136,7 @@ def test_an_owner_adds_an_authenticator_then_signs_in_with_a_code() -> None:
     assert secret_text and _second(deps, "GET", pending).html.count(secret_text.group(1)) == 1
     uid = "uid-owner@acme.test"
     done = _second(deps, "POST", pending, _code_now(deps, factors, uid))
-    assert done.status == 303 and done.headers["Location"] == "/alerts"
+    assert done.status == 303 and done.headers["Location"] == "/"  # where a link lands
     cookie = _session(done)
     assert stores.audit["acme"][-1]["action"] == "POST /login/2fa"
     assert request(deps, "GET", "/", cookie).status == 200
@@ -135,6 +144,28 @@ def test_an_owner_adds_an_authenticator_then_signs_in_with_a_code() -> None:
     # The next sign-in asks for a code only; the QR is never shown again.
     again = _pending_cookie(_password(deps, "owner@acme.test", "owner-password"))
     assert 'id="totp-qr"' not in _second(deps, "GET", again).html
+
+
+def test_the_password_alone_never_adds_an_authenticator() -> None:
+    """A stolen password must not let its holder add their own authenticator first."""
+    deps, stores, factors, toolkit, _ = _world()
+    pending = _pending_cookie(_password(deps, "owner@acme.test", "owner-password"))
+    page = _second(deps, "GET", pending)
+    assert 'id="totp-qr"' not in page.html and 'id="totp-secret"' not in page.html
+    assert page.status == 403  # no mail server here: the administrator invites again
+    assert factors.docs == {}
+    assert _second(deps, "POST", pending, "123456").status == 400
+    # An enrolment begun from a link is no help to someone with the password alone.
+    linked = _pending_cookie(_by_link(deps, toolkit, "owner@acme.test"))
+    _second(deps, "GET", linked)
+    state = factors.state("acme", "uid-owner@acme.test")
+    assert state.pending_nonce and not state.enrolled
+    code = factor.code_at(factor.secret(KEY, "acme", "uid-owner@acme.test",
+                                        state.pending_nonce), deps.clock().timestamp())
+    assert _second(deps, "POST", pending, code).status == 400
+    assert not factors.state("acme", "uid-owner@acme.test").enrolled
+    assert [e["outcome"] for e in stores.audit["acme"]
+            if e["action"] == "POST /login/2fa"] == [400, 400]
 
 
 def test_a_biller_needs_no_code_and_a_key_session_neither() -> None:
@@ -145,9 +176,9 @@ def test_a_biller_needs_no_code_and_a_key_session_neither() -> None:
 
 
 def test_wrong_replayed_and_too_many_codes() -> None:
-    deps, stores, factors, _, _ = _world()
+    deps, stores, factors, toolkit, _ = _world()
     uid = "uid-owner@acme.test"
-    pending = _pending_cookie(_password(deps, "owner@acme.test", "owner-password"))
+    pending = _pending_cookie(_by_link(deps, toolkit, "owner@acme.test"))
     _second(deps, "GET", pending)  # the enrolment
     right = _code_now(deps, factors, uid)
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
@@ -171,8 +202,8 @@ def test_wrong_replayed_and_too_many_codes() -> None:
 
 
 def test_a_forged_or_expired_step_or_a_missing_form_token_is_refused() -> None:
-    deps, _, factors, _, _ = _world()
-    pending = _pending_cookie(_password(deps, "owner@acme.test", "owner-password"))
+    deps, _, factors, toolkit, _ = _world()
+    pending = _pending_cookie(_by_link(deps, toolkit, "owner@acme.test"))
     _second(deps, "GET", pending)
     code = _code_now(deps, factors, "uid-owner@acme.test")
     assert _second(deps, "POST", pending[:-3] + "abc", code).status == 400

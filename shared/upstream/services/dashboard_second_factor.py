@@ -27,6 +27,9 @@ log = get_logger(__name__)
 
 EXPIRED = "That sign-in step has expired. Sign in again."
 WRONG = "That code was not accepted. Type the six digits your app shows now."
+ENROL_BY_LINK = ("Your practice asks for a code from an authenticator app, which you add once "
+                 "from a sign-in link: we have e-mailed one to you (it works once, within an "
+                 "hour). If it does not arrive, ask for a new one in ten minutes.")
 LOCKED = (f"Too many wrong codes. Wait {factor.LOCK_MINUTES} minutes, or ask your practice's "
           "administrator to reset your authenticator.")
 
@@ -42,7 +45,10 @@ def _form(request: WebRequest, deps: DashboardDeps, pending: factor.Pending,
 
     assert deps.second_factor is not None
     token, extra = form_token(request)
-    enrolment = step.enrolment(deps.second_factor(), pending)
+    try:
+        enrolment = step.enrolment(deps.second_factor(), pending)
+    except step.SecondFactorRefused:  # no authenticator yet, and only the password given
+        return _enrol_by_link(request, deps, pending)
     qr = segno.make(enrolment.uri, error="m").svg_data_uri(scale=5) if enrolment else None
     return page(status, "second_factor.html", extra, error=error, enrolment=enrolment, qr=qr,
                 email=pending.email, form_token=token)
@@ -70,8 +76,8 @@ def submit(request: WebRequest, deps: DashboardDeps) -> Page:
                                                  "customer_id": pending.customer_id})
         if exc.reason == "locked":
             refused = message(429, "Sign in", LOCKED)
-        elif exc.reason.startswith("sign-in refused") or exc.reason in ("pending used",
-                                                                         "not enrolled"):
+        elif exc.reason.startswith("sign-in refused") or exc.reason in (
+                "pending used", "not enrolled", "enrol by link"):
             refused = message(400, "Sign in", EXPIRED)
         else:
             refused = _form(request, deps, pending, WRONG, 401)
@@ -92,6 +98,22 @@ def _audit_refusal(request: WebRequest, deps: DashboardDeps, pending: factor.Pen
                                action="POST /login/2fa", resource_path="session",
                                outcome=status, headers=request.headers,
                                client_ip=request.client_ip)
+
+
+def _enrol_by_link(request: WebRequest, deps: DashboardDeps, pending: factor.Pending) -> Page:
+    """The password was right, but adding an authenticator needs the mailbox too: the
+    e-mailed sign-in link (one per address per window, like the sign-in page's) leads back
+    here with the right to add one."""
+    from upstream.services.people import Actor, send_sign_in_link
+
+    if deps.people is not None and deps.link_window is not None:
+        send_sign_in_link(pending.email, Actor(f"user:{pending.email}", pending.role,
+                                               request.client_ip,
+                                               request.headers.get("User-Agent")),
+                          deps.clock(), deps.people(), deps.link_window)
+        return message(200, "Check your e-mail", ENROL_BY_LINK)
+    return message(403, "Sign in", "Ask your practice's administrator to invite you again: "
+                                   "your authenticator is added from an e-mailed link.")
 
 
 PAGES = {("/login/2fa", "GET"): code_form, ("/login/2fa", "POST"): submit}

@@ -82,8 +82,12 @@ def sso_required(tenant: dict[str, Any]) -> bool:
     return settings is not None and settings.required
 
 
+# The sign-ins whose first factor came through the person's mailbox.
+MAILBOX_PROVEN = frozenset({"POST /welcome", "POST /login/link/finish"})
+
+
 def ask_second_factor(request: WebRequest, deps: DashboardDeps, principal: Principal,
-                      target: str, now: datetime) -> Page:
+                      target: str, now: datetime, action: str) -> Page:
     """The first factor was right and the role needs a code: no session yet, only the
     sealed pending step, and on to the code (or to adding an authenticator)."""
     if deps.second_factor is None:  # fail closed: never a session without the code
@@ -92,7 +96,8 @@ def ask_second_factor(request: WebRequest, deps: DashboardDeps, principal: Princ
                                            "which this deployment cannot check yet.")
     pending = factor.Pending(principal.customer_id, principal.uid,
                              principal.actor.removeprefix("user:"), target,
-                             secrets.token_urlsafe(18), principal.role)
+                             secrets.token_urlsafe(18), principal.role,
+                             mailbox=action in MAILBOX_PROVEN)
     sealed = factor.seal_pending(deps.session_key(), pending, now)
     log.info("second factor asked", extra={"customer_id": principal.customer_id})
     return redirect("/login/2fa", {"Set-Cookie": set_cookie(
@@ -197,7 +202,7 @@ def person_session(request: WebRequest, deps: DashboardDeps, signed: SignedIn, n
         return message(403, "Single sign-on", SSO_REQUIRED.format(
             practice=quote(principal.customer_id)))
     if not factor.satisfied(principal, tenant, deps.mfa_roles):
-        return ask_second_factor(request, deps, principal, target, now)
+        return ask_second_factor(request, deps, principal, target, now, action)
     if not _audit_sign_in(request, deps, principal, now, action):
         return message(503, "Unavailable", "Upstream cannot record this sign-in right now; "
                                            "try again in a moment.")

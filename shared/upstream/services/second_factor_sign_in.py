@@ -22,8 +22,9 @@ from upstream.domain.practice.second_factor import FactorState, Pending
 
 class SecondFactorRefused(Exception):
     """`reason`: `wrong code`, `locked`, `step used` (that code's time step was used),
-    `pending used` (this sign-in already made its session), `not enrolled`, `sign-in
-    refused` (for the log, and which message the page shows)."""
+    `pending used` (this sign-in already made its session), `not enrolled`, `enrol by link`
+    (no authenticator yet, and the password alone may not add one), `sign-in refused` (for
+    the log, and which message the page shows)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -69,10 +70,13 @@ def _secret(deps: SecondFactorDeps, pending: Pending, nonce: str) -> bytes:
 
 def enrolment(deps: SecondFactorDeps, pending: Pending) -> Enrolment | None:
     """The authenticator to add, or None when the person already has one. The same one is
-    shown again until a code confirms it (a reload does not invalidate a scanned QR)."""
+    shown again until a code confirms it (a reload does not invalidate a scanned QR). After
+    the password alone, SecondFactorRefused("enrol by link")."""
     state = deps.factors.state(pending.customer_id, pending.uid)
     if state.enrolled:
         return None
+    if not pending.mailbox:
+        raise SecondFactorRefused("enrol by link")
     nonce = state.pending_nonce
     if nonce is None:
         fresh = secrets.token_urlsafe(18)
@@ -94,7 +98,7 @@ def verify(deps: SecondFactorDeps, pending: Pending, code: str, now: datetime) -
     state = deps.factors.state(pending.customer_id, pending.uid)
     if state.locked(now):
         raise SecondFactorRefused("locked")
-    nonce = state.active_nonce or state.pending_nonce
+    nonce = state.active_nonce or (state.pending_nonce if pending.mailbox else None)
     if nonce is None:
         raise SecondFactorRefused("not enrolled")
     step = factor.matching_step(_secret(deps, pending, nonce), code, now, state.last_step)

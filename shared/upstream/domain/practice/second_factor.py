@@ -16,6 +16,11 @@ Firestore alone yields no codes; a reset is a new nonce. Codes are checked a ste
 side (RFC 6238 5.2: one step of clock drift or network delay), each time step once (5.2: no
 replay), and five wrong codes lock the person out of this step for fifteen minutes
 (NIST SP 800-63B 5.2.2 rate limiting, far under its 100-attempt ceiling).
+
+A new authenticator is added only after a first factor that proved the person's mailbox (the
+invitation's link, or an e-mailed sign-in link), never after the password alone: a stolen
+password must not let its holder add their own authenticator before the person does (a new
+owner, a practice that just turned codes on) or after an administrator's reset.
 """
 
 from __future__ import annotations
@@ -160,12 +165,16 @@ class Pending:
     target: str
     ticket: str  # used once: a second code cannot reuse this step after a session was made
     role: str = ""  # for the audit of each code tried
+    # The first factor proved the mailbox (an invitation or an e-mailed link), not only the
+    # password: only then may a new authenticator be added.
+    mailbox: bool = False
 
 
 def seal_pending(secret_key: bytes, pending: Pending, now: datetime) -> str:
     return sealed.seal(secret_key, _PURPOSE, {"c": pending.customer_id, "u": pending.uid,
                                               "m": pending.email, "t": pending.target,
-                                              "k": pending.ticket, "r": pending.role},
+                                              "k": pending.ticket, "r": pending.role,
+                                              "b": pending.mailbox},
                        now + timedelta(minutes=PENDING_MINUTES))
 
 
@@ -173,6 +182,6 @@ def open_pending(secret_key: bytes, cookie: str | None, now: datetime) -> Pendin
     try:
         data, _ = sealed.unseal(secret_key, _PURPOSE, cookie, now)
         return Pending(str(data["c"]), str(data["u"]), str(data["m"]), str(data["t"]),
-                       str(data["k"]), str(data.get("r") or ""))
+                       str(data["k"]), str(data.get("r") or ""), data.get("b") is True)
     except (sealed.Unsealed, KeyError):
         return None
