@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,29 @@ def test_tenant_add_with_an_owner_invites_them(clean_stack: StackConfig) -> None
     assert listed == [{"email": "boss@owned.example", "role": "owner", "disabled": False}]
     refused = cli(clean_stack, "tenant", "add", "../evil", check=False)
     assert refused.returncode != 0 and "customer ids" in refused.stderr
+
+
+def test_user_reset_2fa_clears_the_authenticator_and_is_audited(
+        clean_stack: StackConfig) -> None:
+    """The operator's way back for a practice whose only owner lost their phone."""
+    from tests.conftest import emulator_db
+    from upstream.adapters.firestore_second_factor import FirestoreSecondFactors
+    from upstream.adapters.identity import FirebaseIdentity
+    from upstream.domain.practice.second_factor import FactorState
+
+    cli(clean_stack, "tenant", "add", "phones")
+    email = f"solo-{uuid.uuid4().hex[:8]}@phones.example"
+    uid = FirebaseIdentity(clean_stack.project).add("phones", email, "owner", "password-123")
+    factors = FirestoreSecondFactors(emulator_db(clean_stack))
+    factors.change("phones", uid, lambda _: FactorState("nonce-1", None, 5))
+    assert factors.state("phones", uid).enrolled
+    done = json.loads(cli(clean_stack, "user", "reset-2fa", "phones", email.upper()).stdout)
+    assert done == {"customer_id": "phones", "email": email, "authenticator": "reset"}
+    assert factors.state("phones", uid) == FactorState()
+    entries = json.loads(cli(clean_stack, "audit", "--customer", "phones",
+                             "--format", "json").stdout)
+    assert any(e["action"] == "user reset-2fa" and e["actor"].startswith("cli:")
+               for e in entries)
+    missing = cli(clean_stack, "user", "reset-2fa", "phones", "nobody@phones.example",
+                  check=False)
+    assert missing.returncode != 0 and "no such person" in missing.stderr
