@@ -179,3 +179,20 @@ def test_the_callback_url_is_the_configured_dashboards() -> None:
     assert deps.redirect_uri == REDIRECT
     assert parse_qs(urlsplit(REDIRECT).query) == {}
     assert sso.STATE_COOKIE == "upstream_sso"
+
+
+def test_a_single_sign_on_session_counts_as_the_second_step(world: Any) -> None:
+    """The practice's provider runs its own second factor: a practice asking billers for a
+    code lets a biller in through single sign-on without one (the session says `sso`)."""
+    deps, _ = _with_sso(world)
+    deps = replace(deps, mfa_roles=("owner", "admin", "biller"))
+    started = _start(deps, "acme")
+    link = re.search(r'id="sso-continue" href="([^"]+)"', started.html)
+    assert link
+    query = authorize(html.unescape(link.group(1)), "biller@clinic.example")
+    sealed = started.headers["Set-Cookie"].split(";")[0].partition("=")[2]
+    done = handle(WebRequest("GET", "/login/sso/callback", query,
+                             {"Cookie": f"upstream_sso={sealed}"}, b"", True), deps)
+    assert done.status == 303 and done.headers["Location"] == "/alerts", done.html
+    session = done.headers["Set-Cookie"].split(";")[0].partition("=")[2]
+    assert request(deps, "GET", "/", session).status == 200
