@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import segno
+
 from upstream.domain.practice import second_factor as factor
 from upstream.logs import get_logger
 from upstream.services import access_audit
@@ -41,8 +43,6 @@ def _pending(request: WebRequest, deps: DashboardDeps) -> factor.Pending | None:
 
 def _form(request: WebRequest, deps: DashboardDeps, pending: factor.Pending,
           error: str | None = None, status: int = 200) -> Page:
-    import segno
-
     assert deps.second_factor is not None
     token, extra = form_token(request)
     try:
