@@ -28,12 +28,15 @@ CALLBACK_PATH = "/login/sso/callback"
 
 
 class Endpoints(Protocol):
+    """What the start needs of the provider's discovered endpoints (the rest is the
+    adapter's own business)."""
+
     @property
     def authorization(self) -> str: ...
 
 
 class Provider(Protocol):
-    def endpoints(self, settings: SsoSettings) -> Any: ...
+    def endpoints(self, settings: SsoSettings) -> Endpoints: ...
 
     def exchange(self, endpoints: Any, settings: SsoSettings, client_secret: str, code: str,
                  verifier: str, redirect_uri: str) -> str: ...
