@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from upstream.domain.automation.tiers import AutomationSettings
 from upstream.domain.notify.routing import NotificationSettings
+from upstream.domain.practice.people import Role
 from upstream.domain.practice.sso import SsoSettings
 
 MAX_PAGE = 200
@@ -123,7 +124,7 @@ class SettingsBody(_Strict):
     sso: SsoSettings | None = None
     # The roles that sign in with an authenticator code (second_factor.py); unset, the
     # deployment's default (production: owner, admin).
-    mfa_roles: list[Literal["owner", "admin", "biller", "viewer"]] | None = Field(
+    mfa_roles: list[Role] | None = Field(
         None, max_length=4)
 
 

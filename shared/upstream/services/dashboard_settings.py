@@ -106,7 +106,7 @@ def settings_page(visit: Visit, deps: DashboardDeps, errors: dict[str, str] | No
     sso_deps = deps.sso() if deps.sso is not None else None
     return page(status, "settings.html", **common(visit), values=values, errors=errors or {},
                 section=section, severities=SEVERITIES, states=STATES, actions=forms.ACTIONS,
-                can_test=deps.test_channel is not None, back="/settings",
+                can_test=deps.test_channel is not None, back="/settings", roles=ROLES,
                 sso_callback=sso_deps.redirect_uri if sso_deps else None,
                 sso_start=(sso_deps.dashboard_url.rstrip("/") + "/login/sso?practice="
                            + quote(customer)) if sso_deps else None,

@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from upstream.domain.practice.fee_schedule import FeeScheduleError, parse_fee_schedule
+from upstream.domain.practice.people import ROLES
 
 SECTIONS = ("notifications", "practice", "automation", "providers", "risk_rules", "sso")
 CHANNEL_FIELDS = ("id", "kind", "min_severity", "mode", "recipients", "url", "types",
@@ -185,7 +186,7 @@ def single_sign_on(form: Mapping[str, str]) -> dict[str, Any]:
     """Sign-in: the roles asked for an authenticator code, and the practice's OpenID Connect
     provider (an empty issuer turns single sign-on off). The client secret is not part of the
     body: it goes to Secret Manager (`dashboard_settings`)."""
-    roles = [role for role in ("owner", "admin", "biller", "viewer") if form.get(f"mfa_{role}")]
+    roles = [role for role in ROLES if form.get(f"mfa_{role}")]
     issuer = form.get("sso_issuer", "").strip()
     if not issuer:
         return {"sso": None, "mfa_roles": roles}
