@@ -283,15 +283,17 @@ def _paced_latencies(count: int, once, offset: int) -> list[float]:  # type: ign
 
 def _floor_task(config):  # type: ignore[no-untyped-def]
     """What any receiver must do per event, and no more: the two round trips a webhook cannot
-    avoid (claim the idempotency key, publish), same clients, same rate, same machine."""
+    avoid (claim the idempotency key, publish), through the same adapters, same clients, same
+    rate, same machine."""
     from datetime import UTC, datetime, timedelta
 
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
     from upstream.adapters.clients import firestore_client, publisher_client
+    from upstream.adapters.firestore_idempotency import FirestoreIdempotency
     from upstream.adapters.pubsub import PubSubPublisher
 
-    client, publisher = firestore_client(), publisher_client()
+    publisher = publisher_client()
     topic = publisher.topic_path(config.project, "bench-floor")
     publisher.create_topic(name=topic)
     # Held like the webhook's `ehr-events` messages are (a subscription nobody pulls during
@@ -300,14 +302,14 @@ def _floor_task(config):  # type: ignore[no-untyped-def]
     subscriber.create_subscription(request={
         "name": subscriber.subscription_path(config.project, "bench-floor-held"),
         "topic": topic})
-    keys = client.collection("bench-floor")
-    expire = datetime.now(UTC) + timedelta(days=1)
-
+    keys = FirestoreIdempotency(firestore_client())
     floor_publisher = PubSubPublisher(publisher, config.project)
 
     def once(i: int) -> None:
-        # The same two calls the webhook's adapters make: a create, and one Publish RPC.
-        keys.document(f"k{i}").create({"expire_at": expire})
+        # The webhook's two calls: a key claimed (one create), one Publish RPC.
+        now = datetime.now(UTC)
+        if not keys.claim(f"bench-floor|{i}", now + timedelta(days=1), now):
+            raise RuntimeError(f"floor key {i} was already claimed")
         floor_publisher.publish("bench-floor", b"{}", {"customer_id": "bench-floor"})
 
     return once
