@@ -212,3 +212,43 @@ def test_an_ehr_prior_authorization_merges_into_the_stored_authorization(
     assert (stored["end_date"], stored["units_authorized"], stored["units_used"]) == (
         "2026-06-30", 160.0, 30.0)
     assert FirestoreRecords(db).authorizations(f"other-{unique}") == []
+
+
+def test_a_claimed_key_is_stored_as_the_library_would_store_it(clean_stack: StackConfig,
+                                                               unique: str) -> None:
+    """The claim's create is a hand-built Commit (`lean_grpc`): the document it leaves must
+    read back exactly like one `DocumentReference.create` would, and a concurrent claim of
+    the same key must still lose."""
+    db = emulator_db(clean_stack)
+    keys, rival = FirestoreIdempotency(db), FirestoreIdempotency(db)
+    now = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
+    assert keys.claim(f"stored-{unique}", now + timedelta(days=8), now)
+    assert not rival.claim(f"stored-{unique}", now + timedelta(days=8), now)
+    stored = [snap.to_dict() for snap in db.collection("idempotency").stream()
+              if snap.id == keys._ref(f"stored-{unique}").id]
+    assert stored == [{"expire_at": now + timedelta(days=8), "created_at": now}]
+
+
+def test_a_publish_reaches_the_topic_and_a_missing_topic_is_a_google_error(
+        clean_stack: StackConfig, unique: str) -> None:
+    """The lean Publish keeps the library's error mapping: a missing topic is `NotFound`
+    (an INFRASTRUCTURE error the webhook answers 503), not a raw `grpc.RpcError`."""
+    from google.api_core import exceptions as gexc
+
+    from upstream.adapters.pubsub import PubSubPublisher
+    from upstream.services.webhooks import INFRASTRUCTURE
+
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    topic = publisher.topic_path(clean_stack.project, f"lean-{unique}")
+    publisher.create_topic(name=topic)
+    tap = subscriber.subscription_path(clean_stack.project, f"lean-tap-{unique}")
+    subscriber.create_subscription(request={"name": tap, "topic": topic})
+    lean = PubSubPublisher(publisher, clean_stack.project)
+    lean.publish(f"lean-{unique}", b'{"n": 1}', {"customer_id": "c1", "source": "ehr"})
+    pulled = subscriber.pull(request={"subscription": tap, "max_messages": 5}, timeout=10)
+    [received] = [m.message for m in pulled.received_messages]
+    assert received.data == b'{"n": 1}'
+    assert dict(received.attributes) == {"customer_id": "c1", "source": "ehr"}
+    with pytest.raises(gexc.NotFound) as missing:
+        lean.publish(f"absent-{unique}", b"{}", {})
+    assert isinstance(missing.value, INFRASTRUCTURE)
