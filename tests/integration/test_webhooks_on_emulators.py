@@ -224,31 +224,23 @@ def test_a_claimed_key_is_stored_as_the_library_would_store_it(clean_stack: Stac
     now = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
     assert keys.claim(f"stored-{unique}", now + timedelta(days=8), now)
     assert not rival.claim(f"stored-{unique}", now + timedelta(days=8), now)
-    stored = [snap.to_dict() for snap in db.collection("idempotency").stream()
+    stored = [snap.to_dict() or {} for snap in db.collection("idempotency").stream()
               if snap.id == keys._ref(f"stored-{unique}").id]
-    assert stored == [{"expire_at": now + timedelta(days=8), "created_at": now}]
+    assert [{k: v for k, v in doc.items() if k != "claim"} for doc in stored] \
+        == [{"expire_at": now + timedelta(days=8), "created_at": now}]
+    assert len(stored[0]["claim"]) == 32
 
 
-def test_a_publish_reaches_the_topic_and_a_missing_topic_is_a_google_error(
+def test_a_claim_whose_committed_create_lost_its_answer_still_holds_the_key(
         clean_stack: StackConfig, unique: str) -> None:
-    """The lean Publish keeps the library's error mapping: a missing topic is `NotFound`
-    (an INFRASTRUCTURE error the webhook answers 503), not a raw `grpc.RpcError`."""
-    from google.api_core import exceptions as gexc
-
-    from upstream.adapters.pubsub import PubSubPublisher
-    from upstream.services.webhooks import INFRASTRUCTURE
-
-    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    topic = publisher.topic_path(clean_stack.project, f"lean-{unique}")
-    publisher.create_topic(name=topic)
-    tap = subscriber.subscription_path(clean_stack.project, f"lean-tap-{unique}")
-    subscriber.create_subscription(request={"name": tap, "topic": topic})
-    lean = PubSubPublisher(publisher, clean_stack.project)
-    lean.publish(f"lean-{unique}", b'{"n": 1}', {"customer_id": "c1", "source": "ehr"})
-    pulled = subscriber.pull(request={"subscription": tap, "max_messages": 5}, timeout=10)
-    [received] = [m.message for m in pulled.received_messages]
-    assert received.data == b'{"n": 1}'
-    assert dict(received.attributes) == {"customer_id": "c1", "source": "ehr"}
-    with pytest.raises(gexc.NotFound) as missing:
-        lean.publish(f"absent-{unique}", b"{}", {})
-    assert isinstance(missing.value, INFRASTRUCTURE)
+    """The create is retried on UNAVAILABLE. When the first attempt was committed and only its
+    answer lost, the retry meets ALREADY_EXISTS: the claim must still win (its own token is
+    stored), or the event is answered "duplicate" and never published. A later delivery of
+    the same key, with another token, is still a duplicate."""
+    db = emulator_db(clean_stack)
+    first, later = FirestoreIdempotency(db, lambda: "a" * 32), FirestoreIdempotency(db)
+    now = datetime.now(UTC)
+    # The first attempt's commit, as the server applied it before the answer was lost.
+    first._create(first._ref(f"lost-{unique}"), now + timedelta(days=8), now, "a" * 32)
+    assert first.claim(f"lost-{unique}", now + timedelta(days=8), now)
+    assert not later.claim(f"lost-{unique}", now + timedelta(days=8), now)

@@ -3,11 +3,19 @@ infra/ deletes. The emulator never expires them (DESIGN), and production deletes
 day of expiry, not at it: a key past its `expire_at` counts as absent when read.
 
 The claim's create (every webhook request makes one) is a lean Commit (`lean_grpc`); the
-rare paths (a key that exists, a release) go through the library."""
+rare paths (a key that exists, a release) go through the library.
+
+Each claim writes a random token with the key. The create is retried on UNAVAILABLE; when a
+first attempt was committed but its answer lost, the retry finds the key taken. Without the
+token that claim would count as a duplicate, the event would never be published, and the
+sender, told "duplicate", would not send it again. With it, the claim finds its own token
+and holds the key."""
 
 from __future__ import annotations
 
 import hashlib
+import secrets
+from collections.abc import Callable
 from datetime import datetime
 
 from google.api_core import exceptions as gexc
@@ -29,8 +37,10 @@ _Write = write_types.Write.pb()
 
 
 class FirestoreIdempotency:
-    def __init__(self, client: firestore.Client) -> None:
+    def __init__(self, client: firestore.Client,
+                 new_token: Callable[[], str] = lambda: secrets.token_hex(16)) -> None:
         self._client = client
+        self._new_token = new_token
         self._commit: LeanUnary | None = None
 
     def _ref(self, key: str) -> firestore.DocumentReference:
@@ -38,8 +48,8 @@ class FirestoreIdempotency:
             hashlib.sha256(key.encode()).hexdigest())
 
     def _create(self, ref: firestore.DocumentReference, expire_at: datetime,
-                now: datetime) -> None:
-        """`ref.create({"expire_at": …, "created_at": …})` as one Commit RPC."""
+                now: datetime, token: str) -> None:
+        """`ref.create({"expire_at": …, "created_at": …, "claim": token})` as one Commit."""
         database = self._client._database_string
         if self._commit is None:
             # The library's own channel and metadata (the database prefix, and the
@@ -53,14 +63,16 @@ class FirestoreIdempotency:
         write.update.name = f"{database}/documents/{IDEMPOTENCY}/{ref.id}"
         write.update.fields["expire_at"].timestamp_value.FromDatetime(expire_at)
         write.update.fields["created_at"].timestamp_value.FromDatetime(now)
+        write.update.fields["claim"].string_value = token
         write.current_document.exists = False
         self._commit(_CommitRequest(database=database, writes=[write]),
                      (("database", database),))
 
     def claim(self, key: str, expire_at: datetime, now: datetime) -> bool:
         ref = self._ref(key)
+        token = self._new_token()
         try:
-            self._create(ref, expire_at, now)
+            self._create(ref, expire_at, now, token)
             return True
         except gexc.Conflict:  # AlreadyExists over gRPC is a Conflict
             pass
@@ -68,10 +80,13 @@ class FirestoreIdempotency:
         @firestore.transactional
         def reclaim(transaction: firestore.Transaction) -> bool:
             snap = ref.get(transaction=transaction)
-            held = (snap.to_dict() or {}).get("expire_at") if snap.exists else None
+            stored = (snap.to_dict() or {}) if snap.exists else {}
+            if stored.get("claim") == token:  # our own create, its answer lost and retried
+                return True
+            held = stored.get("expire_at")
             if held is not None and held > now:
                 return False
-            transaction.set(ref, {"expire_at": expire_at, "created_at": now})
+            transaction.set(ref, {"expire_at": expire_at, "created_at": now, "claim": token})
             return True
 
         result: bool = reclaim(self._client.transaction())
