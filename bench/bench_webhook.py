@@ -56,6 +56,7 @@ def main() -> None:
 
 
 def run(config) -> None:  # type: ignore[no-untyped-def]
+    from bench.tail_ratio import BLOCK_SECONDS, LEVEL, RESAMPLES, ratio_interval
     from tests.unit.test_webhooks import SECRET, r4b_bundle, sign
     from upstream.adapters.clients import firestore_client
     from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
@@ -147,6 +148,7 @@ def run(config) -> None:  # type: ignore[no-untyped-def]
     lead, after_idle = RATE * SLICE_LEAD_SECONDS, []
     stalls = {"webhook": CpuStall(), "floor": CpuStall()}
     slice_p99: dict[str, list[float]] = {"webhook": [], "floor": []}
+    floor_moments: list[tuple[float, float]] = []
 
     def webhook_slice(index: int) -> None:
         nonlocal elapsed
@@ -161,7 +163,8 @@ def run(config) -> None:  # type: ignore[no-untyped-def]
     def floor_slice(index: int) -> None:
         _paced(lead, lambda i, base=20_000_000 + index * lead: floor_once(base + i))
         with stalls["floor"]:
-            measured = _paced_latencies(per_round, floor_once, offset=index * per_round)
+            measured = _paced_latencies(per_round, floor_once, offset=index * per_round,
+                                        moments=floor_moments)
         floor.extend(measured)
         slice_p99["floor"].append(_p99(measured))
 
@@ -214,6 +217,9 @@ def run(config) -> None:  # type: ignore[no-untyped-def]
           f"{statistics.median(floor) * 1000:.1f} ms, p99 "
           f"{floor[int(len(floor) * 0.99) - 1] * 1000:.1f} ms; webhook p99 / floor p99 = "
           f"{p99 / floor[int(len(floor) * 0.99) - 1]:.2f} (goal ≤ 2)")
+    point, low, high = ratio_interval(moments, floor_moments)
+    print(f"ratio {point:.2f}, {LEVEL:.0%} interval {low:.2f} to {high:.2f} (block bootstrap "
+          f"over {BLOCK_SECONDS:.0f}-s blocks, {RESAMPLES:,} resamples: bench/tail_ratio.py)")
     print("p99 per slice, in run order (ms): webhook "
           + ", ".join(f"{v * 1000:.1f}" for v in slice_p99["webhook"]) + "; floor "
           + ", ".join(f"{v * 1000:.1f}" for v in slice_p99["floor"]))
@@ -296,13 +302,16 @@ def _paced(total: int, task) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - started
 
 
-def _paced_latencies(count: int, once, offset: int) -> list[float]:  # type: ignore[no-untyped-def]
+def _paced_latencies(count: int, once, offset: int,  # type: ignore[no-untyped-def]
+                     moments: list[tuple[float, float]] | None = None) -> list[float]:
     latencies: list[float] = []
 
     def timed(i: int) -> None:
         started = time.perf_counter()
         once(offset + i)
         latencies.append(time.perf_counter() - started)
+        if moments is not None:
+            moments.append((started, latencies[-1]))
 
     _paced(count, timed)
     return latencies
