@@ -56,7 +56,10 @@ def main() -> None:
 
 
 def run(config) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
     from bench.tail_ratio import BLOCK_SECONDS, LEVEL, RESAMPLES, ratio_interval
+    from bench.tail_ratio import p99 as nearest_rank_p99
     from tests.unit.test_webhooks import SECRET, r4b_bundle, sign
     from upstream.adapters.clients import firestore_client
     from upstream.adapters.firestore_store import FirestoreTenants, tenant_collection
@@ -158,7 +161,7 @@ def run(config) -> None:  # type: ignore[no-untyped-def]
         del latencies[mark:], moments[mark:]
         with stalls["webhook"]:
             elapsed += _paced(per_round, lambda i, base=index * per_round: send(base + i))
-        slice_p99["webhook"].append(_p99(latencies[mark:]))
+        slice_p99["webhook"].append(nearest_rank_p99(np.asarray(latencies[mark:])))
 
     def floor_slice(index: int) -> None:
         _paced(lead, lambda i, base=20_000_000 + index * lead: floor_once(base + i))
@@ -166,7 +169,7 @@ def run(config) -> None:  # type: ignore[no-untyped-def]
             measured = _paced_latencies(per_round, floor_once, offset=index * per_round,
                                         moments=floor_moments)
         floor.extend(measured)
-        slice_p99["floor"].append(_p99(measured))
+        slice_p99["floor"].append(nearest_rank_p99(np.asarray(measured)))
 
     for index in range(ROUNDS):
         # Counterbalanced (webhook, floor), (floor, webhook), …: whatever drifts over the
@@ -283,11 +286,6 @@ def _handler_task(sign, bundle):  # type: ignore[no-untyped-def]
             raise RuntimeError(f"in-process webhook answered {answer.status}")
 
     return once
-
-
-def _p99(latencies: list[float]) -> float:
-    ordered = sorted(latencies)
-    return ordered[max(0, int(len(ordered) * 0.99) - 1)] if ordered else float("nan")
 
 
 def _paced(total: int, task) -> float:  # type: ignore[no-untyped-def]
