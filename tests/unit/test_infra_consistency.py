@@ -12,7 +12,8 @@ nothing is deployed. What it holds the two to:
 - every Firestore query that needs a composite index has one;
 - every environment variable the deployed code reads is set, or emulator-only; every
   `UPSTREAM_*` variable set is a setting;
-- the scheduled runs publish what `DetectorRun` accepts.
+- the scheduled runs publish what `DetectorRun` accepts;
+- each function's gunicorn serves as many requests at once as Cloud Run sends it.
 """
 
 from __future__ import annotations
@@ -264,6 +265,20 @@ def test_every_environment_variable_the_code_reads_is_set() -> None:
         assert not missing, f"{name} runs code reading {missing}, not set"
     assert functions_tf()["ehr_fetcher"]["env"]["UPSTREAM_ATHENA_BASE_URL"] == (
         "${var.athena_base_url}")
+
+
+def test_each_function_serves_as_many_requests_at_once_as_cloud_run_sends() -> None:
+    """functions-framework's gunicorn runs THREADS requests at once, by default 4 per core it
+    sees: below the concurrency Cloud Run sends, the rest would queue unseen by the
+    autoscaler. The webhooks' 8 is what `make bench-webhook` measures (8 threads here)."""
+    service = resource("google_cloudfunctions2_function", "function")["service_config"][0]
+    assert service["max_instance_request_concurrency"] == "${each.value.concurrency}"
+    assert "THREADS = tostring(each.value.concurrency)" in service["environment_variables"]
+    for name, spec in functions_tf().items():
+        assert "THREADS" not in spec["env"], f"{name} overrides THREADS apart from concurrency"
+        assert 1 <= int(spec["concurrency"]) <= 40, name
+    assert {functions_tf()[name]["concurrency"] for name in ("athena_webhook", "ehr_webhook")} \
+        == {8}
 
 
 def test_scheduled_messages_are_what_their_consumers_accept() -> None:
