@@ -99,7 +99,7 @@ locals {
       timeout     = 30
       min         = 0
       max         = 10
-      concurrency = 40
+      concurrency = 4 # what it served at once before THREADS (4 per vCPU): PDF reports in 512 MiB
       env = {
         UPSTREAM_DASHBOARD_URL     = var.dashboard_url
         UPSTREAM_IDENTITY_API_KEY  = google_apikeys_key.identity_web.key_string

@@ -276,7 +276,7 @@ def test_each_function_serves_as_many_requests_at_once_as_cloud_run_sends() -> N
     assert "THREADS = tostring(each.value.concurrency)" in service["environment_variables"]
     for name, spec in functions_tf().items():
         assert "THREADS" not in spec["env"], f"{name} overrides THREADS apart from concurrency"
-        assert 1 <= int(spec["concurrency"]) <= 40, name
+        assert 1 <= int(spec["concurrency"]) <= 8, name
     assert {functions_tf()[name]["concurrency"] for name in ("athena_webhook", "ehr_webhook")} \
         == {8}
 
